@@ -1,0 +1,1 @@
+"""The LAAFFIC-compatible HTTP API."""

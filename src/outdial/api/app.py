@@ -1,0 +1,55 @@
+"""The application factory: every dependency is wired here, once."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from outdial import __version__
+from outdial.api import docs
+from outdial.api.deps import Services
+from outdial.api.routes import style_a_router, style_b_router
+from outdial.clock import Clock, SystemClock
+from outdial.config import Settings
+from outdial.domain.money import to_units
+from outdial.service.submit import SubmitPolicy, SubmitService
+from outdial.service.tasks import TaskService
+from outdial.store.repo import Store
+
+
+def policy_from(settings: Settings) -> SubmitPolicy:
+    return SubmitPolicy(
+        min_balance=to_units(settings.min_balance),
+        tts_languages=tuple(lang.lower() for lang in settings.tts_languages),
+        long_tts_chars=settings.long_tts_chars,
+        long_tts_daily_quota=settings.long_tts_daily_quota,
+    )
+
+
+def create_app(settings: Settings, store: Store, clock: Clock | None = None) -> FastAPI:
+    """Build the API over ``store``; ``clock`` defaults to the system clock."""
+    clock = clock or SystemClock()
+    policy = policy_from(settings)
+    app = FastAPI(
+        title="outdial",
+        version=__version__,
+        description="LAAFFIC-compatible AI voice group-call API. Every route is served with "
+        "and without the /v3 prefix; errors answer HTTP 200 with a negative status code.",
+    )
+    app.state.settings = settings
+    app.state.services = Services(
+        settings=settings,
+        clock=clock,
+        store=store,
+        submit=SubmitService(store, clock, policy),
+        tasks=TaskService(store, clock, policy),
+    )
+    for router in (style_a_router, style_b_router):
+        app.include_router(router, prefix="/v3")
+        app.include_router(router, include_in_schema=False)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    docs.install(app)
+    return app

@@ -1,0 +1,57 @@
+"""What routes need from the application: services, settings, clock, the caller."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+
+from outdial.api.auth import Caller, client_ip, verify
+from outdial.clock import Clock
+from outdial.config import Settings
+from outdial.errors import AuthError
+from outdial.service.submit import SubmitService
+from outdial.service.tasks import TaskService
+from outdial.store.repo import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    settings: Settings
+    clock: Clock
+    store: Store
+    submit: SubmitService
+    tasks: TaskService
+
+
+def services(request: Request) -> Services:
+    svc: Services = request.app.state.services
+    return svc
+
+
+async def caller(request: Request) -> Caller:
+    """Authenticate the request from its Api-Key, Timestamp and Sign headers."""
+    svc = services(request)
+    api_key = request.headers.get("api-key", "").strip()
+    timestamp = request.headers.get("timestamp", "").strip()
+    signature = request.headers.get("sign", "").strip()
+    if not api_key or not timestamp or not signature:
+        raise AuthError("authentication error: Api-Key, Timestamp and Sign headers are required")
+    peer = request.client.host if request.client else None
+    ip = client_ip(peer, request.headers.get("x-forwarded-for"), svc.settings.trusted_networks())
+
+    def lookup() -> Caller:
+        with svc.store.read() as tx:
+            key = tx.key(api_key)
+        return verify(
+            key,
+            api_key,
+            timestamp,
+            signature,
+            ip,
+            svc.clock.now(),
+            svc.settings.timestamp_skew_seconds,
+        )
+
+    return await run_in_threadpool(lookup)

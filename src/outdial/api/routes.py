@@ -1,0 +1,133 @@
+"""The LAAFFIC AI group-call routes. Handlers only translate HTTP to service calls."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from outdial.api import docs
+from outdial.api.auth import Caller
+from outdial.api.deps import caller, services
+from outdial.api.envelope import StyleARoute, StyleBRoute, style_a, style_b
+from outdial.errors import ParameterError
+from outdial.service.requests import SendAiBody, TaskIdsBody, TaskQueryBody, UpdateAiBody
+
+Authed = Annotated[Caller, Depends(caller)]
+
+style_a_router = APIRouter(route_class=StyleARoute)
+style_b_router = APIRouter(route_class=StyleBRoute)
+A: dict[int | str, dict[str, Any]] = {200: {"model": docs.EnvelopeA}}
+B: dict[int | str, dict[str, Any]] = {200: {"model": docs.EnvelopeB}}
+
+
+@style_a_router.post(
+    "/voice/group/call/send/ai",
+    summary="Create an AI group-call task",
+    openapi_extra=docs.body(SendAiBody),
+    responses=A,
+    response_model=None,
+)
+async def send_ai(request: Request, who: Authed) -> Response:
+    """Accept a task and its callees atomically; `data` is the new task id (keyId).
+
+    Extension: an `Idempotency-Key` header makes retries safe: the same key and body answer the
+    first task's id again; the same key with another body answers -20.
+    """
+    svc = services(request)
+    body = await request.body()
+    key = request.headers.get("idempotency-key")
+    task_id = await run_in_threadpool(svc.submit.submit, who.account_id, body, key)
+    return style_a(0, data=task_id)
+
+
+@style_a_router.post(
+    "/voice/group/call/update/ai",
+    summary="Change a task that has not started",
+    openapi_extra=docs.body(UpdateAiBody),
+    responses=A,
+    response_model=None,
+)
+async def update_ai(request: Request, who: Authed) -> Response:
+    svc = services(request)
+    await run_in_threadpool(svc.tasks.update, who.account_id, await request.body())
+    return style_a(0, data=None)
+
+
+@style_a_router.get(
+    "/getBalance",
+    summary="Account balance, gift and credit",
+    responses={200: {"model": docs.BalanceEnvelope}},
+    response_model=None,
+)
+async def get_balance(request: Request, who: Authed) -> Response:
+    svc = services(request)
+    amounts = await run_in_threadpool(svc.tasks.balance, who.account_id)
+    return style_a(0, None, **amounts)
+
+
+@style_b_router.post(
+    "/voice/group/call/query",
+    summary="List the account's tasks (paged)",
+    openapi_extra=docs.body(TaskQueryBody),
+    responses=B,
+    response_model=None,
+)
+async def query(request: Request, who: Authed) -> Response:
+    svc = services(request)
+    page = await run_in_threadpool(svc.tasks.query, who.account_id, await request.body())
+    return style_b(0, data=page)
+
+
+@style_b_router.get(
+    "/voice/group/call/detail/{task_id}",
+    summary="One task with counters",
+    responses=B,
+    response_model=None,
+)
+async def detail(request: Request, task_id: str, who: Authed) -> Response:
+    svc = services(request)
+    if not task_id.isascii() or not task_id.isdigit():
+        raise ParameterError(f"task id {task_id!r} is not a number")
+    data = await run_in_threadpool(svc.tasks.detail, who.account_id, int(task_id))
+    return style_b(0, data=data)
+
+
+@style_b_router.post(
+    "/voice/group/call/cancel",
+    summary="Cancel tasks (all or none)",
+    openapi_extra=docs.body(TaskIdsBody),
+    responses=B,
+    response_model=None,
+)
+async def cancel(request: Request, who: Authed) -> Response:
+    svc = services(request)
+    await run_in_threadpool(svc.tasks.cancel, who.account_id, await request.body())
+    return style_b(0, data=None)
+
+
+@style_b_router.post(
+    "/voice/group/call/pause",
+    summary="Extension: suspend tasks (status 5)",
+    openapi_extra=docs.body(TaskIdsBody),
+    responses=B,
+    response_model=None,
+)
+async def pause(request: Request, who: Authed) -> Response:
+    svc = services(request)
+    await run_in_threadpool(svc.tasks.pause, who.account_id, await request.body())
+    return style_b(0, data=None)
+
+
+@style_b_router.post(
+    "/voice/group/call/resume",
+    summary="Extension: resume suspended tasks",
+    openapi_extra=docs.body(TaskIdsBody),
+    responses=B,
+    response_model=None,
+)
+async def resume(request: Request, who: Authed) -> Response:
+    svc = services(request)
+    await run_in_threadpool(svc.tasks.resume, who.account_id, await request.body())
+    return style_b(0, data=None)

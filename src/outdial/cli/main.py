@@ -1,0 +1,254 @@
+"""``outdial``: operator commands. Each prints one JSON object on success; on failure it prints
+``{"error": ..., "code": ...}`` to standard error and exits 1."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from outdial.clock import SystemClock
+from outdial.config import Settings
+from outdial.errors import OutdialError
+from outdial.script.template import TemplateProblem
+from outdial.service.accounts import AccountService, NewAccount
+from outdial.service.rates_csv import RatesFileError
+from outdial.service.scripts import ScriptService
+from outdial.store.repo import Store
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+account_app = typer.Typer(no_args_is_help=True, help="Accounts (tenants).")
+app_app = typer.Typer(no_args_is_help=True, help="Voice applications (appId).")
+key_app = typer.Typer(no_args_is_help=True, help="API keys.")
+rates_app = typer.Typer(no_args_is_help=True, help="Rate tables.")
+script_app = typer.Typer(no_args_is_help=True, help="AI speech templates.")
+dnc_app = typer.Typer(no_args_is_help=True, help="Do-not-call lists.")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+for sub, name in (
+    (account_app, "account"),
+    (app_app, "app"),
+    (key_app, "key"),
+    (rates_app, "rates"),
+    (script_app, "script"),
+    (dnc_app, "dnc"),
+    (db_app, "db"),
+):
+    app.add_typer(sub, name=name)
+
+
+def _emit(obj: dict[str, Any]) -> None:
+    typer.echo(json.dumps(obj, ensure_ascii=False))
+
+
+def _fail(message: str, code: int | None = None, **extra: Any) -> NoReturn:
+    out: dict[str, Any] = {"error": message}
+    if code is not None:
+        out["code"] = code
+    out.update(extra)
+    typer.echo(json.dumps(out, ensure_ascii=False), err=True)
+    raise typer.Exit(1)
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _store(settings: Settings) -> Store:
+    return Store.open(settings.database_url, migrate=settings.auto_migrate)
+
+
+def _run(action: Callable[[Store, Settings], dict[str, Any]]) -> None:
+    settings = _settings()
+    store = _store(settings)
+    try:
+        _emit(action(store, settings))
+    except TemplateProblem as exc:
+        _fail(
+            "the template has problems",
+            problems=[{"path": p, "message": m} for p, m in exc.problems],
+        )
+    except RatesFileError as exc:
+        _fail(str(exc), line=exc.line)
+    except OutdialError as exc:
+        _fail(exc.message, int(exc.code))
+    finally:
+        store.close()
+
+
+def _accounts(store: Store) -> AccountService:
+    return AccountService(store, SystemClock())
+
+
+@account_app.command("create")
+def account_create(
+    name: Annotated[str, typer.Option(help="account name")],
+    timezone: Annotated[str | None, typer.Option(help="IANA zone for zone-less times")] = None,
+    ip_allow: Annotated[
+        list[str] | None, typer.Option("--ip-allow", help="allowed caller CIDR (repeatable)")
+    ] = None,
+    lines: Annotated[int | None, typer.Option(help="concurrent calls the account may hold")] = None,
+    max_tasks: Annotated[int | None, typer.Option(help="limit of unfinished tasks")] = None,
+    balance: Annotated[str, typer.Option(help="opening balance")] = "0",
+    credit: Annotated[str, typer.Option(help="credit allowed below zero")] = "0",
+    currency: Annotated[str, typer.Option(help="ISO currency of the balance")] = "USD",
+    push_url: Annotated[str | None, typer.Option(help="push URL of the first app")] = None,
+    default_rates: Annotated[
+        bool, typer.Option(help="start with the bundled default rate card")
+    ] = True,
+) -> None:
+    """Create an account with its first voice app and API key."""
+
+    def action(store: Store, settings: Settings) -> dict[str, Any]:
+        return _accounts(store).create_account(
+            NewAccount(
+                name=name,
+                timezone=timezone or settings.default_timezone,
+                lines=lines or settings.default_lines,
+                max_tasks=max_tasks or settings.default_max_tasks,
+                balance=balance,
+                credit=credit,
+                currency=currency.upper(),
+                ip_allow=tuple(ip_allow or ()),
+                push_url=push_url,
+                with_default_rates=default_rates,
+            )
+        )
+
+    _run(action)
+
+
+@account_app.command("show")
+def account_show(account_id: Annotated[int, typer.Argument(help="account id")]) -> None:
+    """Show an account (secrets are never shown again)."""
+    _run(lambda store, _s: _accounts(store).show(account_id))
+
+
+@app_app.command("create")
+def app_create(
+    account: Annotated[int, typer.Option(help="account id")],
+    push_url: Annotated[str | None, typer.Option(help="push URL for call reports")] = None,
+) -> None:
+    """Create another voice app (appId) for an account."""
+    _run(lambda store, _s: _accounts(store).create_app(account, push_url))
+
+
+@key_app.command("create")
+def key_create(
+    account: Annotated[int, typer.Option(help="account id")],
+    ip_allow: Annotated[
+        list[str] | None, typer.Option("--ip-allow", help="allowed caller CIDR (repeatable)")
+    ] = None,
+) -> None:
+    """Create another API key and secret for an account."""
+    _run(lambda store, _s: _accounts(store).create_key(account, tuple(ip_allow or ())))
+
+
+@rates_app.command("import")
+def rates_import(
+    file: Annotated[Path, typer.Argument(help="CSV: prefix,price_per_minute,bill_period,currency")],
+    account: Annotated[int, typer.Option(help="account id")],
+    replace: Annotated[
+        bool, typer.Option(help="replace the whole table instead of adding to it")
+    ] = False,
+) -> None:
+    """Import destination rates; the longest matching prefix prices a call."""
+    text = _read(file)
+    _run(lambda store, _s: _accounts(store).import_rates(account, text, replace=replace))
+
+
+@script_app.command("import")
+def script_import(
+    file: Annotated[Path, typer.Argument(help="template YAML file")],
+    account: Annotated[int, typer.Option(help="account id")],
+) -> None:
+    """Validate and import an AI speech template; prints its scriptId."""
+    text = _read(file)
+
+    def action(store: Store, settings: Settings) -> dict[str, Any]:
+        service = ScriptService(
+            store,
+            SystemClock(),
+            tts_languages=[lang.lower() for lang in settings.tts_languages],
+            long_chars=settings.long_tts_chars,
+        )
+        return service.import_script(account, text)
+
+    _run(action)
+
+
+@dnc_app.command("add")
+def dnc_add(
+    numbers: Annotated[list[str], typer.Argument(help="numbers to block")],
+    account: Annotated[int, typer.Option(help="account id")],
+    reason: Annotated[str | None, typer.Option(help="why (kept with the entry)")] = None,
+) -> None:
+    """Add numbers to an account's do-not-call list."""
+    _run(lambda store, _s: _accounts(store).add_dnc(account, numbers, reason))
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply database migrations (serve and every command do this by default)."""
+    settings = _settings()
+    store = Store.open(settings.database_url, migrate=True)
+    store.close()
+    _emit({"database": _safe_url(settings.database_url), "schema": "head"})
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="listen address")] = None,
+    port: Annotated[int | None, typer.Option(help="listen port")] = None,
+) -> None:
+    """Run the API server (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from outdial.api.app import create_app
+
+    settings = _settings()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    store = _store(settings)
+    api = create_app(settings, store)
+    bind_host = host or settings.host
+    bind_port = port or settings.port
+    typer.echo(
+        json.dumps(
+            {
+                "serving": f"http://{bind_host}:{bind_port}",
+                "docs": f"http://{bind_host}:{bind_port}/docs",
+                "database": _safe_url(settings.database_url),
+            }
+        )
+    )
+    try:
+        uvicorn.run(api, host=bind_host, port=bind_port, log_level=settings.log_level.lower())
+    finally:
+        store.close()
+
+
+def _read(file: Path) -> str:
+    try:
+        return file.read_text(encoding="utf-8")
+    except OSError as exc:
+        _fail(f"cannot read {file}: {exc.strerror}")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def run() -> None:
+    """Console entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,54 @@
+"""Typed settings, read once at the edges (CLI and server start).
+
+Precedence: environment (``OUTDIAL_*``) -> ``.env`` file in the working directory -> default.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Network, IPv6Network, ip_network
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """outdial's configuration; every field is documented in the README table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="OUTDIAL_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    database_url: str = "sqlite:///./outdial.db"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    default_timezone: str = "UTC"
+    timestamp_skew_seconds: int = Field(300, ge=1)
+    max_body_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    min_balance: str = "0"
+    default_lines: int = Field(10, ge=1)
+    default_max_tasks: int = Field(20, ge=1)
+    tts_languages: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["en"])
+    long_tts_chars: int = Field(200, ge=1)
+    long_tts_daily_quota: int = Field(5, ge=0)
+    auto_migrate: bool = True
+    push_secret: SecretStr | None = None
+    log_level: str = "INFO"
+
+    @field_validator("trusted_proxies", "tts_languages", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("trusted_proxies", mode="after")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            ip_network(cidr, strict=False)
+        return value
+
+    def trusted_networks(self) -> list[IPv4Network | IPv6Network]:
+        return [ip_network(c, strict=False) for c in self.trusted_proxies]

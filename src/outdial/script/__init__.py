@@ -1,0 +1,1 @@
+"""AI speech templates: the format, its validation and (later) the conversation engine."""

@@ -1,0 +1,158 @@
+"""The AI speech template file: parsing, validation with path-level problems, and the facts
+that task submission checks (variables used, language, hang-up SMS triggers, long prompts).
+
+This module holds the part of the format the API needs; node semantics (listen, intents,
+branches) are validated by the conversation engine's own module.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticError
+
+_PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
+_TEXT_VAR = re.compile(r"text([1-9]|10)")
+_LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
+
+
+class TemplateProblem(Exception):
+    """A template file that cannot be imported; ``problems`` lists (path, message) pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{p}: {m}" for p, m in problems))
+
+
+class _Loose(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Node(_Loose):
+    say: str | None = None
+
+
+class SmsRule(_Loose):
+    enabled: bool = False
+    text: str | None = None
+    triggers: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class TemplateModel(_Loose):
+    name: str = Field(min_length=1, max_length=128)
+    language: str | None = None
+    voice: str | None = None
+    start: str | None = None
+    nodes: dict[str, Node] = Field(min_length=1)
+    sms: SmsRule | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateFacts:
+    """What submission needs to know about a template."""
+
+    name: str
+    language: str | None
+    variables: tuple[int, ...]
+    has_prompts: bool
+    sms_enabled: bool
+    sms_has_trigger: bool
+    long_variable_prompt_chars: int
+
+
+def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(v, f"{path}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _strings(v, f"{path}[{i}]")
+
+
+def _variables(text: str) -> Iterator[str]:
+    for m in _PLACEHOLDER.finditer(text):
+        yield m.group(1)
+
+
+def _prompts(data: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    for path, text in _strings(data.get("nodes", {}), "nodes"):
+        if path.endswith(".say"):
+            yield path, text
+
+
+def parse(source: str) -> dict[str, Any]:
+    """Parse and validate a template's YAML (or JSON) text; raise TemplateProblem."""
+    try:
+        data = yaml.safe_load(source)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "file"
+        raise TemplateProblem([(where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from exc
+    if not isinstance(data, dict):
+        raise TemplateProblem([("file", "a template is a mapping with name, language and nodes")])
+    problems: list[tuple[str, str]] = []
+    try:
+        TemplateModel.model_validate(data)
+    except PydanticError as exc:
+        for err in exc.errors():
+            path = ".".join(str(p) for p in err["loc"]) or "file"
+            problems.append((path, err["msg"]))
+    language = data.get("language")
+    if isinstance(language, str) and not _LANGUAGE.fullmatch(language):
+        problems.append(("language", f"{language!r} is not a language tag such as en or en-US"))
+    for path, text in _strings({k: data.get(k) for k in ("nodes", "sms")}, ""):
+        for var in _variables(text):
+            if not _TEXT_VAR.fullmatch(var):
+                problems.append(
+                    (path.lstrip("."), f"${{{var}}} is not a callee variable (text1..text10)")
+                )
+    start = data.get("start")
+    nodes = data.get("nodes")
+    if isinstance(start, str) and isinstance(nodes, dict) and start not in nodes:
+        problems.append(("start", f"unknown node {start!r}"))
+    if problems:
+        raise TemplateProblem(problems)
+    return data
+
+
+def facts(data: dict[str, Any], long_chars: int) -> TemplateFacts:
+    """Summarise a parsed template for submission checks."""
+    variables: set[int] = set()
+    for _path, text in _strings({k: data.get(k) for k in ("nodes", "sms")}, ""):
+        for var in _variables(text):
+            m = _TEXT_VAR.fullmatch(var)
+            if m:
+                variables.add(int(m.group(1)))
+    prompts = list(_prompts(data))
+    long_len = max(
+        (len(t) for _p, t in prompts if _PLACEHOLDER.search(t) and len(t) > long_chars),
+        default=0,
+    )
+    sms = data.get("sms") or {}
+    return TemplateFacts(
+        name=str(data.get("name", "")),
+        language=data.get("language"),
+        variables=tuple(sorted(variables)),
+        has_prompts=any(t.strip() for _p, t in prompts),
+        sms_enabled=bool(sms.get("enabled")),
+        sms_has_trigger=bool(sms.get("triggers")),
+        long_variable_prompt_chars=long_len,
+    )
+
+
+def to_json(data: dict[str, Any]) -> str:
+    return orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def from_json(text: str) -> dict[str, Any]:
+    value = orjson.loads(text)
+    assert isinstance(value, dict)
+    return value

@@ -1,0 +1,182 @@
+"""Accounts, apps, API keys, rate tables and do-not-call lists (the operator's console)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from ipaddress import ip_network
+from typing import Any
+
+from outdial.clock import Clock, epoch_ms
+from outdial.domain.money import format_units, to_units
+from outdial.domain.rates import Rate
+from outdial.domain.task import zone
+from outdial.errors import NotFound, ValidationError
+from outdial.service.ids import token
+from outdial.service.rates_csv import parse_rates_csv
+from outdial.store.repo import Store, Tx
+
+APP_ID_LENGTH = 8
+API_KEY_LENGTH = 32
+API_SECRET_LENGTH = 32
+
+
+def default_rates() -> list[Rate]:
+    """The rate card a new account starts with (package data ``default_rates.csv``)."""
+    text = resources.files("outdial").joinpath("data/default_rates.csv").read_text("utf-8")
+    return parse_rates_csv(text)
+
+
+def _check_cidrs(cidrs: Sequence[str]) -> list[str]:
+    out = []
+    for c in cidrs:
+        try:
+            out.append(str(ip_network(c.strip(), strict=False)))
+        except ValueError as exc:
+            raise ValidationError(f"{c!r} is not an IP address or CIDR block") from exc
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class NewAccount:
+    name: str
+    timezone: str
+    lines: int
+    max_tasks: int
+    balance: str = "0"
+    credit: str = "0"
+    gift: str = "0"
+    currency: str = "USD"
+    ip_allow: tuple[str, ...] = ()
+    push_url: str | None = None
+    with_default_rates: bool = True
+
+
+class AccountService:
+    """Creates and reads accounts and what belongs to them."""
+
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+
+    def _now(self) -> int:
+        return epoch_ms(self.clock.now())
+
+    def create_account(self, new: NewAccount) -> dict[str, Any]:
+        name = new.name.strip()
+        if not 1 <= len(name) <= 128:
+            raise ValidationError("name must be 1-128 characters")
+        zone(new.timezone)
+        if new.lines < 1 or new.max_tasks < 1:
+            raise ValidationError("lines and max-tasks must be at least 1")
+        try:
+            balance, credit, gift = (to_units(v) for v in (new.balance, new.credit, new.gift))
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
+        if credit < 0 or gift < 0:
+            raise ValidationError("credit and gift must not be negative")
+        cidrs = _check_cidrs(new.ip_allow)
+        now = self._now()
+        with self.store.write() as tx:
+            account_id = tx.insert_account(
+                name=name,
+                timezone=new.timezone,
+                lines=new.lines,
+                max_tasks=new.max_tasks,
+                balance=balance,
+                gift=gift,
+                credit=credit,
+                currency=new.currency,
+                created_at=now,
+            )
+            app_id = self._new_app(tx, account_id, new.push_url, now)
+            api_key, api_secret = self._new_key(tx, account_id, cidrs, now)
+            if new.with_default_rates:
+                tx.replace_rates(account_id, default_rates())
+        return {
+            "accountId": account_id,
+            "appId": app_id,
+            "apiKey": api_key,
+            "apiSecret": api_secret,
+        }
+
+    def _new_app(self, tx: Tx, account_id: int, push_url: str | None, now: int) -> str:
+        if push_url is not None and not push_url.startswith(("http://", "https://")):
+            raise ValidationError("push URL must start with http:// or https://")
+        app_id = token(APP_ID_LENGTH)
+        tx.insert_app(account_id, app_id, push_url, now)
+        return app_id
+
+    def _new_key(self, tx: Tx, account_id: int, cidrs: Sequence[str], now: int) -> tuple[str, str]:
+        api_key, api_secret = token(API_KEY_LENGTH), token(API_SECRET_LENGTH)
+        tx.insert_key(account_id, api_key, api_secret, cidrs, now)
+        return api_key, api_secret
+
+    def _require(self, tx: Tx, account_id: int) -> None:
+        if tx.account(account_id) is None:
+            raise NotFound(f"account {account_id} does not exist")
+
+    def create_app(self, account_id: int, push_url: str | None) -> dict[str, Any]:
+        with self.store.write() as tx:
+            self._require(tx, account_id)
+            app_id = self._new_app(tx, account_id, push_url, self._now())
+        return {"accountId": account_id, "appId": app_id}
+
+    def create_key(self, account_id: int, ip_allow: Sequence[str] = ()) -> dict[str, Any]:
+        cidrs = _check_cidrs(ip_allow)
+        with self.store.write() as tx:
+            self._require(tx, account_id)
+            api_key, api_secret = self._new_key(tx, account_id, cidrs, self._now())
+        return {"accountId": account_id, "apiKey": api_key, "apiSecret": api_secret}
+
+    def show(self, account_id: int) -> dict[str, Any]:
+        with self.store.read() as tx:
+            acc = tx.account(account_id)
+            if acc is None:
+                raise NotFound(f"account {account_id} does not exist")
+            apps = tx.apps_of(account_id)
+            keys = tx.keys_of(account_id)
+            rates = tx.rates_of(account_id)
+            unfinished = tx.count_unfinished(account_id)
+        return {
+            "accountId": acc.id,
+            "name": acc.name,
+            "timezone": acc.timezone,
+            "lines": acc.lines,
+            "maxTasks": acc.max_tasks,
+            "unfinishedTasks": unfinished,
+            "balance": format_units(acc.balance),
+            "gift": format_units(acc.gift),
+            "credit": format_units(acc.credit),
+            "currency": acc.currency,
+            "apps": [{"appId": a.app_id, "pushUrl": a.push_url} for a in apps],
+            # Secrets are shown once, at creation; never again.
+            "apiKeys": [{"apiKey": k.api_key, "ipAllow": list(k.ip_allow)} for k in keys],
+            "rates": len(rates),
+        }
+
+    def import_rates(self, account_id: int, csv_text: str, *, replace: bool) -> dict[str, Any]:
+        rates = parse_rates_csv(csv_text)
+        with self.store.write() as tx:
+            self._require(tx, account_id)
+            if replace:
+                count = tx.replace_rates(account_id, rates)
+            else:
+                count = tx.upsert_rates(account_id, rates)
+            total = len(tx.rates_of(account_id))
+        return {"accountId": account_id, "imported": count, "rates": total}
+
+    def add_dnc(
+        self, account_id: int, numbers: Sequence[str], reason: str | None
+    ) -> dict[str, Any]:
+        clean = []
+        for n in numbers:
+            digits = n.strip().lstrip("+")
+            if not (digits.isascii() and digits.isdigit() and 6 <= len(digits) <= 18):
+                raise ValidationError(f"{n!r} is not a phone number (6-18 digits)")
+            clean.append(digits)
+        with self.store.write() as tx:
+            self._require(tx, account_id)
+            added = tx.add_dnc(account_id, clean, reason, self._now())
+        return {"accountId": account_id, "added": added}

@@ -1,0 +1,135 @@
+"""Request bodies of the LAAFFIC API, as types only.
+
+These models check JSON types and presence (failures answer -22); value rules such as ranges
+and formats are the domain's (-21). They also document the API in OpenAPI.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticError
+
+from outdial.errors import ParameterError
+
+
+class _Body(BaseModel):
+    # Unknown fields are ignored so that LAAFFIC clients sending newer fields keep working.
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+
+
+class WindowBody(_Body):
+    strTime: str = Field(description="window start, HH:mm", examples=["09:00"])
+    endTime: str = Field(description="window end, HH:mm; at or before strTime = past midnight")
+
+
+class CalleeBody(_Body):
+    calleeNumber: str = Field(description="6-18 digits: country code + number")
+    text1: str | None = None
+    text2: str | None = None
+    text3: str | None = None
+    text4: str | None = None
+    text5: str | None = None
+    text6: str | None = None
+    text7: str | None = None
+    text8: str | None = None
+    text9: str | None = None
+    text10: str | None = None
+
+
+class TaskFieldsBody(_Body):
+    """Fields shared by send/ai and update/ai."""
+
+    taskName: str = Field(description="2-64 characters, unique in the account")
+    scriptId: int = Field(description="AI speech template id")
+    displayNum: str | None = Field(None, description="caller ID, 0-20 digits")
+    sendTime: str | None = Field(None, description="yyyy-MM-dd HH:mm:ss; null or past = now")
+    allowSendTime: list[WindowBody] | None = Field(None, description="up to 3 daily windows")
+    maxRingingTime: int | None = Field(None, description="20-120 s, default 60")
+    enableRecording: int | None = Field(None, description="0 or 1, default 0")
+    calloutRate: int | None = Field(None, description="outbound multiplier, default 1")
+    timezone: str | None = Field(
+        None, description="Extension: IANA zone for sendTime and windows (default: account's)"
+    )
+
+
+class SendAiBody(TaskFieldsBody):
+    """POST /v3/voice/group/call/send/ai."""
+
+    appId: str = Field(description="the account's voice application id")
+    maxCalls: int = Field(description="max talk seconds after answer, 1-999")
+    numberList: list[str | CalleeBody] | str | None = Field(
+        None, description="callees: numbers, comma-separated numbers, or callee objects"
+    )
+    numberInfoList: list[CalleeBody | str] | None = Field(
+        None, description="the same as numberList (LAAFFIC's published example uses it)"
+    )
+
+
+class SendAiFields(TaskFieldsBody):
+    """send/ai without its callee list, which is validated in bulk."""
+
+    appId: str
+    maxCalls: int
+
+
+class UpdateAiBody(TaskFieldsBody):
+    """POST /v3/voice/group/call/update/ai."""
+
+    keyId: int = Field(description="the task id returned by send/ai")
+    maxCalls: int | None = Field(None, description="max talk seconds after answer, 1-999")
+
+
+class TaskQueryParams(_Body):
+    strTime: str | None = Field(None, description="created at or after, yyyy-MM-dd HH:mm:ss")
+    endTime: str | None = Field(None, description="created at or before, yyyy-MM-dd HH:mm:ss")
+    statusList: list[int] | None = None
+    idxAppId: str | None = None
+    searchCondition: str | None = Field(None, description="task name starts with")
+    taskType: int | None = Field(None, description="2 = AI")
+
+
+class TaskQueryBody(_Body):
+    """POST /v3/voice/group/call/query."""
+
+    current: int = 1
+    size: int = 10
+    params: TaskQueryParams | None = None
+
+
+class TaskIdsBody(_Body):
+    """POST /voice/group/call/cancel (and the pause/resume extensions)."""
+
+    taskIdList: list[int]
+
+
+def load_json(body: bytes) -> Any:
+    """Parse a request body or raise -22."""
+    if not body.strip():
+        raise ParameterError("the request body is empty; JSON is required")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ParameterError(f"malformed JSON: {exc}") from exc
+
+
+def load_object(body: bytes) -> dict[str, Any]:
+    data = load_json(body)
+    if not isinstance(data, dict):
+        raise ParameterError("the request body must be a JSON object")
+    return data
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate(model: type[M], data: Any) -> M:
+    """Validate JSON types and presence against ``model``, or raise -22 naming the field."""
+    try:
+        return model.model_validate(data)
+    except PydanticError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "body"
+        raise ParameterError(f"{where}: {err['msg']}") from exc

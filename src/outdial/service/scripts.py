@@ -1,0 +1,52 @@
+"""Importing AI speech templates into an account."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from outdial.clock import Clock, epoch_ms
+from outdial.errors import NotFound
+from outdial.script.template import facts, parse, to_json
+from outdial.store.repo import Store
+
+
+class ScriptService:
+    def __init__(self, store: Store, clock: Clock, *, tts_languages: list[str], long_chars: int):
+        self.store = store
+        self.clock = clock
+        self.tts_languages = tts_languages
+        self.long_chars = long_chars
+
+    def import_script(self, account_id: int, source: str) -> dict[str, Any]:
+        """Validate and store a template; raise TemplateProblem listing every problem."""
+        data = parse(source)
+        info = facts(data, self.long_chars)
+        warnings = []
+        if info.has_prompts and not info.language:
+            warnings.append("no language: tasks using this template are refused with -38")
+        elif info.language and info.language.split("-")[0] not in self.tts_languages:
+            warnings.append(
+                f"language {info.language!r} is not spoken by the configured TTS "
+                f"({', '.join(self.tts_languages)}): tasks are refused with -39"
+            )
+        if info.sms_enabled and not info.sms_has_trigger:
+            warnings.append("hang-up SMS enabled without triggers: tasks are refused with -53")
+        with self.store.write() as tx:
+            if tx.account(account_id) is None:
+                raise NotFound(f"account {account_id} does not exist")
+            script_id = tx.insert_script(
+                account_id=account_id,
+                name=info.name,
+                language=info.language,
+                source=source,
+                definition=to_json(data),
+                created_at=epoch_ms(self.clock.now()),
+            )
+        out: dict[str, Any] = {
+            "scriptId": script_id,
+            "name": info.name,
+            "variables": [f"text{n}" for n in info.variables],
+        }
+        if warnings:
+            out["warnings"] = warnings
+        return out

@@ -1,0 +1,241 @@
+"""send/ai: accepting a task and its callees atomically, with every LAAFFIC check."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from outdial.clock import Clock, epoch_ms
+from outdial.domain.callees import parse_callees
+from outdial.domain.codes import Code, TaskStatus
+from outdial.domain.rates import RateTable
+from outdial.domain.task import TaskFields, TaskSettings, validate_task, zone
+from outdial.errors import Conflict, OutdialError, ParameterError
+from outdial.script.template import TemplateFacts, facts, from_json
+from outdial.service.requests import SendAiFields, TaskFieldsBody, load_object, validate
+from outdial.store.records import AccountRecord, NewTask, ScriptRecord
+from outdial.store.repo import IntegrityError, Store, Tx
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitPolicy:
+    """Server-wide limits that submission enforces."""
+
+    min_balance: int = 0
+    tts_languages: tuple[str, ...] = ("en",)
+    long_tts_chars: int = 200
+    long_tts_daily_quota: int = 5
+
+
+def fields_of(body: TaskFieldsBody, max_calls: int) -> TaskFields:
+    return TaskFields(
+        task_name=body.taskName,
+        max_calls=max_calls,
+        script_id=body.scriptId,
+        display_num=body.displayNum,
+        send_time=body.sendTime,
+        allow_send_time=[(w.strTime, w.endTime) for w in body.allowSendTime or []],
+        max_ringing_time=body.maxRingingTime,
+        enable_recording=body.enableRecording,
+        callout_rate=body.calloutRate,
+        timezone=body.timezone,
+    )
+
+
+def check_template(script: ScriptRecord, policy: SubmitPolicy) -> TemplateFacts:
+    """The template checks of send/ai and update/ai: -38, -39, -53."""
+    info = facts(from_json(script.definition), policy.long_tts_chars)
+    if info.has_prompts and not info.language:
+        raise OutdialError(
+            f"template {script.id} has prompt text but no language", code=Code.LANGUAGE_REQUIRED
+        )
+    if info.language and info.language.split("-")[0].lower() not in policy.tts_languages:
+        raise OutdialError(
+            f"template {script.id}: language {info.language!r} is not supported by the TTS "
+            f"(supported: {', '.join(policy.tts_languages)})",
+            code=Code.LANGUAGE_UNSUPPORTED,
+        )
+    if info.sms_enabled and not info.sms_has_trigger:
+        raise OutdialError(
+            f"template {script.id} enables hang-up SMS without a trigger",
+            code=Code.SMS_TRIGGER_REQUIRED,
+        )
+    return info
+
+
+def task_row_values(settings: TaskSettings) -> dict[str, Any]:
+    return {
+        "task_name": settings.task_name,
+        "script_id": settings.script_id,
+        "display_num": settings.display_num,
+        "send_at": epoch_ms(settings.send_at) if settings.send_at else None,
+        "allow_send_time": orjson.dumps([w.as_json() for w in settings.windows]).decode(),
+        "timezone": settings.timezone,
+        "max_calls": settings.max_calls,
+        "max_ringing_time": settings.max_ringing_time,
+        "enable_recording": settings.enable_recording,
+        "callout_rate": settings.callout_rate,
+    }
+
+
+def tts_day(now: datetime, timezone: str) -> str:
+    return now.astimezone(zone(timezone)).date().isoformat()
+
+
+class SubmitService:
+    """Creates AI group-call tasks."""
+
+    def __init__(self, store: Store, clock: Clock, policy: SubmitPolicy) -> None:
+        self.store = store
+        self.clock = clock
+        self.policy = policy
+
+    def submit(self, account_id: int, body: bytes, idempotency_key: str | None = None) -> int:
+        """Validate a send/ai body and store the task with its callees; return the task id."""
+        body_hash = hashlib.sha256(body).hexdigest() if idempotency_key else ""
+        if idempotency_key is not None:
+            idempotency_key = idempotency_key.strip()
+            if not 1 <= len(idempotency_key) <= 255:
+                raise ParameterError("Idempotency-Key must be 1-255 characters")
+            replay = self._replayed(account_id, idempotency_key, body_hash)
+            if replay is not None:
+                return replay
+        data = load_object(body)
+        raw_numbers = data.pop("numberList", None)
+        info_list = data.pop("numberInfoList", None)
+        if raw_numbers is None:
+            raw_numbers = info_list
+        elif info_list is not None:
+            if not isinstance(raw_numbers, list) or not isinstance(info_list, list):
+                raise ParameterError("numberList and numberInfoList must both be lists")
+            raw_numbers = raw_numbers + info_list
+        fields = validate(SendAiFields, data)
+        if raw_numbers is None:
+            raise ParameterError("numberList: Field required")
+        now = self.clock.now()
+        with self.store.read() as tx:
+            account = tx.account(account_id)
+            if account is None:
+                raise OutdialError("account vanished", code=Code.AUTH)
+            settings = validate_task(fields_of(fields, fields.maxCalls), account.timezone, now)
+            app = tx.app(account_id, fields.appId)
+            if app is None:
+                raise OutdialError(f"appId {fields.appId!r} does not exist", code=Code.NOT_FOUND)
+            script = tx.script(account_id, fields.scriptId)
+            if script is None:
+                raise OutdialError(
+                    f"scriptId {fields.scriptId} does not exist", code=Code.SCRIPT_NOT_FOUND
+                )
+            info = check_template(script, self.policy)
+            rates = RateTable(tx.rates_of(account_id))
+        callees = parse_callees(raw_numbers, info.variables)
+        # The parsed JSON is the bulk of the request's memory: drop it before writing.
+        del raw_numbers, info_list, data
+        if not callees.rows:
+            raise OutdialError("numberList is empty", code=Code.NO_NUMBER)
+        unrated = rates.first_unrated(row[0] for row in callees.rows)  # type: ignore[misc]
+        if unrated is not None:
+            raise OutdialError(
+                f"no rate for callee {unrated}: add its destination prefix to the rate table",
+                code=Code.FEE_FAILED,
+            )
+        task = NewTask(
+            account_id=account_id,
+            app_pk=app.id,
+            status=int(TaskStatus.WAITING),
+            num_cnt=len(callees.rows),
+            submitted_cnt=callees.submitted,
+            created_at=epoch_ms(now),
+            **task_row_values(settings),
+        )
+        long_tts = info.long_variable_prompt_chars > 0
+        try:
+            with self.store.write() as tx:
+                acc = tx.account(account_id, lock=True)
+                assert acc is not None
+                if idempotency_key is not None:
+                    replay = self._check_key(tx, account_id, idempotency_key, body_hash)
+                    if replay is not None:
+                        return replay
+                self._check_account(tx, acc, settings.task_name)
+                if long_tts:
+                    self._use_tts_quota(tx, acc, now)
+                task_id = tx.insert_task(task, updated_at=task.created_at)
+                tx.insert_callees(task_id, callees.rows)
+                if tx.has_dnc(account_id):
+                    blocked = tx.block_dnc_callees(task_id, account_id)
+                    if blocked >= len(callees.rows):
+                        raise OutdialError(
+                            "every callee is on the do-not-call list", code=Code.NO_NUMBER
+                        )
+                    tx.update_task(task_id, blocked_cnt=blocked)
+                if idempotency_key is not None:
+                    tx.insert_idempotency(
+                        account_id, idempotency_key, body_hash, task_id, task.created_at
+                    )
+        except IntegrityError as exc:
+            # A concurrent submission won a race on the task name or the idempotency key.
+            if idempotency_key is not None:
+                replay = self._replayed(account_id, idempotency_key, body_hash)
+                if replay is not None:
+                    return replay
+            raise OutdialError(
+                f"task name {settings.task_name!r} already exists", code=Code.TASK_NAME_EXISTS
+            ) from exc
+        log.info(
+            "task accepted",
+            extra={
+                "task_id": task_id,
+                "account_id": account_id,
+                "callees": len(callees.rows),
+                "duplicates": callees.duplicates,
+            },
+        )
+        return task_id
+
+    def _replayed(self, account_id: int, key: str, body_hash: str) -> int | None:
+        with self.store.read() as tx:
+            return self._check_key(tx, account_id, key, body_hash)
+
+    @staticmethod
+    def _check_key(tx: Tx, account_id: int, key: str, body_hash: str) -> int | None:
+        seen = tx.idempotent_task(account_id, key)
+        if seen is None:
+            return None
+        if seen[0] != body_hash:
+            raise Conflict("Idempotency-Key was already used with a different request body")
+        return seen[1]
+
+    def _check_account(self, tx: Tx, acc: AccountRecord, task_name: str) -> None:
+        unfinished = tx.count_unfinished(acc.id)
+        if unfinished >= acc.max_tasks:
+            raise OutdialError(
+                f"the account has {unfinished} unfinished tasks; its limit is {acc.max_tasks}",
+                code=Code.TOO_MANY_TASKS,
+            )
+        if acc.balance + acc.gift + acc.credit < self.policy.min_balance:
+            raise OutdialError(
+                "balance plus credit is below the minimum needed to start a task",
+                code=Code.INSUFFICIENT_BALANCE,
+            )
+        if tx.task_name_taken(acc.id, task_name):
+            raise OutdialError(
+                f"task name {task_name!r} already exists", code=Code.TASK_NAME_EXISTS
+            )
+
+    def _use_tts_quota(self, tx: Tx, acc: AccountRecord, now: datetime) -> None:
+        day = tts_day(now, acc.timezone)
+        if tx.tts_used(acc.id, day) >= self.policy.long_tts_daily_quota:
+            raise OutdialError(
+                f"the account's {self.policy.long_tts_daily_quota} long-TTS tasks for {day} "
+                "are used up",
+                code=Code.TTS_QUOTA,
+            )
+        tx.add_tts_use(acc.id, day)

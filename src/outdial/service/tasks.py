@@ -1,0 +1,255 @@
+"""Reading and changing tasks: list, detail, update/ai, cancel, pause, resume, balance."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from outdial.clock import Clock, epoch_ms
+from outdial.domain.codes import UNFINISHED_STATUSES, Code, TaskStatus
+from outdial.domain.money import format_units
+from outdial.domain.task import parse_local_time, validate_task, zone
+from outdial.errors import OutdialError, ValidationError
+from outdial.service.requests import (
+    TaskIdsBody,
+    TaskQueryBody,
+    UpdateAiBody,
+    load_object,
+    validate,
+)
+from outdial.service.submit import SubmitPolicy, check_template, fields_of, task_row_values
+from outdial.store.records import TaskFilter, TaskRecord
+from outdial.store.repo import IntegrityError, Store, Tx
+
+MAX_PAGE_SIZE = 100
+
+
+def _local(ms: int | None, tz: str) -> str | None:
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, UTC).astimezone(zone(tz)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _percent(part: int, whole: int) -> str:
+    if whole <= 0 or part <= 0:
+        return "0"
+    value = round(100 * part / whole, 2)
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def progress(task: TaskRecord) -> str:
+    """LAAFFIC's ``rate``: the share of callees done, in percent, as a string."""
+    done = task.success + task.fail + task.blocked_cnt
+    if task.status == TaskStatus.FINISHED:
+        return "100"
+    return _percent(done, task.num_cnt)
+
+
+def task_summary(task: TaskRecord, account_tz: str) -> dict[str, Any]:
+    return {
+        "taskId": task.id,
+        "jobId": task.id,
+        "taskName": task.task_name,
+        "status": task.status,
+        "rate": progress(task),
+        "numCnt": task.num_cnt,
+        "callNum": task.call_num,
+        "success": task.success,
+        "fail": task.fail,
+        "createdTime": _local(task.created_at, account_tz),
+        "scriptId": task.script_id,
+        "taskType": task.task_type,
+        "appId": task.app_id,
+    }
+
+
+def task_detail(task: TaskRecord, account_tz: str) -> dict[str, Any]:
+    connected = task.success
+    acd = f"{task.call_duration / connected:.1f}" if connected else "0"
+    return {
+        **task_summary(task, account_tz),
+        "displayNum": task.display_num,
+        "callTotal": task.call_num,
+        "callDuration": task.call_duration,
+        "acd": acd,
+        "successRate": _percent(task.success, task.success + task.fail),
+        "cost": format_units(task.cost),
+        "maxCalls": task.max_calls,
+        "maxRingingTime": task.max_ringing_time,
+        "enableRecording": task.enable_recording,
+        "calloutRate": task.callout_rate,
+        "sendTime": _local(task.send_at, task.timezone),
+        "allowSendTime": orjson.loads(task.allow_send_time),
+        "timezone": task.timezone,
+        "submittedCnt": task.submitted_cnt,
+        "duplicateCnt": task.submitted_cnt - task.num_cnt,
+        "blockedCnt": task.blocked_cnt,
+        "statusReason": task.status_reason,
+        "updatedTime": _local(task.updated_at, account_tz),
+    }
+
+
+class TaskService:
+    """Queries and state changes of existing tasks, always within one account."""
+
+    def __init__(self, store: Store, clock: Clock, policy: SubmitPolicy) -> None:
+        self.store = store
+        self.clock = clock
+        self.policy = policy
+
+    def _tz(self, tx: Tx, account_id: int) -> str:
+        acc = tx.account(account_id)
+        if acc is None:
+            raise OutdialError("account vanished", code=Code.AUTH)
+        return acc.timezone
+
+    def query(self, account_id: int, body: bytes) -> dict[str, Any]:
+        req = validate(TaskQueryBody, load_object(body) if body.strip() else {})
+        if req.current < 1:
+            raise ValidationError("current must be 1 or more")
+        if not 1 <= req.size <= MAX_PAGE_SIZE:
+            raise ValidationError(f"size must be 1-{MAX_PAGE_SIZE}")
+        p = req.params
+        with self.store.read() as tx:
+            tz = zone(self._tz(tx, account_id))
+            f = TaskFilter(
+                account_id=account_id,
+                created_from=epoch_ms(parse_local_time(p.strTime, tz, "params.strTime"))
+                if p and p.strTime
+                else None,
+                created_to=epoch_ms(parse_local_time(p.endTime, tz, "params.endTime")) + 999
+                if p and p.endTime
+                else None,
+                statuses=tuple(p.statusList or ()) if p else (),
+                app_id=p.idxAppId if p else None,
+                search=p.searchCondition.strip() if p and p.searchCondition else None,
+                task_type=p.taskType if p else None,
+            )
+            total, rows = tx.tasks(f, (req.current - 1) * req.size, req.size)
+        return {
+            "total": total,
+            "size": req.size,
+            "current": req.current,
+            "pages": (total + req.size - 1) // req.size,
+            "records": [task_summary(t, tz.key) for t in rows],
+        }
+
+    def detail(self, account_id: int, task_id: int) -> dict[str, Any]:
+        with self.store.read() as tx:
+            tz = self._tz(tx, account_id)
+            task = tx.task(account_id, task_id)
+        if task is None:
+            raise OutdialError(f"task {task_id} does not exist", code=Code.NOT_FOUND)
+        return task_detail(task, tz)
+
+    def update(self, account_id: int, body: bytes) -> None:
+        req = validate(UpdateAiBody, load_object(body))
+        now = self.clock.now()
+        try:
+            with self.store.write() as tx:
+                tz = self._tz(tx, account_id)
+                task = tx.task(account_id, req.keyId, lock=True)
+                if task is None:
+                    raise OutdialError(f"task {req.keyId} does not exist", code=Code.NOT_FOUND)
+                if task.status != TaskStatus.WAITING:
+                    raise OutdialError(
+                        f"task {task.id} has status {task.status}; only a waiting task (0) "
+                        "can be updated",
+                        code=Code.TASK_NOT_OPERABLE,
+                    )
+                max_calls = task.max_calls if req.maxCalls is None else req.maxCalls
+                settings = validate_task(fields_of(req, max_calls), tz, now)
+                script = tx.script(account_id, settings.script_id)
+                if script is None:
+                    raise OutdialError(
+                        f"scriptId {settings.script_id} does not exist",
+                        code=Code.SCRIPT_NOT_FOUND,
+                    )
+                info = check_template(script, self.policy)
+                for n in info.variables:
+                    missing = tx.first_callee_without_text(task.id, n)
+                    if missing is not None:
+                        raise ValidationError(
+                            f"callee {missing} has no text{n}, which template {script.id} uses"
+                        )
+                if tx.task_name_taken(account_id, settings.task_name, other_than=task.id):
+                    raise OutdialError(
+                        f"task name {settings.task_name!r} already exists",
+                        code=Code.TASK_NAME_EXISTS,
+                    )
+                tx.update_task(task.id, **task_row_values(settings), updated_at=epoch_ms(now))
+        except IntegrityError as exc:
+            raise OutdialError("task name already exists", code=Code.TASK_NAME_EXISTS) from exc
+
+    def cancel(self, account_id: int, body: bytes) -> None:
+        self._transition(account_id, body, UNFINISHED_STATUSES, "cancelled", self._to_cancelled)
+
+    def pause(self, account_id: int, body: bytes) -> None:
+        allowed = frozenset({TaskStatus.WAITING, TaskStatus.CALLING})
+        self._transition(account_id, body, allowed, "paused", self._to_paused)
+
+    def resume(self, account_id: int, body: bytes) -> None:
+        allowed = frozenset({TaskStatus.SUSPENDED})
+        self._transition(account_id, body, allowed, "resumed", self._to_resumed)
+
+    def _transition(
+        self,
+        account_id: int,
+        body: bytes,
+        allowed: frozenset[TaskStatus],
+        verb: str,
+        change: Any,
+    ) -> None:
+        req = validate(TaskIdsBody, load_object(body))
+        if not req.taskIdList:
+            raise ValidationError("taskIdList is empty")
+        if len(req.taskIdList) > MAX_PAGE_SIZE:
+            raise OutdialError(
+                f"taskIdList holds more than {MAX_PAGE_SIZE} ids", code=Code.DATA_CAPS
+            )
+        now = epoch_ms(self.clock.now())
+        allowed_ints = frozenset(int(s) for s in allowed)
+        # All or nothing: every id is checked under lock before any task changes.
+        with self.store.write() as tx:
+            tasks = []
+            for task_id in dict.fromkeys(req.taskIdList):
+                task = tx.task(account_id, task_id, lock=True)
+                if task is None or task.status not in allowed_ints:
+                    why = "does not exist" if task is None else f"has status {task.status}"
+                    raise OutdialError(
+                        f"task {task_id} {why} and cannot be {verb}",
+                        code=Code.TASK_NOT_OPERABLE,
+                    )
+                tasks.append(task)
+            for task in tasks:
+                tx.update_task(task.id, updated_at=now, **change(task))
+
+    @staticmethod
+    def _to_cancelled(task: TaskRecord) -> dict[str, Any]:
+        return {"status": int(TaskStatus.CANCELLED), "status_reason": "cancelled by request"}
+
+    @staticmethod
+    def _to_paused(task: TaskRecord) -> dict[str, Any]:
+        return {
+            "status": int(TaskStatus.SUSPENDED),
+            "paused_from": task.status,
+            "status_reason": "paused by request",
+        }
+
+    @staticmethod
+    def _to_resumed(task: TaskRecord) -> dict[str, Any]:
+        back = task.paused_from if task.paused_from is not None else int(TaskStatus.WAITING)
+        return {"status": back, "paused_from": None, "status_reason": None}
+
+    def balance(self, account_id: int) -> dict[str, str]:
+        with self.store.read() as tx:
+            acc = tx.account(account_id)
+        if acc is None:
+            raise OutdialError("account vanished", code=Code.AUTH)
+        return {
+            "balance": format_units(acc.balance),
+            "gift": format_units(acc.gift),
+            "credit": format_units(acc.credit),
+        }

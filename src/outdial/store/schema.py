@@ -1,0 +1,176 @@
+"""The database schema (SQLAlchemy Core). Times are epoch milliseconds (UTC); money is integer
+ten-thousandths of the currency unit, so SQLite and PostgreSQL store the same exact values."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# Integer primary keys become SQLite rowid aliases and PostgreSQL identity columns.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("lines", Integer, nullable=False),
+    Column("max_tasks", Integer, nullable=False),
+    Column("balance", BigInteger, nullable=False, server_default="0"),
+    Column("gift", BigInteger, nullable=False, server_default="0"),
+    Column("credit", BigInteger, nullable=False, server_default="0"),
+    Column("currency", String(3), nullable=False, server_default="USD"),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+apps = Table(
+    "apps",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("app_id", String(32), nullable=False, unique=True),
+    Column("name", String(128), nullable=True),
+    Column("push_url", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("api_key", String(64), nullable=False, unique=True),
+    # The secret must be kept readable: the LAAFFIC signature is MD5(key + secret + timestamp).
+    Column("api_secret", String(64), nullable=False),
+    Column("ip_allow", Text, nullable=False, server_default="[]"),
+    Column("disabled", SmallInteger, nullable=False, server_default="0"),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+rates = Table(
+    "rates",
+    metadata,
+    Column("account_id", Id, ForeignKey("accounts.id"), primary_key=True),
+    Column("prefix", String(18), primary_key=True),
+    Column("price", BigInteger, nullable=False),
+    Column("bill_period", String(16), nullable=False),
+    Column("currency", String(3), nullable=False),
+)
+
+scripts = Table(
+    "scripts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("name", String(128), nullable=False),
+    Column("language", String(16), nullable=True),
+    Column("source", Text, nullable=False),
+    Column("definition", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("app_pk", Id, ForeignKey("apps.id"), nullable=False),
+    Column("task_name", String(64), nullable=False),
+    Column("task_type", SmallInteger, nullable=False, server_default="2"),
+    Column("status", SmallInteger, nullable=False),
+    Column("status_reason", Text, nullable=True),
+    Column("paused_from", SmallInteger, nullable=True),
+    Column("script_id", Id, ForeignKey("scripts.id"), nullable=False),
+    Column("display_num", String(20), nullable=False, server_default=""),
+    Column("send_at", BigInteger, nullable=True),
+    Column("allow_send_time", Text, nullable=False, server_default="[]"),
+    Column("timezone", String(64), nullable=False),
+    Column("max_calls", Integer, nullable=False),
+    Column("max_ringing_time", Integer, nullable=False),
+    Column("enable_recording", SmallInteger, nullable=False),
+    Column("callout_rate", Integer, nullable=False),
+    Column("num_cnt", Integer, nullable=False),
+    Column("submitted_cnt", Integer, nullable=False),
+    Column("blocked_cnt", Integer, nullable=False, server_default="0"),
+    Column("call_num", Integer, nullable=False, server_default="0"),
+    Column("success", Integer, nullable=False, server_default="0"),
+    Column("fail", Integer, nullable=False, server_default="0"),
+    Column("call_duration", BigInteger, nullable=False, server_default="0"),
+    Column("cost", BigInteger, nullable=False, server_default="0"),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("account_id", "task_name"),
+    Index("ix_tasks_account_status", "account_id", "status"),
+)
+
+# Callee states: 0 pending, 9 blocked by the do-not-call list; the dialer adds more.
+CALLEE_PENDING = 0
+CALLEE_BLOCKED = 9
+
+callees = Table(
+    "callees",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("task_id", Id, ForeignKey("tasks.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("number", String(18), nullable=False),
+    *(Column(f"text{i}", String(30), nullable=True) for i in range(1, 11)),
+    Column("state", SmallInteger, nullable=False, server_default="0"),
+    Column("attempts", SmallInteger, nullable=False, server_default="0"),
+    Index("ix_callees_task_state", "task_id", "state"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("account_id", Id, ForeignKey("accounts.id"), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("body_hash", String(64), nullable=False),
+    Column("task_id", Id, ForeignKey("tasks.id"), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+dnc = Table(
+    "dnc",
+    metadata,
+    Column("account_id", Id, ForeignKey("accounts.id"), primary_key=True),
+    Column("number", String(18), primary_key=True),
+    Column("reason", String(64), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+tts_usage = Table(
+    "tts_usage",
+    metadata,
+    Column("account_id", Id, ForeignKey("accounts.id"), primary_key=True),
+    Column("day", String(10), primary_key=True),
+    Column("used", Integer, nullable=False),
+)
+
+CALLEE_COLUMNS: tuple[str, ...] = (
+    "task_id",
+    "seq",
+    "number",
+    *(f"text{i}" for i in range(1, 11)),
+)
