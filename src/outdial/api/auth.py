@@ -50,6 +50,10 @@ def _in_any(address: str, networks: Sequence[Network]) -> bool:
         ip = ip_address(address)
     except ValueError:
         return False
+    # A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d; match them as IPv4.
+    mapped = getattr(ip, "ipv4_mapped", None)
+    if mapped is not None:
+        ip = mapped
     return any(ip in n for n in networks)
 
 

@@ -88,7 +88,7 @@ async def query(request: Request, who: Authed) -> Response:
 )
 async def detail(request: Request, task_id: str, who: Authed) -> Response:
     svc = services(request)
-    if not task_id.isascii() or not task_id.isdigit():
+    if not task_id.isascii() or not task_id.isdigit() or len(task_id) > 18:
         raise ParameterError(f"task id {task_id!r} is not a number")
     data = await run_in_threadpool(svc.tasks.detail, who.account_id, int(task_id))
     return style_b(0, data=data)

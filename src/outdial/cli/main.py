@@ -233,6 +233,18 @@ def serve(
         store.close()
 
 
+@app.command()
+def demo(
+    database_url: Annotated[
+        str | None, typer.Option(help="database to use (default: a new temporary SQLite file)")
+    ] = None,
+) -> None:
+    """Run the system end to end: server, account, template, a signed send/ai, the task list."""
+    from outdial.cli.demo import run_demo
+
+    _emit(run_demo(_settings(), database_url))
+
+
 def _read(file: Path) -> str:
     try:
         return file.read_text(encoding="utf-8")

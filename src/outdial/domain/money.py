@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 SCALE = 10_000
+# Amounts are stored as 64-bit integers of ten-thousandths; this bound leaves ample headroom.
+MAX_AMOUNT = Decimal(10) ** 12
 
 
 def to_units(value: str | Decimal | int) -> int:
@@ -13,8 +15,8 @@ def to_units(value: str | Decimal | int) -> int:
         d = Decimal(str(value).strip())
     except InvalidOperation as exc:
         raise ValueError(f"{value!r} is not an amount") from exc
-    if not d.is_finite():
-        raise ValueError(f"{value!r} is not an amount")
+    if not d.is_finite() or abs(d) >= MAX_AMOUNT:
+        raise ValueError(f"{value!r} is not an amount below {MAX_AMOUNT:,}")
     return int((d * SCALE).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 

@@ -6,9 +6,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-_PERIOD = re.compile(r"(\d{1,4})\+(\d{1,4})")
-_PREFIX = re.compile(r"\d{1,18}")
-_CURRENCY = re.compile(r"[A-Z]{3}")
+_PERIOD = re.compile(r"(\d{1,4})\+(\d{1,4})", re.ASCII)
+_PREFIX = re.compile(r"\d{1,18}", re.ASCII)
+_CURRENCY = re.compile(r"[A-Z]{3}", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +70,13 @@ class RateTable:
 
     def first_unrated(self, numbers: Iterable[str]) -> str | None:
         """The first number with no rate, or None when every number has one."""
-        find = self.find
+        # Hot loop over up to 200,000 numbers: consult the memo inline before calling find().
+        memo, longest, find = self._memo, self._longest, self.find
         for number in numbers:
-            if find(number) is None:
+            head = number[:longest]
+            if head in memo:
+                if memo[head] is None:
+                    return number
+            elif find(number) is None:
                 return number
         return None

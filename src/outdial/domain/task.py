@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from outdial.domain.windows import Window, parse_windows
 from outdial.errors import ValidationError
 
-_DISPLAY_NUM = re.compile(r"\d{0,20}")
-_SEND_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
+_DISPLAY_NUM = re.compile(r"\d{0,20}", re.ASCII)
+_SEND_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", re.ASCII)
 MAX_CALLOUT_RATE = 10
 
 

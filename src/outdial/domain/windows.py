@@ -9,7 +9,7 @@ from datetime import time
 from outdial.errors import DataCaps, ValidationError
 
 MAX_WINDOWS = 3
-_HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
+_HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)", re.ASCII)
 
 
 def parse_hhmm(value: str, where: str) -> time:

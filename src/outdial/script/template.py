@@ -17,9 +17,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticError
 
-_PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
-_TEXT_VAR = re.compile(r"text([1-9]|10)")
-_LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
+_PLACEHOLDER = re.compile(r"\$\{([^}]*)\}", re.ASCII)
+_TEXT_VAR = re.compile(r"text([1-9]|10)", re.ASCII)
+_LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*", re.ASCII)
 
 
 class TemplateProblem(Exception):
@@ -77,6 +77,19 @@ def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
             yield from _strings(v, f"{path}[{i}]")
 
 
+def _non_string_keys(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    # YAML reads unquoted yes/no/on/off and numbers as booleans and ints; a key must be text.
+    if isinstance(value, dict):
+        for k, v in value.items():
+            where = f"{path}.{k}" if path else str(k)
+            if not isinstance(k, str):
+                yield where, f'key {k!r} must be text: quote it ("{k}")'
+            yield from _non_string_keys(v, where)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _non_string_keys(v, f"{path}[{i}]")
+
+
 def _variables(text: str) -> Iterator[str]:
     for m in _PLACEHOLDER.finditer(text):
         yield m.group(1)
@@ -98,7 +111,9 @@ def parse(source: str) -> dict[str, Any]:
         raise TemplateProblem([(where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]) from exc
     if not isinstance(data, dict):
         raise TemplateProblem([("file", "a template is a mapping with name, language and nodes")])
-    problems: list[tuple[str, str]] = []
+    problems: list[tuple[str, str]] = list(_non_string_keys(data, ""))
+    if problems:
+        raise TemplateProblem(problems)
     try:
         TemplateModel.model_validate(data)
     except PydanticError as exc:

@@ -23,12 +23,15 @@ def parse_rates_csv(text: str) -> list[Rate]:
     """Read every line or raise RatesFileError naming the first bad one."""
     reader = csv.reader(io.StringIO(text))
     rates: dict[str, Rate] = {}
+    first = True
     for number, row in enumerate(reader, start=1):
         cells = [c.strip() for c in row]
         if not cells or not any(cells) or cells[0].startswith("#"):
             continue
-        if number == 1 and tuple(c.lower() for c in cells) == HEADER:
+        if first and tuple(c.lower() for c in cells) == HEADER:
+            first = False
             continue
+        first = False
         if len(cells) != 4:
             raise RatesFileError(number, f"expected 4 columns {','.join(HEADER)}")
         prefix, price, period, currency = cells

@@ -6,13 +6,16 @@ and formats are the domain's (-21). They also document the API in OpenAPI.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticError
 
 from outdial.errors import ParameterError
+
+# JSON allows any integer; the database stores signed 64-bit ones.
+Int = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 
 
 class _Body(BaseModel):
@@ -43,13 +46,13 @@ class TaskFieldsBody(_Body):
     """Fields shared by send/ai and update/ai."""
 
     taskName: str = Field(description="2-64 characters, unique in the account")
-    scriptId: int = Field(description="AI speech template id")
+    scriptId: Int = Field(description="AI speech template id")
     displayNum: str | None = Field(None, description="caller ID, 0-20 digits")
     sendTime: str | None = Field(None, description="yyyy-MM-dd HH:mm:ss; null or past = now")
     allowSendTime: list[WindowBody] | None = Field(None, description="up to 3 daily windows")
-    maxRingingTime: int | None = Field(None, description="20-120 s, default 60")
-    enableRecording: int | None = Field(None, description="0 or 1, default 0")
-    calloutRate: int | None = Field(None, description="outbound multiplier, default 1")
+    maxRingingTime: Int | None = Field(None, description="20-120 s, default 60")
+    enableRecording: Int | None = Field(None, description="0 or 1, default 0")
+    calloutRate: Int | None = Field(None, description="outbound multiplier, default 1")
     timezone: str | None = Field(
         None, description="Extension: IANA zone for sendTime and windows (default: account's)"
     )
@@ -59,7 +62,7 @@ class SendAiBody(TaskFieldsBody):
     """POST /v3/voice/group/call/send/ai."""
 
     appId: str = Field(description="the account's voice application id")
-    maxCalls: int = Field(description="max talk seconds after answer, 1-999")
+    maxCalls: Int = Field(description="max talk seconds after answer, 1-999")
     numberList: list[str | CalleeBody] | str | None = Field(
         None, description="callees: numbers, comma-separated numbers, or callee objects"
     )
@@ -72,37 +75,37 @@ class SendAiFields(TaskFieldsBody):
     """send/ai without its callee list, which is validated in bulk."""
 
     appId: str
-    maxCalls: int
+    maxCalls: Int
 
 
 class UpdateAiBody(TaskFieldsBody):
     """POST /v3/voice/group/call/update/ai."""
 
-    keyId: int = Field(description="the task id returned by send/ai")
-    maxCalls: int | None = Field(None, description="max talk seconds after answer, 1-999")
+    keyId: Int = Field(description="the task id returned by send/ai")
+    maxCalls: Int | None = Field(None, description="max talk seconds after answer, 1-999")
 
 
 class TaskQueryParams(_Body):
     strTime: str | None = Field(None, description="created at or after, yyyy-MM-dd HH:mm:ss")
     endTime: str | None = Field(None, description="created at or before, yyyy-MM-dd HH:mm:ss")
-    statusList: list[int] | None = None
+    statusList: list[Int] | None = None
     idxAppId: str | None = None
     searchCondition: str | None = Field(None, description="task name starts with")
-    taskType: int | None = Field(None, description="2 = AI")
+    taskType: Int | None = Field(None, description="2 = AI")
 
 
 class TaskQueryBody(_Body):
     """POST /v3/voice/group/call/query."""
 
-    current: int = 1
-    size: int = 10
+    current: Int = 1
+    size: Int = 10
     params: TaskQueryParams | None = None
 
 
 class TaskIdsBody(_Body):
     """POST /voice/group/call/cancel (and the pause/resume extensions)."""
 
-    taskIdList: list[int]
+    taskIdList: list[Int]
 
 
 def load_json(body: bytes) -> Any:

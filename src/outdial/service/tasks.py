@@ -24,6 +24,7 @@ from outdial.store.records import TaskFilter, TaskRecord
 from outdial.store.repo import IntegrityError, Store, Tx
 
 MAX_PAGE_SIZE = 100
+MAX_PAGE = 1_000_000
 
 
 def _local(ms: int | None, tz: str) -> str | None:
@@ -107,8 +108,8 @@ class TaskService:
 
     def query(self, account_id: int, body: bytes) -> dict[str, Any]:
         req = validate(TaskQueryBody, load_object(body) if body.strip() else {})
-        if req.current < 1:
-            raise ValidationError("current must be 1 or more")
+        if not 1 <= req.current <= MAX_PAGE:
+            raise ValidationError(f"current must be 1-{MAX_PAGE}")
         if not 1 <= req.size <= MAX_PAGE_SIZE:
             raise ValidationError(f"size must be 1-{MAX_PAGE_SIZE}")
         p = req.params

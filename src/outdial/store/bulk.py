@@ -13,24 +13,25 @@ from sqlalchemy.engine import Connection
 from outdial.store.schema import CALLEE_COLUMNS
 
 _COLUMNS = ", ".join(CALLEE_COLUMNS)
-# Built from constant column names only; no input reaches this text.
-_PLACEHOLDERS = ", ".join("?" for _ in CALLEE_COLUMNS)
-_SQLITE_INSERT = f"INSERT INTO callees ({_COLUMNS}) VALUES ({_PLACEHOLDERS})"  # noqa: S608
 _PG_COPY = f"COPY callees ({_COLUMNS}) FROM STDIN"
 
 
 def insert_callees(conn: Connection, task_id: int, rows: Sequence[tuple[str | None, ...]]) -> None:
-    """Insert ``rows`` of (number, text1..text10) for ``task_id``; seq is the row's position."""
+    """Insert ``rows`` of (number, text1..text10) for ``task_id``, keeping their order."""
     if conn.dialect.name == "postgresql":
         driver = conn.connection.driver_connection
         assert driver is not None
         with driver.cursor() as cur, cur.copy(_PG_COPY) as copy:
             write = copy.write_row
-            for seq, row in enumerate(rows):
-                write((task_id, seq, *row))
+            for row in rows:
+                write((task_id, *row))
         return
+    # The task id is written into the statement (it is an int we just generated, never input)
+    # so that the parsed rows go to the driver as they are, without a new tuple per callee.
+    placeholders = ", ".join("?" for _ in CALLEE_COLUMNS[1:])
+    sql = f"INSERT INTO callees ({_COLUMNS}) VALUES ({int(task_id)}, {placeholders})"  # noqa: S608
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(_SQLITE_INSERT, ((task_id, seq, *row) for seq, row in enumerate(rows)))
+        cursor.executemany(sql, rows)
     finally:
         cursor.close()

@@ -315,7 +315,7 @@ class Tx:
         stmt = (
             select(s.callees.c.number)
             .where(s.callees.c.task_id == task_id, (column.is_(None)) | (column == ""))
-            .order_by(s.callees.c.seq)
+            .order_by(s.callees.c.id)
             .limit(1)
         )
         return self.conn.execute(stmt).scalar()
@@ -324,7 +324,7 @@ class Tx:
         rows = self.conn.execute(
             select(s.callees.c.number, s.callees.c.state)
             .where(s.callees.c.task_id == task_id)
-            .order_by(s.callees.c.seq)
+            .order_by(s.callees.c.id)
         )
         return [(r[0], r[1]) for r in rows]
 

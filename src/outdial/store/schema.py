@@ -133,7 +133,6 @@ callees = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("task_id", Id, ForeignKey("tasks.id"), nullable=False),
-    Column("seq", Integer, nullable=False),
     Column("number", String(18), nullable=False),
     *(Column(f"text{i}", String(30), nullable=True) for i in range(1, 11)),
     Column("state", SmallInteger, nullable=False, server_default="0"),
@@ -168,9 +167,9 @@ tts_usage = Table(
     Column("used", Integer, nullable=False),
 )
 
+# Callees keep submission order in their id: one task's rows are written by one statement.
 CALLEE_COLUMNS: tuple[str, ...] = (
     "task_id",
-    "seq",
     "number",
     *(f"text{i}" for i in range(1, 11)),
 )

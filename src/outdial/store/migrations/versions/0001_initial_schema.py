@@ -209,7 +209,6 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("task_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("number", sa.String(length=18), nullable=False),
         sa.Column("text1", sa.String(length=30), nullable=True),
         sa.Column("text2", sa.String(length=30), nullable=True),

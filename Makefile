@@ -1,0 +1,43 @@
+# outdial developer commands. `make help` lists them.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help install run demo test lint unit bench clean
+
+help:
+	@echo "make demo    - run the system end to end on SQLite (server, account, template, send/ai)"
+	@echo "make run     - start the API server on 127.0.0.1:8080 with ./outdial.db"
+	@echo "make test    - lint, type-check, import contracts, then every test on SQLite and PostgreSQL"
+	@echo "make bench   - run the benchmarks under bench/"
+	@echo "make install - create $(VENV) and install outdial with its dev and postgres extras"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev,postgres]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/outdial serve
+
+demo: $(STAMP)
+	$(BIN)/outdial demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: lint
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/submit_200k.py
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

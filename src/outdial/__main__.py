@@ -1,0 +1,5 @@
+"""``python -m outdial`` runs the CLI."""
+
+from outdial.cli.main import run
+
+run()

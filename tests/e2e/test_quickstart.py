@@ -1,0 +1,137 @@
+"""The README quick start, as a new user runs it: real server process, real CLI, signed SDK."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from outdial.client import LaafficClient, LaafficError
+from tests.helpers import EXAMPLES
+
+OUTDIAL = [sys.executable, "-m", "outdial"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    return tmp_path
+
+
+def _env(workdir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OUTDIAL_")}
+    env["OUTDIAL_DATABASE_URL"] = f"sqlite:///{workdir / 'outdial.db'}"
+    return env
+
+
+def _cli(workdir: Path, *args: str) -> dict[str, object]:
+    proc = subprocess.run(
+        [*OUTDIAL, *args],
+        cwd=workdir,
+        env=_env(workdir),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out: dict[str, object] = json.loads(proc.stdout)
+    return out
+
+
+@pytest.fixture
+def server(workdir: Path) -> Iterator[str]:
+    port = _free_port()
+    log = (workdir / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [*OUTDIAL, "serve", "--port", str(port)],
+        cwd=workdir,
+        env=_env(workdir),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        else:
+            pytest.fail("the server did not start: " + (workdir / "server.log").read_text())
+        yield base
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def test_quick_start_end_to_end(server: str, workdir: Path) -> None:
+    acc = _cli(workdir, "account", "create", "--name", "Demo", "--balance", "100")
+    script = _cli(
+        workdir,
+        "script",
+        "import",
+        "examples/templates/simple-notice.yaml",
+        "--account",
+        str(acc["accountId"]),
+    )
+    body = {
+        "appId": acc["appId"],
+        "taskName": "2024-06-03 10:42:05",
+        "maxCalls": 40,
+        "numberInfoList": [
+            {"calleeNumber": "8613242926514", "text1": "12"},
+            {"calleeNumber": "8613242926515", "text1": "12"},
+        ],
+        "sendTime": "2024-06-21 00:00:00",
+        "displayNum": "1008122211",
+        "maxRingingTime": 60,
+        "scriptId": script["scriptId"],
+        "enableRecording": 0,
+        "allowSendTime": [{"strTime": "18:28", "endTime": "19:28"}],
+    }
+    with LaafficClient(server, str(acc["apiKey"]), str(acc["apiSecret"])) as client:
+        raw = httpx.post(
+            f"{server}/v3/voice/group/call/send/ai", json=body, headers=client.headers()
+        )
+        answer = raw.json()
+        assert answer["status"] == "0" and answer["reason"] == "success"
+        task_id = answer["data"]
+        assert isinstance(task_id, int)
+        page = client.query_tasks()
+        assert [(t.task_id, t.task_type, t.status) for t in page.records] == [(task_id, 2, 0)]
+        assert client.get_balance().balance == "100.0000"
+        with pytest.raises(LaafficError) as err:
+            client.send_ai(
+                app_id=str(acc["appId"]),
+                task_name="2024-06-03 10:42:05",
+                max_calls=40,
+                script_id=int(str(script["scriptId"])),
+                numbers=[{"calleeNumber": "8613242926514", "text1": "12"}],
+            )
+        assert err.value.status == -41
+    docs = httpx.get(f"{server}/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+    spec = httpx.get(f"{server}/openapi.json").json()
+    assert "/v3/voice/group/call/send/ai" in spec["paths"]

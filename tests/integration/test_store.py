@@ -1,0 +1,82 @@
+"""The store: migrations match the schema, and a write transaction is all or nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import func, select
+
+from outdial.store import schema
+from outdial.store.repo import Store
+
+
+def test_migrations_produce_exactly_the_declared_schema(store: Store) -> None:
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), schema.metadata)
+    assert diff == []
+
+
+def test_sqlite_runs_in_wal_mode(store: Store) -> None:
+    if store.dialect != "sqlite":
+        return
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_a_process_killed_mid_submission_leaves_nothing(store: Store, db_url: str) -> None:
+    """SIGKILL the writer after the task and half its callees are written, before commit."""
+    script = textwrap.dedent(
+        f"""
+        import os, signal
+        from outdial.store.records import NewTask
+        from outdial.store.repo import Store
+        from outdial.testing import FakeClock, make_account
+        store = Store.open({db_url!r})
+        acc = make_account(store, FakeClock(), name="doomed")
+        print(acc.account_id, flush=True)
+        with store.write() as tx:
+            app = tx.app(acc.account_id, acc.app_id)
+            sid = tx.insert_script(account_id=acc.account_id, name="s", language="en",
+                                   source="", definition="{{}}", created_at=0)
+            task = NewTask(account_id=acc.account_id, app_pk=app.id, task_name="doomed",
+                           status=0, script_id=sid, display_num="", send_at=None,
+                           allow_send_time="[]", timezone="UTC", max_calls=30,
+                           max_ringing_time=60, enable_recording=0, callout_rate=1,
+                           num_cnt=20000, submitted_cnt=20000, created_at=0)
+            task_id = tx.insert_task(task, updated_at=0)
+            rows = [(str(8613000000000 + i),) + (None,) * 10 for i in range(10000)]
+            tx.insert_callees(task_id, rows)
+            os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ},
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    account_id = int(proc.stdout.split()[0])
+    with store.read() as tx:
+        tasks = tx.conn.execute(
+            select(func.count()).where(schema.tasks.c.account_id == account_id)
+        ).scalar_one()
+        orphans = tx.conn.execute(
+            select(func.count())
+            .select_from(schema.callees)
+            .where(~schema.callees.c.task_id.in_(select(schema.tasks.c.id)))
+        ).scalar_one()
+        scripts = tx.conn.execute(
+            select(func.count()).where(schema.scripts.c.account_id == account_id)
+        ).scalar_one()
+    assert (tasks, orphans, scripts) == (0, 0, 0)
+    # The database is healthy afterwards: a new write goes through.
+    with store.write() as tx:
+        tx.update_account(account_id, name="survivor")
