@@ -91,6 +91,21 @@ def drop_database(url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def settle(engine: str, url: str) -> None:
+    """Flush the previous insert's write-ahead log so each timed step starts from the same state."""
+    if engine == "sqlite":
+        conn = sqlite3.connect(url.removeprefix("sqlite:///"))
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.close()
+    else:
+        import psycopg
+
+        with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
+            conn.execute("CHECKPOINT")
+            conn.execute("VACUUM ANALYZE callees")
+    time.sleep(0.5)
+
+
 def floor_seconds(engine: str, url: str, body: bytes, task_id: int) -> tuple[float, float]:
     """(orjson parse, plain insert) of the same body and rows, in seconds."""
     t0 = time.perf_counter()
@@ -169,6 +184,7 @@ def bench_engine(engine: str, n: int, runs: int) -> dict[str, float]:
                     "Sign": sign(acc.api_key, acc.api_secret, ts),
                     "Content-Type": "application/json;charset=UTF-8",
                 }
+                settle(engine, url)
                 t0 = time.perf_counter()
                 resp = http.post(
                     f"{base}/v3/voice/group/call/send/ai", content=body, headers=headers
@@ -178,6 +194,7 @@ def bench_engine(engine: str, n: int, runs: int) -> dict[str, float]:
                 if answer.get("status") != "0":
                     raise SystemExit(f"send/ai failed: {answer}")
                 times.append(elapsed)
+                settle(engine, url)
                 parse, insert = floor_seconds(engine, url, body, int(answer["data"]))
                 parses.append(parse)
                 inserts.append(insert)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import orjson
 
 from outdial.clock import Clock, epoch_ms
-from outdial.domain.callees import parse_callees
+from outdial.domain.callees import CalleeStream
 from outdial.domain.codes import Code, TaskStatus
 from outdial.domain.rates import RateTable
 from outdial.domain.task import TaskFields, TaskSettings, validate_task, zone
@@ -135,27 +136,18 @@ class SubmitService:
                 )
             info = check_template(script, self.policy)
             rates = RateTable(tx.rates_of(account_id))
-        callees = parse_callees(raw_numbers, info.variables)
-        # The parsed JSON is the bulk of the request's memory: drop it before writing.
-        del raw_numbers, info_list, data
-        if not callees.rows:
+        callees = CalleeStream(raw_numbers, info.variables)
+        if callees.empty:
             raise OutdialError("numberList is empty", code=Code.NO_NUMBER)
-        unrated = rates.first_unrated(row[0] for row in callees.rows)  # type: ignore[misc]
-        if unrated is not None:
-            raise OutdialError(
-                f"no rate for callee {unrated}: add its destination prefix to the rate table",
-                code=Code.FEE_FAILED,
-            )
         task = NewTask(
             account_id=account_id,
             app_pk=app.id,
             status=int(TaskStatus.WAITING),
-            num_cnt=len(callees.rows),
-            submitted_cnt=callees.submitted,
+            num_cnt=0,
+            submitted_cnt=0,
             created_at=epoch_ms(now),
             **task_row_values(settings),
         )
-        long_tts = info.long_variable_prompt_chars > 0
         try:
             with self.store.write() as tx:
                 acc = tx.account(account_id, lock=True)
@@ -165,17 +157,27 @@ class SubmitService:
                     if replay is not None:
                         return replay
                 self._check_account(tx, acc, settings.task_name)
-                if long_tts:
+                if info.long_variable_prompt_chars > 0:
                     self._use_tts_quota(tx, acc, now)
                 task_id = tx.insert_task(task, updated_at=task.created_at)
-                tx.insert_callees(task_id, callees.rows)
+                # The callees are validated while the database ingests them (PostgreSQL parses
+                # the COPY stream in its own process meanwhile); any bad entry raises here and
+                # the whole transaction, task included, is rolled back.
+                tx.insert_callees(task_id, callees)
+                self._check_rates(rates, callees.numbers)
+                blocked = 0
                 if tx.has_dnc(account_id):
                     blocked = tx.block_dnc_callees(task_id, account_id)
-                    if blocked >= len(callees.rows):
+                    if blocked >= callees.unique:
                         raise OutdialError(
                             "every callee is on the do-not-call list", code=Code.NO_NUMBER
                         )
-                    tx.update_task(task_id, blocked_cnt=blocked)
+                tx.update_task(
+                    task_id,
+                    num_cnt=callees.unique,
+                    submitted_cnt=callees.submitted,
+                    blocked_cnt=blocked,
+                )
                 if idempotency_key is not None:
                     tx.insert_idempotency(
                         account_id, idempotency_key, body_hash, task_id, task.created_at
@@ -194,11 +196,20 @@ class SubmitService:
             extra={
                 "task_id": task_id,
                 "account_id": account_id,
-                "callees": len(callees.rows),
+                "callees": callees.unique,
                 "duplicates": callees.duplicates,
             },
         )
         return task_id
+
+    @staticmethod
+    def _check_rates(rates: RateTable, numbers: Iterable[str]) -> None:
+        unrated = rates.first_unrated(numbers)
+        if unrated is not None:
+            raise OutdialError(
+                f"no rate for callee {unrated}: add its destination prefix to the rate table",
+                code=Code.FEE_FAILED,
+            )
 
     def _replayed(self, account_id: int, key: str, body_hash: str) -> int | None:
         with self.store.read() as tx:

@@ -6,7 +6,7 @@ parameter processing and hands tuples straight to the driver.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 
 from sqlalchemy.engine import Connection
 
@@ -16,8 +16,11 @@ _COLUMNS = ", ".join(CALLEE_COLUMNS)
 _PG_COPY = f"COPY callees ({_COLUMNS}) FROM STDIN"
 
 
-def insert_callees(conn: Connection, task_id: int, rows: Sequence[tuple[str | None, ...]]) -> None:
-    """Insert ``rows`` of (number, text1..text10) for ``task_id``, keeping their order."""
+def insert_callees(conn: Connection, task_id: int, rows: Iterable[tuple[str | None, ...]]) -> None:
+    """Insert ``rows`` of (number, text1..text10) for ``task_id``, keeping their order.
+
+    ``rows`` may be a lazy iterable; an exception it raises aborts the insert.
+    """
     if conn.dialect.name == "postgresql":
         driver = conn.connection.driver_connection
         assert driver is not None

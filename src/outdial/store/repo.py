@@ -255,7 +255,7 @@ class Tx:
         result = self.conn.execute(insert(s.tasks).values(**values, updated_at=updated_at))
         return int(result.inserted_primary_key[0])  # type: ignore[index]
 
-    def insert_callees(self, task_id: int, rows: Sequence[tuple[str | None, ...]]) -> None:
+    def insert_callees(self, task_id: int, rows: Iterable[tuple[str | None, ...]]) -> None:
         insert_callees(self.conn, task_id, rows)
 
     def block_dnc_callees(self, task_id: int, account_id: int) -> int:
