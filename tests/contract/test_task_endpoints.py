@@ -139,6 +139,24 @@ def test_update_changes_a_waiting_task(
     assert d["taskName"] == "renamed" and d["maxRingingTime"] == 30 and d["maxCalls"] == 40
     assert d["sendTime"] == "2026-06-02 09:00:00"
     assert d["allowSendTime"] == [{"strTime": "22:00", "endTime": "06:00"}]
+    assert d["displayNum"] == "1008122211"  # omitted fields keep their values
+
+
+def test_update_null_resets_a_field_and_absent_keeps_it(
+    api: TestClient, clock: FakeClock, account: TestAccount, script_id: int
+) -> None:
+    task_id = submit(
+        api, account, clock, script_id, sendTime="2026-06-03 08:00:00", maxRingingTime=25
+    )
+    body = {"keyId": task_id, "taskName": "kept", "scriptId": script_id, "sendTime": None}
+    assert post(api, account, clock, UPDATE, body)["status"] == "0"
+    d = get(api, account, clock, f"/v3/voice/group/call/detail/{task_id}")["data"]
+    assert d["sendTime"] is None and d["maxRingingTime"] == 25
+    assert d["allowSendTime"] == [{"strTime": "18:28", "endTime": "19:28"}]
+    body = {"keyId": task_id, "taskName": "kept", "scriptId": script_id, "allowSendTime": None}
+    assert post(api, account, clock, UPDATE, body)["status"] == "0"
+    d = get(api, account, clock, f"/v3/voice/group/call/detail/{task_id}")["data"]
+    assert d["allowSendTime"] == []
 
 
 def test_update_refusals(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,7 +11,7 @@ import orjson
 from outdial.clock import Clock, epoch_ms
 from outdial.domain.codes import UNFINISHED_STATUSES, Code, TaskStatus
 from outdial.domain.money import format_units
-from outdial.domain.task import parse_local_time, validate_task, zone
+from outdial.domain.task import TaskFields, parse_local_time, validate_task, zone
 from outdial.errors import OutdialError, ValidationError
 from outdial.service.requests import (
     TaskIdsBody,
@@ -92,6 +93,42 @@ def task_detail(task: TaskRecord, account_tz: str) -> dict[str, Any]:
     }
 
 
+def merged_fields(req: UpdateAiBody, task: TaskRecord) -> TaskFields:
+    """update/ai replaces the fields the body names (null included) and keeps the others."""
+    given = req.model_fields_set
+    current = TaskFields(
+        task_name=task.task_name,
+        max_calls=task.max_calls,
+        script_id=task.script_id,
+        display_num=task.display_num,
+        send_time=_local(task.send_at, task.timezone),
+        allow_send_time=[(w["strTime"], w["endTime"]) for w in orjson.loads(task.allow_send_time)],
+        max_ringing_time=task.max_ringing_time,
+        enable_recording=task.enable_recording,
+        callout_rate=task.callout_rate,
+        timezone=task.timezone,
+    )
+    asked = fields_of(req, req.maxCalls if req.maxCalls is not None else task.max_calls)
+    changes = {attr: getattr(asked, attr) for name, attr in _UPDATE_FIELDS.items() if name in given}
+    if "maxCalls" in given and req.maxCalls is None:
+        changes.pop("max_calls")
+    return replace(current, **changes)
+
+
+_UPDATE_FIELDS = {
+    "taskName": "task_name",
+    "maxCalls": "max_calls",
+    "scriptId": "script_id",
+    "displayNum": "display_num",
+    "sendTime": "send_time",
+    "allowSendTime": "allow_send_time",
+    "maxRingingTime": "max_ringing_time",
+    "enableRecording": "enable_recording",
+    "calloutRate": "callout_rate",
+    "timezone": "timezone",
+}
+
+
 class TaskService:
     """Queries and state changes of existing tasks, always within one account."""
 
@@ -160,8 +197,7 @@ class TaskService:
                         "can be updated",
                         code=Code.TASK_NOT_OPERABLE,
                     )
-                max_calls = task.max_calls if req.maxCalls is None else req.maxCalls
-                settings = validate_task(fields_of(req, max_calls), tz, now)
+                settings = validate_task(merged_fields(req, task), tz, now)
                 script = tx.script(account_id, settings.script_id)
                 if script is None:
                     raise OutdialError(
