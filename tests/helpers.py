@@ -9,6 +9,7 @@ import orjson
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from outdial.client import published_example
 from outdial.clock import Clock
 from outdial.service.scripts import ScriptService
 from outdial.store import schema
@@ -31,21 +32,7 @@ def import_example(store: Store, clock: Clock, account: TestAccount, name: str) 
 
 def send_body(account: TestAccount, script_id: int, **fields: Any) -> dict[str, Any]:
     """LAAFFIC's published send/ai example with this account's appId and scriptId."""
-    body: dict[str, Any] = {
-        "appId": account.app_id,
-        "taskName": "2024-06-03 10:42:05",
-        "maxCalls": 40,
-        "numberInfoList": [
-            {"calleeNumber": "8613242926514", "text1": "12"},
-            {"calleeNumber": "8613242926515", "text1": "12"},
-        ],
-        "sendTime": "2024-06-21 00:00:00",
-        "displayNum": "1008122211",
-        "maxRingingTime": 60,
-        "scriptId": script_id,
-        "enableRecording": 0,
-        "allowSendTime": [{"strTime": "18:28", "endTime": "19:28"}],
-    }
+    body = published_example(account.app_id, script_id)
     body.update(fields)
     return {k: v for k, v in body.items() if v is not ...}
 

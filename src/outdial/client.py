@@ -81,6 +81,25 @@ class Balance:
     credit: str
 
 
+def published_example(app_id: str, script_id: int) -> dict[str, Any]:
+    """The send/ai request LAAFFIC publishes as its example, with your appId and scriptId."""
+    return {
+        "appId": app_id,
+        "taskName": "2024-06-03 10:42:05",
+        "maxCalls": 40,
+        "numberInfoList": [
+            {"calleeNumber": "8613242926514", "text1": "12"},
+            {"calleeNumber": "8613242926515", "text1": "12"},
+        ],
+        "sendTime": "2024-06-21 00:00:00",
+        "displayNum": "1008122211",
+        "maxRingingTime": 60,
+        "scriptId": script_id,
+        "enableRecording": 0,
+        "allowSendTime": [{"strTime": "18:28", "endTime": "19:28"}],
+    }
+
+
 def sign(api_key: str, api_secret: str, timestamp: int | str) -> str:
     """Sign = hex MD5 of apiKey + apiSecret + timestamp."""
     raw = f"{api_key}{api_secret}{timestamp}".encode()

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from outdial.client import LaafficClient, LaafficError
+from outdial.client import LaafficClient, LaafficError, published_example
 from tests.helpers import EXAMPLES
 
 OUTDIAL = [sys.executable, "-m", "outdial"]
@@ -96,21 +96,7 @@ def test_quick_start_end_to_end(server: str, workdir: Path) -> None:
         "--account",
         str(acc["accountId"]),
     )
-    body = {
-        "appId": acc["appId"],
-        "taskName": "2024-06-03 10:42:05",
-        "maxCalls": 40,
-        "numberInfoList": [
-            {"calleeNumber": "8613242926514", "text1": "12"},
-            {"calleeNumber": "8613242926515", "text1": "12"},
-        ],
-        "sendTime": "2024-06-21 00:00:00",
-        "displayNum": "1008122211",
-        "maxRingingTime": 60,
-        "scriptId": script["scriptId"],
-        "enableRecording": 0,
-        "allowSendTime": [{"strTime": "18:28", "endTime": "19:28"}],
-    }
+    body = published_example(str(acc["appId"]), int(str(script["scriptId"])))
     with LaafficClient(server, str(acc["apiKey"]), str(acc["apiSecret"])) as client:
         raw = httpx.post(
             f"{server}/v3/voice/group/call/send/ai", json=body, headers=client.headers()

@@ -18,7 +18,7 @@ from typing import Any
 import uvicorn
 
 from outdial.api.app import create_app
-from outdial.client import LaafficClient
+from outdial.client import LaafficClient, published_example
 from outdial.clock import SystemClock
 from outdial.config import Settings
 from outdial.service.accounts import AccountService, NewAccount
@@ -71,21 +71,7 @@ def run_demo(settings: Settings, database_url: str | None) -> dict[str, Any]:
         ).import_script(acc["accountId"], source)
         base = f"http://127.0.0.1:{port}"
         with LaafficClient(base, acc["apiKey"], acc["apiSecret"]) as client:
-            body = {
-                "appId": acc["appId"],
-                "taskName": "2024-06-03 10:42:05",
-                "maxCalls": 40,
-                "numberInfoList": [
-                    {"calleeNumber": "8613242926514", "text1": "12"},
-                    {"calleeNumber": "8613242926515", "text1": "12"},
-                ],
-                "sendTime": "2024-06-21 00:00:00",
-                "displayNum": "1008122211",
-                "maxRingingTime": 60,
-                "scriptId": script["scriptId"],
-                "enableRecording": 0,
-                "allowSendTime": [{"strTime": "18:28", "endTime": "19:28"}],
-            }
+            body = published_example(acc["appId"], script["scriptId"])
             answer = client.request("POST", "/v3/voice/group/call/send/ai", body)
             page = client.query_tasks()
         return {
