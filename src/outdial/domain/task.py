@@ -29,6 +29,7 @@ class TaskFields:
     enable_recording: int | None = None
     callout_rate: int | None = None
     timezone: str | None = None
+    window_zone: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,10 @@ class TaskSettings:
     enable_recording: int
     callout_rate: int
     timezone: str
+    window_zone: str = "task"
+
+
+WINDOW_ZONES = ("task", "callee")
 
 
 def zone(name: str, where: str = "timezone") -> ZoneInfo:
@@ -85,6 +90,9 @@ def validate_task(fields: TaskFields, account_timezone: str, now: datetime) -> T
     rate = 1 if fields.callout_rate is None else fields.callout_rate
     if not 1 <= rate <= MAX_CALLOUT_RATE:
         raise ValidationError(f"calloutRate must be 1-{MAX_CALLOUT_RATE}")
+    window_zone = fields.window_zone or "task"
+    if window_zone not in WINDOW_ZONES:
+        raise ValidationError('windowZone must be "task" or "callee"')
     tz_name = fields.timezone or account_timezone
     tz = zone(tz_name)
     windows = parse_windows(fields.allow_send_time)
@@ -107,4 +115,5 @@ def validate_task(fields: TaskFields, account_timezone: str, now: datetime) -> T
         enable_recording=recording,
         callout_rate=rate,
         timezone=tz_name,
+        window_zone=window_zone,
     )

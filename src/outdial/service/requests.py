@@ -56,6 +56,11 @@ class TaskFieldsBody(_Body):
     timezone: str | None = Field(
         None, description="Extension: IANA zone for sendTime and windows (default: account's)"
     )
+    windowZone: str | None = Field(
+        None,
+        description='Extension: "task" (default) reads the windows in the task\'s zone; '
+        '"callee" in each callee\'s own zone, derived from the number',
+    )
 
 
 class SendAiBody(TaskFieldsBody):

@@ -47,6 +47,7 @@ def fields_of(body: TaskFieldsBody, max_calls: int) -> TaskFields:
         enable_recording=body.enableRecording,
         callout_rate=body.calloutRate,
         timezone=body.timezone,
+        window_zone=body.windowZone,
     )
 
 
@@ -79,6 +80,7 @@ def task_row_values(settings: TaskSettings) -> dict[str, Any]:
         "send_at": epoch_ms(settings.send_at) if settings.send_at else None,
         "allow_send_time": orjson.dumps([w.as_json() for w in settings.windows]).decode(),
         "timezone": settings.timezone,
+        "window_zone": settings.window_zone,
         "max_calls": settings.max_calls,
         "max_ringing_time": settings.max_ringing_time,
         "enable_recording": settings.enable_recording,

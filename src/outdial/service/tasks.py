@@ -85,6 +85,7 @@ def task_detail(task: TaskRecord, account_tz: str) -> dict[str, Any]:
         "sendTime": _local(task.send_at, task.timezone),
         "allowSendTime": orjson.loads(task.allow_send_time),
         "timezone": task.timezone,
+        "windowZone": task.window_zone,
         "submittedCnt": task.submitted_cnt,
         "duplicateCnt": task.submitted_cnt - task.num_cnt,
         "blockedCnt": task.blocked_cnt,
@@ -107,6 +108,7 @@ def merged_fields(req: UpdateAiBody, task: TaskRecord) -> TaskFields:
         enable_recording=task.enable_recording,
         callout_rate=task.callout_rate,
         timezone=task.timezone,
+        window_zone=task.window_zone,
     )
     asked = fields_of(req, req.maxCalls if req.maxCalls is not None else task.max_calls)
     changes = {attr: getattr(asked, attr) for name, attr in _UPDATE_FIELDS.items() if name in given}
@@ -126,6 +128,7 @@ _UPDATE_FIELDS = {
     "enableRecording": "enable_recording",
     "calloutRate": "callout_rate",
     "timezone": "timezone",
+    "windowZone": "window_zone",
 }
 
 

@@ -63,6 +63,7 @@ class TaskRecord:
     send_at: int | None
     allow_send_time: str
     timezone: str
+    window_zone: str
     max_calls: int
     max_ringing_time: int
     enable_recording: int
@@ -77,6 +78,8 @@ class TaskRecord:
     cost: int
     created_at: int
     updated_at: int
+    started_at: int | None
+    finished_at: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +102,7 @@ class NewTask:
     num_cnt: int
     submitted_cnt: int
     created_at: int
+    window_zone: str = "task"
 
 
 @dataclass(frozen=True, slots=True)

@@ -106,6 +106,8 @@ tasks = Table(
     Column("send_at", BigInteger, nullable=True),
     Column("allow_send_time", Text, nullable=False, server_default="[]"),
     Column("timezone", String(64), nullable=False),
+    # "task": windows in the task's zone; "callee": in each callee's zone from the number.
+    Column("window_zone", String(8), nullable=False, server_default="task"),
     Column("max_calls", Integer, nullable=False),
     Column("max_ringing_time", Integer, nullable=False),
     Column("enable_recording", SmallInteger, nullable=False),
@@ -120,12 +122,18 @@ tasks = Table(
     Column("cost", BigInteger, nullable=False, server_default="0"),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    Column("started_at", BigInteger, nullable=True),
+    Column("finished_at", BigInteger, nullable=True),
     UniqueConstraint("account_id", "task_name"),
     Index("ix_tasks_account_status", "account_id", "status"),
 )
 
-# Callee states: 0 pending, 9 blocked by the do-not-call list; the dialer adds more.
+# Callee states. A callee is dialed only from PENDING; DIALING carries a lease (owner, until).
 CALLEE_PENDING = 0
+CALLEE_DIALING = 1
+CALLEE_CONNECTED = 2
+CALLEE_FAILED = 3
+CALLEE_CANCELLED = 8
 CALLEE_BLOCKED = 9
 
 callees = Table(
@@ -137,7 +145,50 @@ callees = Table(
     *(Column(f"text{i}", String(30), nullable=True) for i in range(1, 11)),
     Column("state", SmallInteger, nullable=False, server_default="0"),
     Column("attempts", SmallInteger, nullable=False, server_default="0"),
-    Index("ix_callees_task_state", "task_id", "state"),
+    Column("next_at", BigInteger, nullable=True),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", BigInteger, nullable=True),
+    Index("ix_callees_task_state", "task_id", "state", "id"),
+)
+
+# One row per call attempt: LAAFFIC's call record fields plus outdial's.
+calls = Table(
+    "calls",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("task_id", Id, ForeignKey("tasks.id"), nullable=False),
+    Column("callee_id", Id, ForeignKey("callees.id"), nullable=False),
+    Column("attempt", SmallInteger, nullable=False),
+    Column("callee", String(18), nullable=False),
+    Column("display_num", String(20), nullable=False),
+    Column("script_id", Id, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("submit_time", BigInteger, nullable=False),
+    Column("call_time", BigInteger, nullable=True),
+    Column("ringing_time", BigInteger, nullable=True),
+    Column("answer_time", BigInteger, nullable=True),
+    Column("hangup_time", BigInteger, nullable=True),
+    Column("call_duration", Integer, nullable=False),
+    Column("ring_duration", Integer, nullable=False),
+    Column("charged_duration", Integer, nullable=False),
+    Column("bill_period", String(16), nullable=True),
+    Column("rate", BigInteger, nullable=True),
+    Column("cost", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=True),
+    Column("termination_code", Integer, nullable=False),
+    Column("termination_reason", Text, nullable=False),
+    Column("sip_code", Integer, nullable=False),
+    Column("feedback_value", String(32), nullable=False, server_default="-1"),
+    Column("called_info", Text, nullable=True),
+    Column("recording_file_id", String(64), nullable=True),
+    Column("intent", String(64), nullable=True),
+    Column("grade", String(8), nullable=True),
+    Column("transcript", Text, nullable=True),
+    Column("hangup_side", String(8), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_calls_task", "task_id", "id"),
+    Index("ix_calls_account_time", "account_id", "call_time"),
 )
 
 idempotency_keys = Table(

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 05:20:22.329247
+Create Date: 2026-11-27 05:51:24.021057
 """
 
 from __future__ import annotations
@@ -173,6 +173,7 @@ def upgrade() -> None:
         sa.Column("send_at", sa.BigInteger(), nullable=True),
         sa.Column("allow_send_time", sa.Text(), server_default="[]", nullable=False),
         sa.Column("timezone", sa.String(length=64), nullable=False),
+        sa.Column("window_zone", sa.String(length=8), server_default="task", nullable=False),
         sa.Column("max_calls", sa.Integer(), nullable=False),
         sa.Column("max_ringing_time", sa.Integer(), nullable=False),
         sa.Column("enable_recording", sa.SmallInteger(), nullable=False),
@@ -187,6 +188,8 @@ def upgrade() -> None:
         sa.Column("cost", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", sa.BigInteger(), nullable=False),
+        sa.Column("started_at", sa.BigInteger(), nullable=True),
+        sa.Column("finished_at", sa.BigInteger(), nullable=True),
         sa.ForeignKeyConstraint(
             ["account_id"], ["accounts.id"], name=op.f("fk_tasks_account_id_accounts")
         ),
@@ -222,11 +225,14 @@ def upgrade() -> None:
         sa.Column("text10", sa.String(length=30), nullable=True),
         sa.Column("state", sa.SmallInteger(), server_default="0", nullable=False),
         sa.Column("attempts", sa.SmallInteger(), server_default="0", nullable=False),
+        sa.Column("next_at", sa.BigInteger(), nullable=True),
+        sa.Column("lease_owner", sa.String(length=64), nullable=True),
+        sa.Column("lease_until", sa.BigInteger(), nullable=True),
         sa.ForeignKeyConstraint(["task_id"], ["tasks.id"], name=op.f("fk_callees_task_id_tasks")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_callees")),
     )
     with op.batch_alter_table("callees", schema=None) as batch_op:
-        batch_op.create_index("ix_callees_task_state", ["task_id", "state"], unique=False)
+        batch_op.create_index("ix_callees_task_state", ["task_id", "state", "id"], unique=False)
 
     op.create_table(
         "idempotency_keys",
@@ -245,11 +251,74 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("account_id", "key", name=op.f("pk_idempotency_keys")),
     )
+    op.create_table(
+        "calls",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column(
+            "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("task_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "callee_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("attempt", sa.SmallInteger(), nullable=False),
+        sa.Column("callee", sa.String(length=18), nullable=False),
+        sa.Column("display_num", sa.String(length=20), nullable=False),
+        sa.Column(
+            "script_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("outcome", sa.String(length=16), nullable=False),
+        sa.Column("submit_time", sa.BigInteger(), nullable=False),
+        sa.Column("call_time", sa.BigInteger(), nullable=True),
+        sa.Column("ringing_time", sa.BigInteger(), nullable=True),
+        sa.Column("answer_time", sa.BigInteger(), nullable=True),
+        sa.Column("hangup_time", sa.BigInteger(), nullable=True),
+        sa.Column("call_duration", sa.Integer(), nullable=False),
+        sa.Column("ring_duration", sa.Integer(), nullable=False),
+        sa.Column("charged_duration", sa.Integer(), nullable=False),
+        sa.Column("bill_period", sa.String(length=16), nullable=True),
+        sa.Column("rate", sa.BigInteger(), nullable=True),
+        sa.Column("cost", sa.BigInteger(), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=True),
+        sa.Column("termination_code", sa.Integer(), nullable=False),
+        sa.Column("termination_reason", sa.Text(), nullable=False),
+        sa.Column("sip_code", sa.Integer(), nullable=False),
+        sa.Column("feedback_value", sa.String(length=32), server_default="-1", nullable=False),
+        sa.Column("called_info", sa.Text(), nullable=True),
+        sa.Column("recording_file_id", sa.String(length=64), nullable=True),
+        sa.Column("intent", sa.String(length=64), nullable=True),
+        sa.Column("grade", sa.String(length=8), nullable=True),
+        sa.Column("transcript", sa.Text(), nullable=True),
+        sa.Column("hangup_side", sa.String(length=8), nullable=True),
+        sa.Column("created_at", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name=op.f("fk_calls_account_id_accounts")
+        ),
+        sa.ForeignKeyConstraint(
+            ["callee_id"], ["callees.id"], name=op.f("fk_calls_callee_id_callees")
+        ),
+        sa.ForeignKeyConstraint(["task_id"], ["tasks.id"], name=op.f("fk_calls_task_id_tasks")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_calls")),
+    )
+    with op.batch_alter_table("calls", schema=None) as batch_op:
+        batch_op.create_index("ix_calls_account_time", ["account_id", "call_time"], unique=False)
+        batch_op.create_index("ix_calls_task", ["task_id", "id"], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("calls", schema=None) as batch_op:
+        batch_op.drop_index("ix_calls_task")
+        batch_op.drop_index("ix_calls_account_time")
+
+    op.drop_table("calls")
     op.drop_table("idempotency_keys")
     with op.batch_alter_table("callees", schema=None) as batch_op:
         batch_op.drop_index("ix_callees_task_state")

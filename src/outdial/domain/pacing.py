@@ -1,0 +1,21 @@
+"""How many simultaneous attempts each task of an account may hold.
+
+The rule (also in the README): an account holds at most ``lines`` calls at once. Its running
+tasks share the lines equally; a task may hold ``floor(lines / running_tasks * calloutRate)``
+attempts (at least 1), and the account's total never exceeds ``lines``. A task with calloutRate 2
+can therefore use lines the other tasks leave idle, up to twice its share.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+def task_limits(lines: int, callout_rates: Mapping[int, int]) -> dict[int, int]:
+    """Per task id, its attempt limit, given the calloutRate of each running task."""
+    if not callout_rates:
+        return {}
+    share = lines / len(callout_rates)
+    return {
+        task: max(1, min(lines, int(share * max(1, rate)))) for task, rate in callout_rates.items()
+    }
