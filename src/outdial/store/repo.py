@@ -16,6 +16,7 @@ from outdial.domain.rates import Rate
 from outdial.store import schema as s
 from outdial.store.bulk import insert_callees
 from outdial.store.db import make_engine, upgrade
+from outdial.store.dialing import DialerQueries
 from outdial.store.records import (
     AccountRecord,
     AppRecord,
@@ -72,7 +73,7 @@ def _task(row: RowMapping) -> TaskRecord:
     return TaskRecord(**data)
 
 
-class Tx:
+class Tx(DialerQueries):
     """Queries bound to one connection and transaction."""
 
     def __init__(self, conn: Connection) -> None:

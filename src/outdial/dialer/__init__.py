@@ -1,0 +1,1 @@
+"""The dialer: turns tasks into calls, paced, on schedule and crash-safe."""

@@ -1,0 +1,136 @@
+"""Turning a carrier's CallResult into a call record and its effects."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import orjson
+
+from outdial.clock import epoch_ms
+from outdial.domain.billing import charge
+from outdial.domain.outcome import TERMINATIONS, Outcome
+from outdial.domain.rates import RateTable
+from outdial.store import schema as s
+from outdial.store.dialing import Claimed, FinishedCall, LeaseLost, RunnableTask
+from outdial.telephony.carrier import CallResult
+
+# An attempt cut short by a dying worker is retried once: at most this many attempts then.
+MAX_INTERRUPTED_ATTEMPTS = 2
+
+
+def _ms(dt: datetime | None) -> int | None:
+    return epoch_ms(dt) if dt is not None else None
+
+
+def finished_call(
+    claimed: Claimed, task: RunnableTask, result: CallResult, rates: RateTable, now: datetime
+) -> FinishedCall:
+    """The record and state change of a completed attempt."""
+    termination = TERMINATIONS[result.outcome]
+    success = termination.code == 200
+    talk = result.talk_seconds
+    rate = rates.find(claimed.number)
+    billed = charge(talk, rate) if rate is not None and success else None
+    record = {
+        "account_id": task.account_id,
+        "task_id": task.task_id,
+        "callee_id": claimed.callee_id,
+        "attempt": claimed.attempt,
+        "callee": claimed.number,
+        "display_num": task.display_num,
+        "script_id": task.script_id,
+        "outcome": str(result.outcome),
+        "submit_time": task.created_at,
+        "call_time": _ms(result.started_at),
+        "ringing_time": _ms(result.ringing_at),
+        "answer_time": _ms(result.answered_at),
+        "hangup_time": _ms(result.ended_at),
+        "call_duration": talk,
+        "ring_duration": result.ring_seconds,
+        "charged_duration": billed.charged_seconds if billed else 0,
+        "bill_period": rate.bill_period if rate else None,
+        "rate": rate.price if rate else None,
+        "cost": billed.cost if billed else 0,
+        "currency": rate.currency if rate else None,
+        "termination_code": termination.code,
+        "termination_reason": termination.reason,
+        "sip_code": result.sip_code,
+        "feedback_value": result.conversation.feedback,
+        "called_info": None,
+        "recording_file_id": result.recording,
+        "intent": result.conversation.intent,
+        "grade": result.conversation.grade,
+        "transcript": orjson.dumps(
+            [
+                {"speaker": t.speaker, "text": t.text, "at": round(t.at, 2)}
+                for t in result.transcript
+            ]
+        ).decode()
+        if result.transcript
+        else None,
+        "hangup_side": result.hangup_side,
+        "created_at": epoch_ms(now),
+    }
+    return FinishedCall(
+        record=record,
+        callee_id=claimed.callee_id,
+        callee_state=s.CALLEE_CONNECTED if success else s.CALLEE_FAILED,
+        task_id=task.task_id,
+        account_id=task.account_id,
+        success=success,
+        final=True,
+        talk_seconds=talk,
+        cost=billed.cost if billed else 0,
+    )
+
+
+def interrupted_call(lost: LeaseLost, now: datetime) -> FinishedCall:
+    """The record of an attempt whose worker died mid-call; the callee is retried once."""
+    claimed = lost.claimed
+    termination = TERMINATIONS[Outcome.INTERRUPTED]
+    final = claimed.attempt >= MAX_INTERRUPTED_ATTEMPTS
+    ms = epoch_ms(now)
+    record = {
+        "account_id": lost.account_id,
+        "task_id": claimed.task_id,
+        "callee_id": claimed.callee_id,
+        "attempt": claimed.attempt,
+        "callee": claimed.number,
+        "display_num": lost.display_num,
+        "script_id": lost.script_id,
+        "outcome": str(Outcome.INTERRUPTED),
+        "submit_time": lost.submit_time,
+        "call_time": None,
+        "ringing_time": None,
+        "answer_time": None,
+        "hangup_time": ms,
+        "call_duration": 0,
+        "ring_duration": 0,
+        "charged_duration": 0,
+        "bill_period": None,
+        "rate": None,
+        "cost": 0,
+        "currency": None,
+        "termination_code": termination.code,
+        "termination_reason": termination.reason,
+        "sip_code": termination.code,
+        "feedback_value": "-1",
+        "called_info": None,
+        "recording_file_id": None,
+        "intent": None,
+        "grade": None,
+        "transcript": None,
+        "hangup_side": "system",
+        "created_at": ms,
+    }
+    return FinishedCall(
+        record=record,
+        callee_id=claimed.callee_id,
+        callee_state=s.CALLEE_FAILED if final else s.CALLEE_PENDING,
+        task_id=claimed.task_id,
+        account_id=lost.account_id,
+        success=False,
+        final=final,
+        talk_seconds=0,
+        cost=0,
+    )

@@ -1,0 +1,425 @@
+"""The dialer worker: claims due callees under leases, paces them, places the calls through a
+Carrier and writes each attempt's record, state, counters and charge in batches.
+
+Database work runs on the loop's thread: statements are short (one batch each) and running them
+inline keeps virtual time still while they execute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time as _time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import orjson
+import phonenumbers
+from phonenumbers import timezone as number_zones
+
+from outdial.clock import Clock, epoch_ms
+from outdial.dialer.records import finished_call, interrupted_call
+from outdial.domain.codes import TaskStatus
+from outdial.domain.outcome import Outcome
+from outdial.domain.pacing import task_limits
+from outdial.domain.rates import Rate, RateTable
+from outdial.domain.schedule import allowed_at, next_allowed_at
+from outdial.domain.windows import Window, parse_windows
+from outdial.store.dialing import Claimed, FinishedCall, RunnableTask
+from outdial.store.repo import Store, Tx
+from outdial.telephony.carrier import (
+    CallRequest,
+    CallResult,
+    Carrier,
+    Conversation,
+    HangUpAtOnce,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DialerConfig:
+    """Tuning of one worker."""
+
+    worker_id: str
+    batch_size: int = 500
+    lease_seconds: float = 300.0
+    poll_seconds: float = 1.0
+    flush_seconds: float = 0.25
+    flush_size: int = 1000
+    recover_every_seconds: float = 15.0
+    min_balance: int = 0
+    rates_ttl_seconds: float = 60.0
+
+
+@dataclass(slots=True)
+class _InFlight:
+    task_id: int
+    account_id: int
+    stop: asyncio.Event
+    job: asyncio.Task[None]
+
+
+@dataclass(slots=True)
+class _TaskPlan:
+    task: RunnableTask
+    windows: list[Window]
+    zone: ZoneInfo
+
+
+@dataclass(slots=True)
+class DialerStats:
+    placed: int = 0
+    finished: int = 0
+    interrupted_recovered: int = 0
+    by_outcome: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+class Dialer:
+    """One worker. ``run(stop)`` works until ``stop`` is set; ``drain()`` until no work is left."""
+
+    def __init__(
+        self,
+        store: Store,
+        carrier: Carrier,
+        clock: Clock,
+        config: DialerConfig,
+        conversation: Conversation | None = None,
+    ) -> None:
+        self.store = store
+        self.carrier = carrier
+        self.clock = clock
+        self.config = config
+        self.conversation = conversation or HangUpAtOnce()
+        self.stats = DialerStats()
+        self._in_flight: dict[int, _InFlight] = {}
+        self._per_task: dict[int, int] = defaultdict(int)
+        self._per_account: dict[int, int] = defaultdict(int)
+        self._results: list[FinishedCall] = []
+        self._last_flush = 0.0
+        self._last_recover: datetime | None = None
+        self._last_renew: datetime | None = None
+        self._rates: dict[int, tuple[float, RateTable]] = {}
+        self._zone_memo: dict[str, tuple[ZoneInfo, ...]] = {}
+        self._wake = asyncio.Event()
+        self._cps_tokens = 0.0
+        self._cps_at: datetime | None = None
+
+    # --- public ------------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until ``stop`` is set; then let in-flight calls finish and write them."""
+        while not stop.is_set():
+            wait = await self.step()
+            await self._sleep(wait, stop)
+        await self._finish_in_flight()
+
+    async def drain(self, limit: timedelta = timedelta(days=30)) -> None:
+        """Work until no task is runnable and no call is in flight (tests, demos, benchmarks).
+
+        Tasks waiting for a later window or start time are waited for, up to ``limit``.
+        """
+        deadline = self.clock.now() + limit
+        never = asyncio.Event()
+        while self.clock.now() < deadline:
+            wait = await self.step()
+            if wait is None and not self._in_flight and not self._results:
+                return
+            await self._sleep(wait, never)
+        await self._finish_in_flight()
+
+    # --- one pass ----------------------------------------------------------------------------
+    async def step(self) -> float | None:
+        """Claim and start what is due; return seconds until there may be more (None: idle)."""
+        now = self.clock.now()
+        now_ms = epoch_ms(now)
+        self._recover(now)
+        self._flush_if_due(force=not self._in_flight)
+        with self.store.read() as tx:
+            tasks = tx.runnable_tasks(now_ms)
+            next_start = tx.next_send_at(now_ms)
+        self._stop_cancelled(now)
+        self._renew(now)
+        by_account: dict[int, list[RunnableTask]] = defaultdict(list)
+        for task in tasks:
+            by_account[task.account_id].append(task)
+        waits: list[float] = []
+        if next_start is not None:
+            waits.append((next_start - now_ms) / 1000)
+        busy = False
+        drained: list[int] = []
+        for account_tasks in by_account.values():
+            result = self._plan_account(account_tasks, now, drained)
+            busy |= result[0]
+            waits.extend(result[1])
+        self._finish_idle_tasks(drained, now)
+        if busy:
+            return 0.0
+        if self._in_flight or self._results:
+            return self.config.poll_seconds
+        return min(waits) if waits else None
+
+    def _plan_account(
+        self, tasks: list[RunnableTask], now: datetime, drained: list[int]
+    ) -> tuple[bool, list[float]]:
+        lines = tasks[0].lines
+        account_id = tasks[0].account_id
+        plans = []
+        waits: list[float] = []
+        for task in tasks:
+            zone = ZoneInfo(task.timezone)
+            windows = parse_windows(
+                [(w["strTime"], w["endTime"]) for w in orjson.loads(task.allow_send_time)]
+            )
+            if task.window_zone == "task" and not allowed_at(windows, [zone], now):
+                opens = next_allowed_at(windows, [zone], now)
+                if opens is not None:
+                    waits.append((opens - now).total_seconds())
+                continue
+            plans.append(_TaskPlan(task, windows, zone))
+        limits = task_limits(lines, {p.task.task_id: p.task.callout_rate for p in plans})
+        busy = False
+        for plan in plans:
+            task = plan.task
+            free = min(
+                limits[task.task_id] - self._per_task[task.task_id],
+                lines - self._per_account[account_id],
+                self.config.batch_size,
+                self._cps_budget(now),
+            )
+            if free <= 0:
+                continue
+            claimed = self._claim(task, free, now)
+            if claimed is None:
+                with self.store.read() as tx:
+                    later = tx.next_callee_at(task.task_id, epoch_ms(now))
+                if later is not None:
+                    waits.append((later - epoch_ms(now)) / 1000)
+                elif self._per_task.get(task.task_id, 0) == 0:
+                    drained.append(task.task_id)
+                continue
+            busy = True
+            for c in claimed:
+                self._start(task, c)
+        return busy, waits
+
+    def _claim(self, task: RunnableTask, free: int, now: datetime) -> list[Claimed] | None:
+        now_ms = epoch_ms(now)
+        lease = epoch_ms(now + timedelta(seconds=self.config.lease_seconds))
+        with self.store.write() as tx:
+            claimed = tx.claim(task.task_id, free, self.config.worker_id, lease, now_ms)
+            if not claimed:
+                return None
+            if task.status == TaskStatus.WAITING:
+                tx.start_task(task.task_id, now_ms)
+            if task.window_zone == "callee":
+                claimed = self._hold_outside_window(tx, task, claimed, now)
+        self._spend_cps(len(claimed))
+        return claimed
+
+    def _hold_outside_window(
+        self, tx: Tx, task: RunnableTask, claimed: list[Claimed], now: datetime
+    ) -> list[Claimed]:
+        """Keep the callees whose own zones are inside a window now; release the others
+        until their next window opens."""
+        windows = parse_windows(
+            [(w["strTime"], w["endTime"]) for w in orjson.loads(task.allow_send_time)]
+        )
+        keep = []
+        later: dict[int, list[int]] = defaultdict(list)
+        for c in claimed:
+            zones = self._callee_zones(c.number, ZoneInfo(task.timezone))
+            if allowed_at(windows, zones, now):
+                keep.append(c)
+                continue
+            opens = next_allowed_at(windows, zones, now)
+            # A number whose zones never share a window moment is retried daily.
+            when = opens if opens is not None else now + timedelta(days=1)
+            later[epoch_ms(when)].append(c.callee_id)
+        for when_ms, ids in later.items():
+            tx.release(ids, when_ms)
+        return keep
+
+    def _callee_zones(self, number: str, fallback: ZoneInfo) -> tuple[ZoneInfo, ...]:
+        head = number[:7]
+        memo = self._zone_memo.get(head)
+        if memo is not None:
+            return memo
+        zones: tuple[ZoneInfo, ...] = (fallback,)
+        try:
+            parsed = phonenumbers.parse("+" + number)
+            names = [n for n in number_zones.time_zones_for_number(parsed) if n != "Etc/Unknown"]
+            if names:
+                zones = tuple(ZoneInfo(n) for n in names)
+        except phonenumbers.NumberParseException:
+            pass
+        self._zone_memo[head] = zones
+        return zones
+
+    # --- calls -------------------------------------------------------------------------------
+    def _start(self, task: RunnableTask, claimed: Claimed) -> None:
+        stop = asyncio.Event()
+        job = asyncio.ensure_future(self._call(task, claimed, stop))
+        self._in_flight[claimed.callee_id] = _InFlight(task.task_id, task.account_id, stop, job)
+        self._per_task[task.task_id] += 1
+        self._per_account[task.account_id] += 1
+        self.stats.placed += 1
+
+    async def _call(self, task: RunnableTask, claimed: Claimed, stop: asyncio.Event) -> None:
+        request = CallRequest(
+            callee=claimed.number,
+            caller_id=task.display_num,
+            max_ringing=float(task.max_ringing_time),
+            max_talk=float(task.max_calls),
+            record=bool(task.enable_recording),
+            attempt=claimed.attempt,
+            variables=claimed.texts,
+            tag=f"{task.task_id}:{claimed.callee_id}",
+        )
+        started = self.clock.now()
+        try:
+            result = await self.carrier.place(request, self.conversation, stop)
+        except Exception:
+            log.exception("carrier failed", extra={"task_id": task.task_id})
+            result = CallResult(Outcome.FAILED, 500, started, self.clock.now())
+        finished = finished_call(
+            claimed, task, result, self._rate_table(task.account_id), self.clock.now()
+        )
+        self._results.append(finished)
+        self.stats.finished += 1
+        self.stats.by_outcome[str(result.outcome)] += 1
+        self._in_flight.pop(claimed.callee_id, None)
+        self._per_task[task.task_id] -= 1
+        self._per_account[task.account_id] -= 1
+        self._wake.set()
+
+    def _rate_table(self, account_id: int) -> RateTable:
+        cached = self._rates.get(account_id)
+        mono = _time.monotonic()
+        if cached is not None and mono - cached[0] < self.config.rates_ttl_seconds:
+            return cached[1]
+        with self.store.read() as tx:
+            table = RateTable(Rate(*r) for r in tx.rates_for(account_id))
+        self._rates[account_id] = (mono, table)
+        return table
+
+    # --- bookkeeping -------------------------------------------------------------------------
+    def _flush_if_due(self, force: bool = False) -> None:
+        if not self._results:
+            return
+        mono = _time.monotonic()
+        if (
+            not force
+            and len(self._results) < self.config.flush_size
+            and mono - self._last_flush < self.config.flush_seconds
+        ):
+            return
+        self._flush()
+
+    def _flush(self) -> None:
+        results, self._results = self._results, []
+        now = self.clock.now()
+        accounts = {r.account_id for r in results if r.cost}
+        with self.store.write() as tx:
+            tx.write_results(results, epoch_ms(now))
+            for account_id in accounts:
+                if tx.funds(account_id) < self.config.min_balance:
+                    paused = tx.suspend_account_tasks(
+                        account_id, "balance exhausted: top up and resume", epoch_ms(now)
+                    )
+                    if paused:
+                        log.warning(
+                            "balance exhausted; tasks suspended",
+                            extra={"account_id": account_id, "tasks": paused},
+                        )
+        self._last_flush = _time.monotonic()
+
+    def _finish_idle_tasks(self, task_ids: list[int], now: datetime) -> None:
+        idle = [t for t in task_ids if self._per_task.get(t, 0) == 0]
+        if not idle:
+            return
+        self._flush_if_due(force=True)
+        with self.store.write() as tx:
+            tx.finish_done_tasks(idle, epoch_ms(now))
+
+    def _stop_cancelled(self, now: datetime) -> None:
+        tasks = {f.task_id for f in self._in_flight.values()}
+        if not tasks:
+            return
+        with self.store.read() as tx:
+            statuses = tx.task_statuses(tasks)
+        for f in self._in_flight.values():
+            if statuses.get(f.task_id) == TaskStatus.CANCELLED:
+                f.stop.set()
+
+    def _renew(self, now: datetime) -> None:
+        if not self._in_flight:
+            return
+        every = timedelta(seconds=self.config.lease_seconds / 3)
+        if self._last_renew is not None and now - self._last_renew < every:
+            return
+        self._last_renew = now
+        until = epoch_ms(now + timedelta(seconds=self.config.lease_seconds))
+        with self.store.write() as tx:
+            tx.renew_leases(self.config.worker_id, list(self._in_flight), until)
+
+    def _recover(self, now: datetime) -> None:
+        every = timedelta(seconds=self.config.recover_every_seconds)
+        if self._last_recover is not None and now - self._last_recover < every:
+            return
+        self._last_recover = now
+        while True:
+            with self.store.write() as tx:
+                lost = tx.expired_leases(epoch_ms(now), 1000)
+                lost = [x for x in lost if x.claimed.callee_id not in self._in_flight]
+                if not lost:
+                    return
+                tx.write_results([interrupted_call(x, now) for x in lost], epoch_ms(now))
+            self.stats.interrupted_recovered += len(lost)
+            log.warning(
+                "recovered calls interrupted by a stopped worker", extra={"count": len(lost)}
+            )
+
+    def _cps_budget(self, now: datetime) -> int:
+        cps = self.carrier.max_cps
+        if cps is None:
+            return 1 << 30
+        if self._cps_at is None:
+            self._cps_at, self._cps_tokens = now, cps
+        else:
+            elapsed = (now - self._cps_at).total_seconds()
+            self._cps_tokens = min(cps, self._cps_tokens + elapsed * cps)
+            self._cps_at = now
+        return int(self._cps_tokens)
+
+    def _spend_cps(self, n: int) -> None:
+        if self.carrier.max_cps is not None:
+            self._cps_tokens -= n
+
+    async def _sleep(self, seconds: float | None, stop: asyncio.Event) -> None:
+        if seconds == 0.0:
+            await asyncio.sleep(0)
+            return
+        timeout = (
+            self.config.poll_seconds
+            if seconds is None
+            else min(max(seconds, 0.001), self.config.poll_seconds * 60)
+        )
+        self._wake.clear()
+        waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
+
+    async def _finish_in_flight(self) -> None:
+        jobs = [f.job for f in self._in_flight.values()]
+        if jobs:
+            await asyncio.gather(*jobs, return_exceptions=True)
+        self._flush_if_due(force=True)
+
+
+__all__ = ["Dialer", "DialerConfig"]
