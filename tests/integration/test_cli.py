@@ -52,7 +52,7 @@ def test_account_lifecycle(cli: Any, tmp_path: Path) -> None:
         "--credit",
         "10",
     )
-    assert set(created) == {"accountId", "appId", "apiKey", "apiSecret"}
+    assert set(created) == {"accountId", "appId", "apiKey", "apiSecret", "pushSecret"}
     assert len(created["apiKey"]) == 32 and len(created["apiSecret"]) == 32
     acc = str(created["accountId"])
     shown = cli("account", "show", acc)

@@ -81,6 +81,7 @@ def finished_call(
         final=True,
         talk_seconds=talk,
         cost=billed.cost if billed else 0,
+        push_url=task.push_url,
     )
 
 
@@ -133,4 +134,5 @@ def interrupted_call(lost: LeaseLost, now: datetime) -> FinishedCall:
         final=final,
         talk_seconds=0,
         cost=0,
+        push_url=lost.push_url,
     )

@@ -20,6 +20,7 @@ from outdial.store.repo import Store, Tx
 APP_ID_LENGTH = 8
 API_KEY_LENGTH = 32
 API_SECRET_LENGTH = 32
+PUSH_SECRET_LENGTH = 32
 
 
 def default_rates() -> list[Rate]:
@@ -90,7 +91,7 @@ class AccountService:
                 currency=new.currency,
                 created_at=now,
             )
-            app_id = self._new_app(tx, account_id, new.push_url, now)
+            app_id, push_secret = self._new_app(tx, account_id, new.push_url, now)
             api_key, api_secret = self._new_key(tx, account_id, cidrs, now)
             if new.with_default_rates:
                 tx.replace_rates(account_id, default_rates())
@@ -99,14 +100,16 @@ class AccountService:
             "appId": app_id,
             "apiKey": api_key,
             "apiSecret": api_secret,
+            "pushSecret": push_secret,
         }
 
-    def _new_app(self, tx: Tx, account_id: int, push_url: str | None, now: int) -> str:
+    def _new_app(self, tx: Tx, account_id: int, push_url: str | None, now: int) -> tuple[str, str]:
         if push_url is not None and not push_url.startswith(("http://", "https://")):
             raise ValidationError("push URL must start with http:// or https://")
         app_id = token(APP_ID_LENGTH)
-        tx.insert_app(account_id, app_id, push_url, now)
-        return app_id
+        push_secret = token(PUSH_SECRET_LENGTH)
+        tx.insert_app(account_id, app_id, push_url, push_secret, now)
+        return app_id, push_secret
 
     def _new_key(self, tx: Tx, account_id: int, cidrs: Sequence[str], now: int) -> tuple[str, str]:
         api_key, api_secret = token(API_KEY_LENGTH), token(API_SECRET_LENGTH)
@@ -120,8 +123,8 @@ class AccountService:
     def create_app(self, account_id: int, push_url: str | None) -> dict[str, Any]:
         with self.store.write() as tx:
             self._require(tx, account_id)
-            app_id = self._new_app(tx, account_id, push_url, self._now())
-        return {"accountId": account_id, "appId": app_id}
+            app_id, push_secret = self._new_app(tx, account_id, push_url, self._now())
+        return {"accountId": account_id, "appId": app_id, "pushSecret": push_secret}
 
     def create_key(self, account_id: int, ip_allow: Sequence[str] = ()) -> dict[str, Any]:
         cidrs = _check_cidrs(ip_allow)

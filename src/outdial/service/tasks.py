@@ -224,7 +224,14 @@ class TaskService:
             raise OutdialError("task name already exists", code=Code.TASK_NAME_EXISTS) from exc
 
     def cancel(self, account_id: int, body: bytes) -> None:
-        self._transition(account_id, body, UNFINISHED_STATUSES, "cancelled", self._to_cancelled)
+        self._transition(
+            account_id,
+            body,
+            UNFINISHED_STATUSES,
+            "cancelled",
+            self._to_cancelled,
+            cancel_callees=True,
+        )
 
     def pause(self, account_id: int, body: bytes) -> None:
         allowed = frozenset({TaskStatus.WAITING, TaskStatus.CALLING})
@@ -241,6 +248,8 @@ class TaskService:
         allowed: frozenset[TaskStatus],
         verb: str,
         change: Any,
+        *,
+        cancel_callees: bool = False,
     ) -> None:
         req = validate(TaskIdsBody, load_object(body))
         if not req.taskIdList:
@@ -265,6 +274,8 @@ class TaskService:
                 tasks.append(task)
             for task in tasks:
                 tx.update_task(task.id, updated_at=now, **change(task))
+                if cancel_callees:
+                    tx.cancel_pending(task.id)
 
     @staticmethod
     def _to_cancelled(task: TaskRecord) -> dict[str, Any]:

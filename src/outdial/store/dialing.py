@@ -6,10 +6,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import orjson
 from sqlalchemy import bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from outdial.domain.codes import TaskStatus
+from outdial.domain.report import push_payload
 from outdial.store import schema as s
 
 
@@ -32,6 +34,7 @@ class RunnableTask:
     enable_recording: int
     script_id: int
     created_at: int
+    push_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,7 @@ class LeaseLost:
     display_num: str
     script_id: int
     submit_time: int
+    push_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +73,7 @@ class FinishedCall:
     final: bool
     talk_seconds: int
     cost: int
+    push_url: str | None = None
 
 
 _CLAIM_COLUMNS = [s.callees.c.id, s.callees.c.task_id, s.callees.c.number, s.callees.c.attempts] + [
@@ -99,8 +104,10 @@ class DialerQueries:
                 s.tasks.c.enable_recording,
                 s.tasks.c.script_id,
                 s.tasks.c.created_at,
+                s.apps.c.push_url,
             )
             .join(s.accounts, s.accounts.c.id == s.tasks.c.account_id)
+            .join(s.apps, s.apps.c.id == s.tasks.c.app_pk)
             .where(
                 s.tasks.c.status.in_([int(TaskStatus.WAITING), int(TaskStatus.CALLING)]),
                 or_(s.tasks.c.send_at.is_(None), s.tasks.c.send_at <= now),
@@ -213,8 +220,10 @@ class DialerQueries:
                 s.tasks.c.display_num,
                 s.tasks.c.script_id,
                 s.tasks.c.created_at,
+                s.apps.c.push_url,
             )
             .join(s.tasks, s.tasks.c.id == s.callees.c.task_id)
+            .join(s.apps, s.apps.c.id == s.tasks.c.app_pk)
             .where(s.callees.c.state == s.CALLEE_DIALING, s.callees.c.lease_until < now)
             .order_by(s.callees.c.id)
             .limit(limit)
@@ -226,7 +235,7 @@ class DialerQueries:
             claimed = Claimed(
                 callee_id=r[0], task_id=r[1], number=r[2], attempt=int(r[3]), texts=tuple(r[4:14])
             )
-            out.append(LeaseLost(claimed, int(r[14]), r[15], int(r[16]), int(r[17])))
+            out.append(LeaseLost(claimed, int(r[14]), r[15], int(r[16]), int(r[17]), r[18]))
         return out
 
     def requeue(self, callee_ids: Sequence[int]) -> None:
@@ -242,7 +251,24 @@ class DialerQueries:
         """Records, callee states, task counters and balances of finished attempts, at once."""
         if not results:
             return
-        self.conn.execute(insert(s.calls), [r.record for r in results])
+        ids = self.conn.execute(
+            insert(s.calls).returning(s.calls.c.id, sort_by_parameter_order=True),
+            [r.record for r in results],
+        ).scalars()
+        outbox = [
+            {
+                "account_id": r.account_id,
+                "call_id": call_id,
+                "url": r.push_url,
+                "payload": orjson.dumps(push_payload(call_id, r.record)).decode(),
+                "next_at": now,
+                "created_at": now,
+            }
+            for call_id, r in zip(ids, results, strict=True)
+            if r.push_url
+        ]
+        if outbox:
+            self.conn.execute(insert(s.push_outbox), outbox)
         self.conn.execute(
             update(s.callees)
             .where(s.callees.c.id == bindparam("cid"))

@@ -94,10 +94,16 @@ class Tx(DialerQueries):
     def update_account(self, account_id: int, **values: Any) -> None:
         self.conn.execute(update(s.accounts).where(s.accounts.c.id == account_id).values(**values))
 
-    def insert_app(self, account_id: int, app_id: str, push_url: str | None, now: int) -> int:
+    def insert_app(
+        self, account_id: int, app_id: str, push_url: str | None, push_secret: str, now: int
+    ) -> int:
         result = self.conn.execute(
             insert(s.apps).values(
-                account_id=account_id, app_id=app_id, push_url=push_url, created_at=now
+                account_id=account_id,
+                app_id=app_id,
+                push_url=push_url,
+                push_secret=push_secret,
+                created_at=now,
             )
         )
         return int(result.inserted_primary_key[0])  # type: ignore[index]

@@ -52,6 +52,8 @@ apps = Table(
     Column("app_id", String(32), nullable=False, unique=True),
     Column("name", String(128), nullable=True),
     Column("push_url", Text, nullable=True),
+    # Key of the HMAC-SHA256 signature on this app's push reports.
+    Column("push_secret", String(64), nullable=False),
     Column("created_at", BigInteger, nullable=False),
 )
 
@@ -124,6 +126,10 @@ tasks = Table(
     Column("updated_at", BigInteger, nullable=False),
     Column("started_at", BigInteger, nullable=True),
     Column("finished_at", BigInteger, nullable=True),
+    # resend/ai and recall rounds create child tasks of an original task.
+    Column("parent_task_id", Id, ForeignKey("tasks.id"), nullable=True),
+    Column("recall_flow_id", Id, nullable=True),
+    Column("recall_round", SmallInteger, nullable=False, server_default="0"),
     UniqueConstraint("account_id", "task_name"),
     Index("ix_tasks_account_status", "account_id", "status"),
 )
@@ -219,6 +225,61 @@ tts_usage = Table(
 )
 
 # Callees keep submission order in their id: one task's rows are written by one statement.
+# Push reports: one outbox row per finished attempt, written with its record; the delivery
+# log keeps every try.
+PUSH_PENDING = 0
+PUSH_DELIVERED = 1
+PUSH_GAVE_UP = 2
+
+push_outbox = Table(
+    "push_outbox",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("call_id", Id, ForeignKey("calls.id"), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("status", SmallInteger, nullable=False, server_default="0"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_at", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("delivered_at", BigInteger, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Index("ix_push_outbox_due", "status", "next_at"),
+    Index("ix_push_outbox_account", "account_id", "id"),
+)
+
+push_attempts = Table(
+    "push_attempts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("outbox_id", Id, ForeignKey("push_outbox.id"), nullable=False, index=True),
+    Column("attempt", Integer, nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("http_status", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("duration_ms", Integer, nullable=False),
+)
+
+# Automatic recall: rounds of child tasks after an original task finishes.
+recall_flows = Table(
+    "recall_flows",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("task_id", Id, ForeignKey("tasks.id"), nullable=False),
+    Column("recall_type", SmallInteger, nullable=False),
+    Column("interval_minutes", Integer, nullable=False),
+    Column("recall_num", SmallInteger, nullable=False),
+    Column("rounds_done", SmallInteger, nullable=False, server_default="0"),
+    Column("status", SmallInteger, nullable=False, server_default="0"),
+    Column("status_reason", Text, nullable=True),
+    Column("next_at", BigInteger, nullable=True),
+    Column("last_task_id", Id, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
 CALLEE_COLUMNS: tuple[str, ...] = (
     "task_id",
     "number",

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 05:51:24.021057
+Create Date: 2026-11-27 05:57:26.921720
 """
 
 from __future__ import annotations
@@ -76,6 +76,7 @@ def upgrade() -> None:
         sa.Column("app_id", sa.String(length=32), nullable=False),
         sa.Column("name", sa.String(length=128), nullable=True),
         sa.Column("push_url", sa.Text(), nullable=True),
+        sa.Column("push_secret", sa.String(length=64), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
             ["account_id"], ["accounts.id"], name=op.f("fk_apps_account_id_accounts")
@@ -190,10 +191,20 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.BigInteger(), nullable=False),
         sa.Column("started_at", sa.BigInteger(), nullable=True),
         sa.Column("finished_at", sa.BigInteger(), nullable=True),
+        sa.Column(
+            "parent_task_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "recall_flow_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("recall_round", sa.SmallInteger(), server_default="0", nullable=False),
         sa.ForeignKeyConstraint(
             ["account_id"], ["accounts.id"], name=op.f("fk_tasks_account_id_accounts")
         ),
         sa.ForeignKeyConstraint(["app_pk"], ["apps.id"], name=op.f("fk_tasks_app_pk_apps")),
+        sa.ForeignKeyConstraint(
+            ["parent_task_id"], ["tasks.id"], name=op.f("fk_tasks_parent_task_id_tasks")
+        ),
         sa.ForeignKeyConstraint(
             ["script_id"], ["scripts.id"], name=op.f("fk_tasks_script_id_scripts")
         ),
@@ -252,6 +263,43 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("account_id", "key", name=op.f("pk_idempotency_keys")),
     )
     op.create_table(
+        "recall_flows",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column(
+            "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("task_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("recall_type", sa.SmallInteger(), nullable=False),
+        sa.Column("interval_minutes", sa.Integer(), nullable=False),
+        sa.Column("recall_num", sa.SmallInteger(), nullable=False),
+        sa.Column("rounds_done", sa.SmallInteger(), server_default="0", nullable=False),
+        sa.Column("status", sa.SmallInteger(), server_default="0", nullable=False),
+        sa.Column("status_reason", sa.Text(), nullable=True),
+        sa.Column("next_at", sa.BigInteger(), nullable=True),
+        sa.Column(
+            "last_task_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("created_at", sa.BigInteger(), nullable=False),
+        sa.Column("updated_at", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name=op.f("fk_recall_flows_account_id_accounts")
+        ),
+        sa.ForeignKeyConstraint(
+            ["task_id"], ["tasks.id"], name=op.f("fk_recall_flows_task_id_tasks")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_recall_flows")),
+    )
+    with op.batch_alter_table("recall_flows", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_recall_flows_account_id"), ["account_id"], unique=False
+        )
+
+    op.create_table(
         "calls",
         sa.Column(
             "id",
@@ -309,16 +357,85 @@ def upgrade() -> None:
         batch_op.create_index("ix_calls_account_time", ["account_id", "call_time"], unique=False)
         batch_op.create_index("ix_calls_task", ["task_id", "id"], unique=False)
 
+    op.create_table(
+        "push_outbox",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column(
+            "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("call_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("url", sa.Text(), nullable=False),
+        sa.Column("payload", sa.Text(), nullable=False),
+        sa.Column("status", sa.SmallInteger(), server_default="0", nullable=False),
+        sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("next_at", sa.BigInteger(), nullable=False),
+        sa.Column("created_at", sa.BigInteger(), nullable=False),
+        sa.Column("delivered_at", sa.BigInteger(), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name=op.f("fk_push_outbox_account_id_accounts")
+        ),
+        sa.ForeignKeyConstraint(
+            ["call_id"], ["calls.id"], name=op.f("fk_push_outbox_call_id_calls")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_push_outbox")),
+    )
+    with op.batch_alter_table("push_outbox", schema=None) as batch_op:
+        batch_op.create_index("ix_push_outbox_account", ["account_id", "id"], unique=False)
+        batch_op.create_index("ix_push_outbox_due", ["status", "next_at"], unique=False)
+
+    op.create_table(
+        "push_attempts",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column(
+            "outbox_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("attempt", sa.Integer(), nullable=False),
+        sa.Column("at", sa.BigInteger(), nullable=False),
+        sa.Column("http_status", sa.Integer(), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("duration_ms", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["outbox_id"], ["push_outbox.id"], name=op.f("fk_push_attempts_outbox_id_push_outbox")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_push_attempts")),
+    )
+    with op.batch_alter_table("push_attempts", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_push_attempts_outbox_id"), ["outbox_id"], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("push_attempts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_push_attempts_outbox_id"))
+
+    op.drop_table("push_attempts")
+    with op.batch_alter_table("push_outbox", schema=None) as batch_op:
+        batch_op.drop_index("ix_push_outbox_due")
+        batch_op.drop_index("ix_push_outbox_account")
+
+    op.drop_table("push_outbox")
     with op.batch_alter_table("calls", schema=None) as batch_op:
         batch_op.drop_index("ix_calls_task")
         batch_op.drop_index("ix_calls_account_time")
 
     op.drop_table("calls")
+    with op.batch_alter_table("recall_flows", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_recall_flows_account_id"))
+
+    op.drop_table("recall_flows")
     op.drop_table("idempotency_keys")
     with op.batch_alter_table("callees", schema=None) as batch_op:
         batch_op.drop_index("ix_callees_task_state")
