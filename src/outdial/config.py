@@ -33,6 +33,15 @@ class Settings(BaseSettings):
     long_tts_chars: int = Field(200, ge=1)
     long_tts_daily_quota: int = Field(5, ge=0)
     auto_migrate: bool = True
+    recordings_dir: str = "./recordings"
+    worker_id: str | None = None
+    carrier: str = "sim"
+    sim_speed: float | None = Field(1.0, gt=0)
+    sim_seed: int = 0
+    sim_instant: bool = False
+    sim_max_cps: float | None = Field(None, gt=0)
+    lease_seconds: float = Field(300.0, ge=10)
+    push_enabled: bool = True
     push_secret: SecretStr | None = None
     log_level: str = "INFO"
 

@@ -11,6 +11,7 @@ from outdial.api.routes import style_a_router, style_b_router
 from outdial.clock import Clock, SystemClock
 from outdial.config import Settings
 from outdial.domain.money import to_units
+from outdial.service.records import RecordService
 from outdial.service.submit import SubmitPolicy, SubmitService
 from outdial.service.tasks import TaskService
 from outdial.store.repo import Store
@@ -42,6 +43,7 @@ def create_app(settings: Settings, store: Store, clock: Clock | None = None) -> 
         store=store,
         submit=SubmitService(store, clock, policy),
         tasks=TaskService(store, clock, policy),
+        records=RecordService(store),
     )
     for router in (style_a_router, style_b_router):
         app.include_router(router, prefix="/v3")

@@ -11,6 +11,7 @@ from outdial.api.auth import Caller, client_ip, verify
 from outdial.clock import Clock
 from outdial.config import Settings
 from outdial.errors import AuthError
+from outdial.service.records import RecordService
 from outdial.service.submit import SubmitService
 from outdial.service.tasks import TaskService
 from outdial.store.repo import Store
@@ -23,6 +24,7 @@ class Services:
     store: Store
     submit: SubmitService
     tasks: TaskService
+    records: RecordService
 
 
 def services(request: Request) -> Services:

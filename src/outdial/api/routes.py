@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from outdial.api import docs
 from outdial.api.auth import Caller
 from outdial.api.deps import caller, services
 from outdial.api.envelope import StyleARoute, StyleBRoute, style_a, style_b
-from outdial.errors import ParameterError
-from outdial.service.requests import SendAiBody, TaskIdsBody, TaskQueryBody, UpdateAiBody
+from outdial.domain.codes import Code
+from outdial.errors import OutdialError, ParameterError
+from outdial.service.requests import (
+    RecordQueryBody,
+    SendAiBody,
+    TaskIdsBody,
+    TaskQueryBody,
+    UpdateAiBody,
+)
 
 Authed = Annotated[Caller, Depends(caller)]
 
@@ -65,6 +74,42 @@ async def get_balance(request: Request, who: Authed) -> Response:
     svc = services(request)
     amounts = await run_in_threadpool(svc.tasks.balance, who.account_id)
     return style_a(0, None, **amounts)
+
+
+@style_a_router.post(
+    "/voice/recordGroupQuery",
+    summary="Call records, paged (ISO-8601 range of at most 31 days)",
+    openapi_extra=docs.body(RecordQueryBody),
+    responses=A,
+    response_model=None,
+)
+async def record_group_query(request: Request, who: Authed) -> Response:
+    svc = services(request)
+    page = await run_in_threadpool(svc.records.query, who.account_id, await request.body())
+    return style_a(0, data=page)
+
+
+@style_a_router.get(
+    "/voice/recordGroup/{voice_id}", summary="One call record", responses=A, response_model=None
+)
+async def record_group(request: Request, voice_id: str, who: Authed) -> Response:
+    svc = services(request)
+    return style_a(0, data=await run_in_threadpool(svc.records.one, who.account_id, voice_id))
+
+
+@style_a_router.get(
+    "/voice/recording/{recording_id}",
+    summary="Extension: download a call recording (WAV)",
+    responses={200: {"content": {"audio/wav": {}}}},
+    response_model=None,
+)
+async def recording(request: Request, recording_id: str, who: Authed) -> Response:
+    svc = services(request)
+    name = await run_in_threadpool(svc.records.recording, who.account_id, recording_id)
+    path = Path(svc.settings.recordings_dir) / f"{name}.wav"
+    if not path.is_file():
+        raise OutdialError(f"recording {recording_id!r} is not stored", code=Code.NOT_FOUND)
+    return FileResponse(path, media_type="audio/wav", filename=f"{name}.wav")
 
 
 @style_b_router.post(

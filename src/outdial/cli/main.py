@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 
+from outdial.cli.tasks import task_app
 from outdial.clock import SystemClock
 from outdial.config import Settings
 from outdial.errors import OutdialError
@@ -29,6 +31,7 @@ rates_app = typer.Typer(no_args_is_help=True, help="Rate tables.")
 script_app = typer.Typer(no_args_is_help=True, help="AI speech templates.")
 dnc_app = typer.Typer(no_args_is_help=True, help="Do-not-call lists.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+app.add_typer(task_app, name="task")
 for sub, name in (
     (account_app, "account"),
     (app_app, "app"),
@@ -204,11 +207,13 @@ def db_upgrade() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="listen address")] = None,
     port: Annotated[int | None, typer.Option(help="listen port")] = None,
+    worker: Annotated[bool, typer.Option(help="also run a dialer worker in this process")] = True,
 ) -> None:
-    """Run the API server (OpenAPI docs at /docs)."""
+    """Run the API server (OpenAPI docs at /docs) and, unless --no-worker, a dialer."""
     import uvicorn
 
     from outdial.api.app import create_app
+    from outdial.dialer.runner import WorkerThread
 
     settings = _settings()
     logging.basicConfig(
@@ -227,9 +232,43 @@ def serve(
             }
         )
     )
+    dialer = WorkerThread(settings, store) if worker else None
+    if dialer is not None:
+        dialer.start()
     try:
         uvicorn.run(api, host=bind_host, port=bind_port, log_level=settings.log_level.lower())
     finally:
+        if dialer is not None:
+            dialer.stop()
+        store.close()
+
+
+@app.command("worker")
+def worker_command() -> None:
+    """Run a dialer worker (many may share one PostgreSQL database)."""
+    import signal
+
+    from outdial.dialer.runner import WorkerThread
+
+    settings = _settings()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    store = _store(settings)
+    dialer = WorkerThread(settings, store)
+    stopping = threading.Event()
+
+    def _stop(_signum: int, _frame: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    dialer.start()
+    _emit({"worker": dialer.dialer.config.worker_id, "database": _safe_url(settings.database_url)})
+    try:
+        stopping.wait()
+    finally:
+        dialer.stop()
         store.close()
 
 

@@ -16,10 +16,21 @@ from outdial.telephony.carrier import CallResult
 
 # An attempt cut short by a dying worker is retried once: at most this many attempts then.
 MAX_INTERRUPTED_ATTEMPTS = 2
+# The intent a conversation reports when the callee asks never to be called again.
+OPT_OUT_INTENT = "opt_out"
 
 
 def _ms(dt: datetime | None) -> int | None:
     return epoch_ms(dt) if dt is not None else None
+
+
+def _transcript(result: CallResult) -> str | None:
+    if not result.transcript:
+        return None
+    turns = [
+        {"speaker": t.speaker, "text": t.text, "at": round(t.at, 2)} for t in result.transcript
+    ]
+    return orjson.dumps(turns).decode()
 
 
 def finished_call(
@@ -31,46 +42,32 @@ def finished_call(
     talk = result.talk_seconds
     rate = rates.find(claimed.number)
     billed = charge(talk, rate) if rate is not None and success else None
-    record = {
-        "account_id": task.account_id,
-        "task_id": task.task_id,
-        "callee_id": claimed.callee_id,
-        "attempt": claimed.attempt,
-        "callee": claimed.number,
-        "display_num": task.display_num,
-        "script_id": task.script_id,
-        "outcome": str(result.outcome),
-        "submit_time": task.created_at,
-        "call_time": _ms(result.started_at),
-        "ringing_time": _ms(result.ringing_at),
-        "answer_time": _ms(result.answered_at),
-        "hangup_time": _ms(result.ended_at),
-        "call_duration": talk,
-        "ring_duration": result.ring_seconds,
-        "charged_duration": billed.charged_seconds if billed else 0,
-        "bill_period": rate.bill_period if rate else None,
-        "rate": rate.price if rate else None,
-        "cost": billed.cost if billed else 0,
-        "currency": rate.currency if rate else None,
-        "termination_code": termination.code,
-        "termination_reason": termination.reason,
-        "sip_code": result.sip_code,
-        "feedback_value": result.conversation.feedback,
-        "called_info": None,
-        "recording_file_id": result.recording,
-        "intent": result.conversation.intent,
-        "grade": result.conversation.grade,
-        "transcript": orjson.dumps(
-            [
-                {"speaker": t.speaker, "text": t.text, "at": round(t.at, 2)}
-                for t in result.transcript
-            ]
-        ).decode()
-        if result.transcript
-        else None,
-        "hangup_side": result.hangup_side,
-        "created_at": epoch_ms(now),
-    }
+    record = _base_record(
+        claimed, task.account_id, task.display_num, task.script_id, task.created_at, now
+    )
+    record.update(
+        outcome=str(result.outcome),
+        call_time=_ms(result.started_at),
+        ringing_time=_ms(result.ringing_at),
+        answer_time=_ms(result.answered_at),
+        hangup_time=_ms(result.ended_at),
+        call_duration=talk,
+        ring_duration=result.ring_seconds,
+        charged_duration=billed.charged_seconds if billed else 0,
+        bill_period=rate.bill_period if rate else None,
+        rate=rate.price if rate else None,
+        cost=billed.cost if billed else 0,
+        currency=rate.currency if rate else None,
+        termination_code=termination.code,
+        termination_reason=termination.reason,
+        sip_code=result.sip_code,
+        feedback_value=result.conversation.feedback,
+        recording_file_id=result.recording,
+        intent=result.conversation.intent,
+        grade=result.conversation.grade,
+        transcript=_transcript(result),
+        hangup_side=result.hangup_side,
+    )
     return FinishedCall(
         record=record,
         callee_id=claimed.callee_id,
@@ -82,25 +79,56 @@ def finished_call(
         talk_seconds=talk,
         cost=billed.cost if billed else 0,
         push_url=task.push_url,
+        opt_out=result.conversation.intent == OPT_OUT_INTENT,
     )
 
 
-def interrupted_call(lost: LeaseLost, now: datetime) -> FinishedCall:
-    """The record of an attempt whose worker died mid-call; the callee is retried once."""
-    claimed = lost.claimed
-    termination = TERMINATIONS[Outcome.INTERRUPTED]
-    final = claimed.attempt >= MAX_INTERRUPTED_ATTEMPTS
+def blocked_call(claimed: Claimed, task: RunnableTask, now: datetime) -> FinishedCall:
+    """The record of a callee skipped at dial time because it is on the do-not-call list."""
+    termination = TERMINATIONS[Outcome.BLOCKED]
+    record = _base_record(
+        claimed, task.account_id, task.display_num, task.script_id, task.created_at, now
+    )
+    record.update(
+        outcome=str(Outcome.BLOCKED),
+        termination_code=termination.code,
+        termination_reason=termination.reason,
+        sip_code=0,
+        hangup_side=None,
+    )
+    return FinishedCall(
+        record=record,
+        callee_id=claimed.callee_id,
+        callee_state=s.CALLEE_BLOCKED,
+        task_id=task.task_id,
+        account_id=task.account_id,
+        success=False,
+        final=True,
+        talk_seconds=0,
+        cost=0,
+        push_url=task.push_url,
+    )
+
+
+def _base_record(
+    claimed: Claimed,
+    account_id: int,
+    display_num: str,
+    script_id: int,
+    submit_time: int,
+    now: datetime,
+) -> dict[str, object]:
+    """A record of an attempt that never reached the network (every call field empty)."""
     ms = epoch_ms(now)
-    record = {
-        "account_id": lost.account_id,
+    return {
+        "account_id": account_id,
         "task_id": claimed.task_id,
         "callee_id": claimed.callee_id,
         "attempt": claimed.attempt,
         "callee": claimed.number,
-        "display_num": lost.display_num,
-        "script_id": lost.script_id,
-        "outcome": str(Outcome.INTERRUPTED),
-        "submit_time": lost.submit_time,
+        "display_num": display_num,
+        "script_id": script_id,
+        "submit_time": submit_time,
         "call_time": None,
         "ringing_time": None,
         "answer_time": None,
@@ -112,18 +140,31 @@ def interrupted_call(lost: LeaseLost, now: datetime) -> FinishedCall:
         "rate": None,
         "cost": 0,
         "currency": None,
-        "termination_code": termination.code,
-        "termination_reason": termination.reason,
-        "sip_code": termination.code,
         "feedback_value": "-1",
         "called_info": None,
         "recording_file_id": None,
         "intent": None,
         "grade": None,
         "transcript": None,
-        "hangup_side": "system",
         "created_at": ms,
     }
+
+
+def interrupted_call(lost: LeaseLost, now: datetime) -> FinishedCall:
+    """The record of an attempt whose worker died mid-call; the callee is retried once."""
+    claimed = lost.claimed
+    termination = TERMINATIONS[Outcome.INTERRUPTED]
+    final = claimed.attempt >= MAX_INTERRUPTED_ATTEMPTS
+    record = _base_record(
+        claimed, lost.account_id, lost.display_num, lost.script_id, lost.submit_time, now
+    )
+    record.update(
+        outcome=str(Outcome.INTERRUPTED),
+        termination_code=termination.code,
+        termination_reason=termination.reason,
+        sip_code=termination.code,
+        hangup_side="system",
+    )
     return FinishedCall(
         record=record,
         callee_id=claimed.callee_id,

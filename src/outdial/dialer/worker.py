@@ -20,7 +20,7 @@ import phonenumbers
 from phonenumbers import timezone as number_zones
 
 from outdial.clock import Clock, epoch_ms
-from outdial.dialer.records import finished_call, interrupted_call
+from outdial.dialer.records import blocked_call, finished_call, interrupted_call
 from outdial.domain.codes import TaskStatus
 from outdial.domain.outcome import Outcome
 from outdial.domain.pacing import task_limits
@@ -216,6 +216,7 @@ class Dialer:
                 tx.start_task(task.task_id, now_ms)
             if task.window_zone == "callee":
                 claimed = self._hold_outside_window(tx, task, claimed, now)
+            claimed = self._skip_do_not_call(tx, task, claimed, now)
         self._spend_cps(len(claimed))
         return claimed
 
@@ -241,6 +242,18 @@ class Dialer:
         for when_ms, ids in later.items():
             tx.release(ids, when_ms)
         return keep
+
+    def _skip_do_not_call(
+        self, tx: Tx, task: RunnableTask, claimed: list[Claimed], now: datetime
+    ) -> list[Claimed]:
+        """Numbers listed since submission are never dialed: recorded as blocked instead."""
+        listed = tx.dnc_listed(task.account_id, [c.number for c in claimed])
+        if not listed:
+            return claimed
+        tx.write_results(
+            [blocked_call(c, task, now) for c in claimed if c.number in listed], epoch_ms(now)
+        )
+        return [c for c in claimed if c.number not in listed]
 
     def _callee_zones(self, number: str, fallback: ZoneInfo) -> tuple[ZoneInfo, ...]:
         head = number[:7]

@@ -107,6 +107,21 @@ class TaskQueryBody(_Body):
     params: TaskQueryParams | None = None
 
 
+class RecordQueryParams(_Body):
+    strTime: str = Field(description="ISO-8601 with offset, e.g. 2026-06-01T00:00:00+08:00")
+    endTime: str = Field(description="ISO-8601 with offset; at most 31 days after strTime")
+    taskId: Int | None = Field(None, description="Extension: only this task's calls")
+    callee: str | None = Field(None, description="Extension: only calls to this number")
+
+
+class RecordQueryBody(_Body):
+    """POST /v3/voice/recordGroupQuery."""
+
+    current: Int = 1
+    size: Int = 25
+    params: RecordQueryParams
+
+
 class TaskIdsBody(_Body):
     """POST /voice/group/call/cancel (and the pause/resume extensions)."""
 

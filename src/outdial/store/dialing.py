@@ -74,6 +74,7 @@ class FinishedCall:
     talk_seconds: int
     cost: int
     push_url: str | None = None
+    opt_out: bool = False
 
 
 _CLAIM_COLUMNS = [s.callees.c.id, s.callees.c.task_id, s.callees.c.number, s.callees.c.attempts] + [
@@ -275,17 +276,19 @@ class DialerQueries:
             .values(state=bindparam("new_state"), lease_owner=None, lease_until=None),
             [{"cid": r.callee_id, "new_state": r.callee_state} for r in results],
         )
-        per_task: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+        per_task: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0])
         per_account: dict[int, int] = defaultdict(int)
         for r in results:
             t = per_task[r.task_id]
-            t[0] += 1
+            blocked = r.callee_state == s.CALLEE_BLOCKED
+            t[0] += int(not blocked)
             t[1] += int(r.success and r.final)
-            t[2] += int(not r.success and r.final)
+            t[2] += int(not r.success and r.final and not blocked)
             t[3] += r.talk_seconds
             t[4] += r.cost
+            t[5] += int(blocked)
             per_account[r.account_id] += r.cost
-        for task_id, (calls, success, fail, talk, cost) in per_task.items():
+        for task_id, (calls, success, fail, talk, cost, blocked_now) in per_task.items():
             self.conn.execute(
                 update(s.tasks)
                 .where(s.tasks.c.id == task_id)
@@ -293,11 +296,13 @@ class DialerQueries:
                     call_num=s.tasks.c.call_num + calls,
                     success=s.tasks.c.success + success,
                     fail=s.tasks.c.fail + fail,
+                    blocked_cnt=s.tasks.c.blocked_cnt + blocked_now,
                     call_duration=s.tasks.c.call_duration + talk,
                     cost=s.tasks.c.cost + cost,
                     updated_at=now,
                 )
             )
+        self._add_opt_outs([r for r in results if r.opt_out], now)
         for account_id, cost in per_account.items():
             if cost:
                 self.conn.execute(
@@ -305,6 +310,33 @@ class DialerQueries:
                     .where(s.accounts.c.id == account_id)
                     .values(balance=s.accounts.c.balance - cost)
                 )
+
+    def _add_opt_outs(self, results: Sequence[FinishedCall], now: int) -> None:
+        """Callees who asked not to be called again join their account's do-not-call list."""
+        for r in results:
+            number = str(r.record["callee"])
+            listed = self.conn.execute(
+                select(s.dnc.c.number).where(
+                    s.dnc.c.account_id == r.account_id, s.dnc.c.number == number
+                )
+            ).first()
+            if listed is None:
+                self.conn.execute(
+                    insert(s.dnc).values(
+                        account_id=r.account_id, number=number, reason="opt-out", created_at=now
+                    )
+                )
+
+    def dnc_listed(self, account_id: int, numbers: Sequence[str]) -> set[str]:
+        """Which of ``numbers`` are on the account's do-not-call list now."""
+        if not numbers:
+            return set()
+        rows = self.conn.execute(
+            select(s.dnc.c.number).where(
+                s.dnc.c.account_id == account_id, s.dnc.c.number.in_(list(numbers))
+            )
+        ).scalars()
+        return set(rows)
 
     def finish_done_tasks(self, task_ids: Iterable[int], now: int) -> list[int]:
         """Mark calling tasks with no pending or dialing callee as finished; return them."""

@@ -15,6 +15,7 @@ from outdial.domain.codes import UNFINISHED_STATUSES
 from outdial.domain.rates import Rate
 from outdial.store import schema as s
 from outdial.store.bulk import insert_callees
+from outdial.store.calls import CallQueries
 from outdial.store.db import make_engine, upgrade
 from outdial.store.dialing import DialerQueries
 from outdial.store.records import (
@@ -73,7 +74,7 @@ def _task(row: RowMapping) -> TaskRecord:
     return TaskRecord(**data)
 
 
-class Tx(DialerQueries):
+class Tx(DialerQueries, CallQueries):
     """Queries bound to one connection and transaction."""
 
     def __init__(self, conn: Connection) -> None:
@@ -284,6 +285,19 @@ class Tx(DialerQueries):
         if lock:
             stmt = stmt.with_for_update(of=s.tasks)
         row = self.conn.execute(stmt).mappings().first()
+        return _task(row) if row else None
+
+    def task_any(self, task_id: int) -> TaskRecord | None:
+        """A task by id whatever its account (operator commands only, never the API)."""
+        row = (
+            self.conn.execute(
+                select(*_task_columns())
+                .join(s.apps, s.apps.c.id == s.tasks.c.app_pk)
+                .where(s.tasks.c.id == task_id)
+            )
+            .mappings()
+            .first()
+        )
         return _task(row) if row else None
 
     def tasks(self, f: TaskFilter, offset: int, limit: int) -> tuple[int, list[TaskRecord]]:

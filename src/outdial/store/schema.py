@@ -194,7 +194,7 @@ calls = Table(
     Column("hangup_side", String(8), nullable=True),
     Column("created_at", BigInteger, nullable=False),
     Index("ix_calls_task", "task_id", "id"),
-    Index("ix_calls_account_time", "account_id", "call_time"),
+    Index("ix_calls_account_created", "account_id", "created_at"),
 )
 
 idempotency_keys = Table(

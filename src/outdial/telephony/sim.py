@@ -25,6 +25,7 @@ from outdial.telephony.carrier import (
     Heard,
     Turn,
 )
+from outdial.telephony.recording import SAMPLE_RATE, RecordingStore
 
 # Final SIP codes the simulated network answers with, per outcome.
 _SIP = {
@@ -36,6 +37,7 @@ _SIP = {
     Outcome.REJECTED: 603,
 }
 SPEECH_SECONDS_PER_CHAR = 0.065
+MAX_PLACEHOLDER_SECONDS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,9 +128,15 @@ class _Session:
 class SimCarrier:
     """A Carrier whose network is a seeded random model."""
 
-    def __init__(self, clock: Clock, profile: SimProfile | None = None) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        profile: SimProfile | None = None,
+        recordings: RecordingStore | None = None,
+    ) -> None:
         self.clock = clock
         self.profile = profile or SimProfile()
+        self.recordings = recordings
         self.max_cps = self.profile.max_cps
         self.placed = 0
 
@@ -228,14 +236,22 @@ class SimCarrier:
                     fut.cancel()
                     with contextlib.suppress(asyncio.CancelledError, CalleeHungUp):
                         await fut
+        ended = self.clock.now()
+        recording = None
+        if request.record and self.recordings is not None:
+            seconds = min((ended - answered).total_seconds(), MAX_PLACEHOLDER_SECONDS)
+            # Until speech lands the simulated network has no audio: the recording is silence
+            # as long as the conversation, so downloads and durations behave as on SIP.
+            recording = self.recordings.write(b"\x00\x00" * int(seconds * SAMPLE_RATE))
         return CallResult(
             fate,
             200,
             started,
-            self.clock.now(),
+            ended,
             ringing_at=ringing,
             answered_at=answered,
             hangup_side=side,
             transcript=session.transcript,
             conversation=outcome,
+            recording=recording,
         )

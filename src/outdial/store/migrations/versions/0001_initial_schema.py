@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 05:57:26.921720
+Create Date: 2026-11-27 06:01:03.221135
 """
 
 from __future__ import annotations
@@ -354,7 +354,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_calls")),
     )
     with op.batch_alter_table("calls", schema=None) as batch_op:
-        batch_op.create_index("ix_calls_account_time", ["account_id", "call_time"], unique=False)
+        batch_op.create_index(
+            "ix_calls_account_created", ["account_id", "created_at"], unique=False
+        )
         batch_op.create_index("ix_calls_task", ["task_id", "id"], unique=False)
 
     op.create_table(
@@ -429,7 +431,7 @@ def downgrade() -> None:
     op.drop_table("push_outbox")
     with op.batch_alter_table("calls", schema=None) as batch_op:
         batch_op.drop_index("ix_calls_task")
-        batch_op.drop_index("ix_calls_account_time")
+        batch_op.drop_index("ix_calls_account_created")
 
     op.drop_table("calls")
     with op.batch_alter_table("recall_flows", schema=None) as batch_op:

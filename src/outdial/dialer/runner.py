@@ -1,0 +1,95 @@
+"""Running a dialer worker from settings: the carrier, the event loop and a thread to host it.
+
+This is an edge: it reads Settings and the system clock once, then hands objects down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import threading
+from datetime import datetime
+
+from outdial.clock import SystemClock
+from outdial.config import Settings
+from outdial.dialer.timeloop import LoopClock, VirtualTimeLoop
+from outdial.dialer.worker import Dialer, DialerConfig
+from outdial.domain.money import to_units
+from outdial.errors import OutdialError
+from outdial.store.repo import Store
+from outdial.telephony.carrier import Carrier
+from outdial.telephony.recording import RecordingStore
+from outdial.telephony.sim import SimCarrier, SimProfile
+
+log = logging.getLogger(__name__)
+
+
+def worker_id(settings: Settings) -> str:
+    return settings.worker_id or f"{socket.gethostname()}-{os.getpid()}"
+
+
+def make_loop(settings: Settings) -> asyncio.AbstractEventLoop:
+    """A real-time loop, or for the simulated carrier an accelerated/virtual one."""
+    if settings.carrier == "sim" and settings.sim_speed != 1.0:
+        return VirtualTimeLoop(speed=settings.sim_speed)
+    return asyncio.new_event_loop()
+
+
+def make_carrier(settings: Settings, clock: LoopClock) -> Carrier:
+    if settings.carrier == "sim":
+        profile = SimProfile(
+            seed=settings.sim_seed, instant=settings.sim_instant, max_cps=settings.sim_max_cps
+        )
+        return SimCarrier(clock, profile, RecordingStore(settings.recordings_dir))
+    raise OutdialError(f"unknown carrier {settings.carrier!r} (available: sim)")
+
+
+class WorkerThread:
+    """A dialer on its own thread and event loop, stoppable from any thread."""
+
+    def __init__(self, settings: Settings, store: Store, start: datetime | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.loop = make_loop(settings)
+        self.clock = LoopClock(self.loop, start or SystemClock().now())
+        self.dialer = Dialer(
+            store,
+            make_carrier(settings, self.clock),
+            self.clock,
+            DialerConfig(
+                worker_id=worker_id(settings),
+                lease_seconds=settings.lease_seconds,
+                min_balance=to_units(settings.min_balance),
+            ),
+        )
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._main, name="outdial-dialer", daemon=True)
+        self._ready = threading.Event()
+
+    def _main(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self._stop = asyncio.Event()
+        self._ready.set()
+        try:
+            self.loop.run_until_complete(self.dialer.run(self._stop))
+        except Exception:
+            log.exception("the dialer stopped on an error")
+            raise
+        finally:
+            self.loop.close()
+
+    def start(self) -> None:
+        self._thread.start()
+        self._ready.wait()
+        log.info("dialer started", extra={"worker": self.dialer.config.worker_id})
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop taking new calls, let in-flight ones finish, write them, and return."""
+        if self._stop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout)
+
+    def join(self) -> None:
+        self._thread.join()

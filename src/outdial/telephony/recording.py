@@ -1,0 +1,30 @@
+"""Where call recordings are written: 8 kHz 16-bit mono WAV files named by recording id."""
+
+from __future__ import annotations
+
+import uuid
+import wave
+from pathlib import Path
+
+SAMPLE_RATE = 8000
+
+
+class RecordingStore:
+    """A directory of recordings; ids are random and never derived from call data."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+
+    def path(self, recording_id: str) -> Path:
+        return self.directory / f"{recording_id}.wav"
+
+    def write(self, pcm16: bytes, rate: int = SAMPLE_RATE) -> str:
+        """Store mono 16-bit little-endian samples; return the new recording id."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        recording_id = uuid.uuid4().hex
+        with wave.open(str(self.path(recording_id)), "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(rate)
+            out.writeframes(pcm16)
+        return recording_id
