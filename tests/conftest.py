@@ -61,6 +61,21 @@ def db_url(
         yield from _pg_database()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A new empty database for one test (for workers that must see only its tasks)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+    else:
+        yield from _pg_database()
+
+
+@pytest.fixture
+def fresh_pg_url() -> Iterator[str]:
+    """A new empty PostgreSQL database for one test."""
+    yield from _pg_database()
+
+
 @pytest.fixture(scope="session")
 def store(db_url: str) -> Iterator[Store]:
     s = Store.open(db_url)

@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     sim_seed: int = 0
     sim_instant: bool = False
     sim_max_cps: float | None = Field(None, gt=0)
-    lease_seconds: float = Field(300.0, ge=10)
+    lease_seconds: float = Field(300.0, ge=1)
     push_enabled: bool = True
     push_secret: SecretStr | None = None
     log_level: str = "INFO"

@@ -34,7 +34,12 @@ def _transcript(result: CallResult) -> str | None:
 
 
 def finished_call(
-    claimed: Claimed, task: RunnableTask, result: CallResult, rates: RateTable, now: datetime
+    claimed: Claimed,
+    task: RunnableTask,
+    result: CallResult,
+    rates: RateTable,
+    now: datetime,
+    worker: str | None = None,
 ) -> FinishedCall:
     """The record and state change of a completed attempt."""
     termination = TERMINATIONS[result.outcome]
@@ -67,6 +72,7 @@ def finished_call(
         grade=result.conversation.grade,
         transcript=_transcript(result),
         hangup_side=result.hangup_side,
+        worker=worker,
     )
     return FinishedCall(
         record=record,
@@ -146,6 +152,7 @@ def _base_record(
         "intent": None,
         "grade": None,
         "transcript": None,
+        "worker": None,
         "created_at": ms,
     }
 
@@ -164,6 +171,7 @@ def interrupted_call(lost: LeaseLost, now: datetime) -> FinishedCall:
         termination_reason=termination.reason,
         sip_code=termination.code,
         hangup_side="system",
+        worker=lost.worker,
     )
     return FinishedCall(
         record=record,

@@ -40,6 +40,10 @@ from outdial.telephony.carrier import (
 log = logging.getLogger(__name__)
 
 
+# Returned by _claim when lines are taken: distinct from "nothing due" (None).
+_AT_CAPACITY: list[Claimed] = []
+
+
 @dataclass(frozen=True, slots=True)
 class DialerConfig:
     """Tuning of one worker."""
@@ -191,7 +195,10 @@ class Dialer:
             )
             if free <= 0:
                 continue
-            claimed = self._claim(task, free, now)
+            claimed = self._claim(task, limits[task.task_id], free, now)
+            if claimed is _AT_CAPACITY:
+                waits.append(self.config.poll_seconds)
+                continue
             if claimed is None:
                 with self.store.read() as tx:
                     later = tx.next_callee_at(task.task_id, epoch_ms(now))
@@ -205,10 +212,25 @@ class Dialer:
                 self._start(task, c)
         return busy, waits
 
-    def _claim(self, task: RunnableTask, free: int, now: datetime) -> list[Claimed] | None:
+    def _claim(
+        self, task: RunnableTask, task_limit: int, free: int, now: datetime
+    ) -> list[Claimed] | None:
+        """Claim up to ``free`` callees; None when none is due; _AT_CAPACITY when the
+        account's lines or the task's share are taken (by this or another worker)."""
         now_ms = epoch_ms(now)
         lease = epoch_ms(now + timedelta(seconds=self.config.lease_seconds))
         with self.store.write() as tx:
+            # Workers share an account's lines: count its dialing callees in the database,
+            # under the account row's lock, so several workers never exceed them together.
+            tx.account(task.account_id, lock=True)
+            dialing = tx.dialing_counts(task.account_id)
+            free = min(
+                free,
+                task_limit - dialing.get(task.task_id, 0),
+                task.lines - sum(dialing.values()),
+            )
+            if free <= 0:
+                return _AT_CAPACITY
             claimed = tx.claim(task.task_id, free, self.config.worker_id, lease, now_ms)
             if not claimed:
                 return None
@@ -298,7 +320,12 @@ class Dialer:
             log.exception("carrier failed", extra={"task_id": task.task_id})
             result = CallResult(Outcome.FAILED, 500, started, self.clock.now())
         finished = finished_call(
-            claimed, task, result, self._rate_table(task.account_id), self.clock.now()
+            claimed,
+            task,
+            result,
+            self._rate_table(task.account_id),
+            self.clock.now(),
+            self.config.worker_id,
         )
         self._results.append(finished)
         self.stats.finished += 1

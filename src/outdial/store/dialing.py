@@ -58,6 +58,7 @@ class LeaseLost:
     script_id: int
     submit_time: int
     push_url: str | None = None
+    worker: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +184,16 @@ class DialerQueries:
         claimed.sort(key=lambda c: c.callee_id)
         return claimed
 
+    def dialing_counts(self, account_id: int) -> dict[int, int]:
+        """Per task of the account, its callees being dialed now (by any worker)."""
+        rows = self.conn.execute(
+            select(s.callees.c.task_id, func.count())
+            .join(s.tasks, s.tasks.c.id == s.callees.c.task_id)
+            .where(s.tasks.c.account_id == account_id, s.callees.c.state == s.CALLEE_DIALING)
+            .group_by(s.callees.c.task_id)
+        )
+        return {int(r[0]): int(r[1]) for r in rows}
+
     def release(self, callee_ids: Sequence[int], next_at: int | None) -> None:
         """Give claimed callees back without dialing them (their attempt is not counted)."""
         if not callee_ids:
@@ -222,6 +233,7 @@ class DialerQueries:
                 s.tasks.c.script_id,
                 s.tasks.c.created_at,
                 s.apps.c.push_url,
+                s.callees.c.lease_owner,
             )
             .join(s.tasks, s.tasks.c.id == s.callees.c.task_id)
             .join(s.apps, s.apps.c.id == s.tasks.c.app_pk)
@@ -236,7 +248,7 @@ class DialerQueries:
             claimed = Claimed(
                 callee_id=r[0], task_id=r[1], number=r[2], attempt=int(r[3]), texts=tuple(r[4:14])
             )
-            out.append(LeaseLost(claimed, int(r[14]), r[15], int(r[16]), int(r[17]), r[18]))
+            out.append(LeaseLost(claimed, int(r[14]), r[15], int(r[16]), int(r[17]), r[18], r[19]))
         return out
 
     def requeue(self, callee_ids: Sequence[int]) -> None:
