@@ -10,6 +10,7 @@ with LaafficClient("http://127.0.0.1:8080", api_key, api_secret) as c:
 from __future__ import annotations
 
 import hashlib
+import hmac
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -242,3 +243,43 @@ class LaafficClient:
     def get_balance(self) -> Balance:
         out = self.request("GET", "/v3/getBalance")
         return Balance(str(out["balance"]), str(out["gift"]), str(out["credit"]))
+
+
+PUSH_SIGNATURE_HEADER = "X-Outdial-Signature"
+
+
+def _push_mac(secret: str, timestamp: int, body: bytes) -> str:
+    message = f"{timestamp}.".encode() + body
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def push_signature(secret: str, timestamp: int, body: bytes) -> str:
+    """The ``X-Outdial-Signature`` value of a push report: ``t=<timestamp>,v1=<hex>``, where
+    hex is HMAC-SHA256 keyed with the app's push secret over ``b"<timestamp>." + body``."""
+    return f"t={timestamp},v1={_push_mac(secret, timestamp, body)}"
+
+
+def verify_push_signature(
+    secret: str, header: str, body: bytes, now: float, tolerance: int = 300
+) -> bool:
+    """Whether ``header`` signs ``body`` with ``secret`` at a time within ``tolerance`` seconds
+    of ``now`` (Unix seconds). Malformed headers are rejected, never raised on."""
+    timestamp: int | None = None
+    candidates: list[str] = []
+    for part in header.split(","):
+        name, sep, value = part.strip().partition("=")
+        if not sep:
+            return False
+        if name == "t":
+            if timestamp is not None or not (value.isascii() and value.isdigit()):
+                return False
+            timestamp = int(value)
+        elif name == "v1":
+            candidates.append(value)
+    if timestamp is None or not candidates or abs(now - timestamp) > tolerance:
+        return False
+    expected = _push_mac(secret, timestamp, body)
+    # Every candidate is compared, so the time taken does not depend on which one matches;
+    # compare_digest refuses non-ASCII text, and such a value cannot be a hex digest anyway.
+    matches = [c.isascii() and hmac.compare_digest(expected, c) for c in candidates]
+    return any(matches)

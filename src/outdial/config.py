@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     sim_instant: bool = False
     sim_max_cps: float | None = Field(None, gt=0)
     lease_seconds: float = Field(300.0, ge=1)
+    dialer_batch: int = Field(500, ge=1)
+    dialer_flush: int = Field(1000, ge=1)
     push_enabled: bool = True
     push_secret: SecretStr | None = None
     log_level: str = "INFO"

@@ -50,8 +50,9 @@ def test_sigkill_mid_task_loses_nothing_and_dials_nothing_twice(
             stop(survivor)
         with store.read() as tx:
             calls = tx.conn.execute(
-                select(schema.calls.c.callee_id, schema.calls.c.attempt, schema.calls.c.outcome)
-                .where(schema.calls.c.task_id == task_id)
+                select(
+                    schema.calls.c.callee_id, schema.calls.c.attempt, schema.calls.c.outcome
+                ).where(schema.calls.c.task_id == task_id)
             ).all()
             states = Counter(
                 tx.conn.execute(
@@ -80,9 +81,7 @@ def test_sigkill_mid_task_loses_nothing_and_dials_nothing_twice(
         store.close()
 
 
-def test_two_workers_share_a_task_without_dialing_twice(
-    fresh_pg_url: str, tmp_path: Path
-) -> None:
+def test_two_workers_share_a_task_without_dialing_twice(fresh_pg_url: str, tmp_path: Path) -> None:
     fresh_db_url = fresh_pg_url
     store = Store.open(fresh_db_url)
     try:

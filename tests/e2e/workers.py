@@ -34,13 +34,13 @@ def submit_task(store: Store, callees: int, lines: int) -> tuple[int, int]:
     body["numberInfoList"] = [
         {"calleeNumber": f"8613{i:09d}", "text1": "x"} for i in range(callees)
     ]
-    task_id = SubmitService(store, clock, SubmitPolicy()).submit(
-        acc.account_id, orjson.dumps(body)
-    )
+    task_id = SubmitService(store, clock, SubmitPolicy()).submit(acc.account_id, orjson.dumps(body))
     return acc.account_id, task_id
 
 
-def start_worker(db_url: str, worker_id: str, log: Path) -> subprocess.Popen[bytes]:
+def start_worker(
+    db_url: str, worker_id: str, log: Path, **extra_env: str
+) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OUTDIAL_")}
     env.update(
         OUTDIAL_DATABASE_URL=db_url,
@@ -50,6 +50,7 @@ def start_worker(db_url: str, worker_id: str, log: Path) -> subprocess.Popen[byt
         OUTDIAL_PUSH_ENABLED="false",
         OUTDIAL_LOG_LEVEL="WARNING",
     )
+    env.update(extra_env)
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "outdial", "worker"], env=env, stdout=out, stderr=out

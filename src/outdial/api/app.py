@@ -10,26 +10,17 @@ from outdial.api.deps import Services
 from outdial.api.routes import style_a_router, style_b_router
 from outdial.clock import Clock, SystemClock
 from outdial.config import Settings
-from outdial.domain.money import to_units
+from outdial.service.recall import RecallService
 from outdial.service.records import RecordService
 from outdial.service.submit import SubmitPolicy, SubmitService
 from outdial.service.tasks import TaskService
 from outdial.store.repo import Store
 
 
-def policy_from(settings: Settings) -> SubmitPolicy:
-    return SubmitPolicy(
-        min_balance=to_units(settings.min_balance),
-        tts_languages=tuple(lang.lower() for lang in settings.tts_languages),
-        long_tts_chars=settings.long_tts_chars,
-        long_tts_daily_quota=settings.long_tts_daily_quota,
-    )
-
-
 def create_app(settings: Settings, store: Store, clock: Clock | None = None) -> FastAPI:
     """Build the API over ``store``; ``clock`` defaults to the system clock."""
     clock = clock or SystemClock()
-    policy = policy_from(settings)
+    policy = SubmitPolicy.from_settings(settings)
     app = FastAPI(
         title="outdial",
         version=__version__,
@@ -44,6 +35,7 @@ def create_app(settings: Settings, store: Store, clock: Clock | None = None) -> 
         submit=SubmitService(store, clock, policy),
         tasks=TaskService(store, clock, policy),
         records=RecordService(store),
+        recalls=RecallService(store, clock, policy),
     )
     for router in (style_a_router, style_b_router):
         app.include_router(router, prefix="/v3")

@@ -11,6 +11,7 @@ from outdial.api.auth import Caller, client_ip, verify
 from outdial.clock import Clock
 from outdial.config import Settings
 from outdial.errors import AuthError
+from outdial.service.recall import RecallService
 from outdial.service.records import RecordService
 from outdial.service.submit import SubmitService
 from outdial.service.tasks import TaskService
@@ -25,6 +26,7 @@ class Services:
     submit: SubmitService
     tasks: TaskService
     records: RecordService
+    recalls: RecallService
 
 
 def services(request: Request) -> Services:

@@ -16,7 +16,12 @@ from outdial.api.envelope import StyleARoute, StyleBRoute, style_a, style_b
 from outdial.domain.codes import Code
 from outdial.errors import OutdialError, ParameterError
 from outdial.service.requests import (
+    KeyIdBody,
+    RecallCancelBody,
+    RecallFlowUpdateBody,
+    RecallQueryBody,
     RecordQueryBody,
+    ResendAiBody,
     SendAiBody,
     TaskIdsBody,
     TaskQueryBody,
@@ -61,6 +66,71 @@ async def send_ai(request: Request, who: Authed) -> Response:
 async def update_ai(request: Request, who: Authed) -> Response:
     svc = services(request)
     await run_in_threadpool(svc.tasks.update, who.account_id, await request.body())
+    return style_a(0, data=None)
+
+
+@style_a_router.post(
+    "/voice/group/call/resend/ai",
+    summary="A new task from a finished one: every callee (0) or those not connected (1)",
+    openapi_extra=docs.body(ResendAiBody),
+    responses=A,
+    response_model=None,
+)
+async def resend_ai(request: Request, who: Authed) -> Response:
+    svc = services(request)
+    task_id = await run_in_threadpool(svc.recalls.resend, who.account_id, await request.body())
+    return style_a(0, data=task_id)
+
+
+@style_a_router.post(
+    "/voice/recallFlow/queryPage",
+    summary="Recall flows, paged",
+    openapi_extra=docs.body(RecallQueryBody),
+    responses=A,
+    response_model=None,
+)
+async def recall_query(request: Request, who: Authed) -> Response:
+    svc = services(request)
+    page = await run_in_threadpool(svc.recalls.query_page, who.account_id, await request.body())
+    return style_a(0, data=page)
+
+
+@style_a_router.post(
+    "/voice/recallFlow/queryDetail",
+    summary="One recall flow with its rounds",
+    openapi_extra=docs.body(KeyIdBody),
+    responses=A,
+    response_model=None,
+)
+async def recall_detail(request: Request, who: Authed) -> Response:
+    svc = services(request)
+    data = await run_in_threadpool(svc.recalls.detail, who.account_id, await request.body())
+    return style_a(0, data=data)
+
+
+@style_a_router.post(
+    "/voice/recallFlow/update",
+    summary="Change a recall flow's type, interval or rounds",
+    openapi_extra=docs.body(RecallFlowUpdateBody),
+    responses=A,
+    response_model=None,
+)
+async def recall_update(request: Request, who: Authed) -> Response:
+    svc = services(request)
+    await run_in_threadpool(svc.recalls.update, who.account_id, await request.body())
+    return style_a(0, data=None)
+
+
+@style_a_router.post(
+    "/voice/recallFlow/cancel",
+    summary="Cancel a recall flow (type 1: by flow id; 2: by original task id)",
+    openapi_extra=docs.body(RecallCancelBody),
+    responses=A,
+    response_model=None,
+)
+async def recall_cancel(request: Request, who: Authed) -> Response:
+    svc = services(request)
+    await run_in_threadpool(svc.recalls.cancel, who.account_id, await request.body())
     return style_a(0, data=None)
 
 

@@ -18,6 +18,9 @@ from outdial.dialer.timeloop import LoopClock, VirtualTimeLoop
 from outdial.dialer.worker import Dialer, DialerConfig
 from outdial.domain.money import to_units
 from outdial.errors import OutdialError
+from outdial.notify.push import PushDelivery
+from outdial.service.recall import RecallService
+from outdial.service.submit import SubmitPolicy
 from outdial.store.repo import Store
 from outdial.telephony.carrier import Carrier
 from outdial.telephony.recording import RecordingStore
@@ -46,6 +49,42 @@ def make_carrier(settings: Settings, clock: LoopClock) -> Carrier:
     raise OutdialError(f"unknown carrier {settings.carrier!r} (available: sim)")
 
 
+class PushThread:
+    """Delivers push reports in real time on its own thread (never on an accelerated loop,
+    where network timeouts would shrink with the simulated clock)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.loop = asyncio.new_event_loop()
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._main, name="outdial-push", daemon=True)
+
+    def _main(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self._stop = asyncio.Event()
+        self._ready.set()
+        try:
+            self.loop.run_until_complete(self._run(self._stop))
+        except Exception:
+            log.exception("push delivery stopped on an error")
+        finally:
+            self.loop.close()
+
+    async def _run(self, stop: asyncio.Event) -> None:
+        async with PushDelivery(self.store, SystemClock()) as delivery:
+            await delivery.run(stop)
+
+    def start(self) -> None:
+        self._thread.start()
+        self._ready.wait()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self._stop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout)
+
+
 class WorkerThread:
     """A dialer on its own thread and event loop, stoppable from any thread."""
 
@@ -61,9 +100,13 @@ class WorkerThread:
             DialerConfig(
                 worker_id=worker_id(settings),
                 lease_seconds=settings.lease_seconds,
+                batch_size=settings.dialer_batch,
+                flush_size=settings.dialer_flush,
                 min_balance=to_units(settings.min_balance),
             ),
+            recalls=RecallService(store, self.clock, SubmitPolicy.from_settings(settings)),
         )
+        self.push = PushThread(store) if settings.push_enabled else None
         self._stop: asyncio.Event | None = None
         self._thread = threading.Thread(target=self._main, name="outdial-dialer", daemon=True)
         self._ready = threading.Event()
@@ -83,6 +126,8 @@ class WorkerThread:
     def start(self) -> None:
         self._thread.start()
         self._ready.wait()
+        if self.push is not None:
+            self.push.start()
         log.info("dialer started", extra={"worker": self.dialer.config.worker_id})
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -90,6 +135,8 @@ class WorkerThread:
         if self._stop is not None and not self.loop.is_closed():
             self.loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(timeout)
+        if self.push is not None:
+            self.push.stop(timeout)
 
     def join(self) -> None:
         self._thread.join()

@@ -27,6 +27,7 @@ from outdial.domain.pacing import task_limits
 from outdial.domain.rates import Rate, RateTable
 from outdial.domain.schedule import allowed_at, next_allowed_at
 from outdial.domain.windows import Window, parse_windows
+from outdial.service.recall import RecallService
 from outdial.store.dialing import Claimed, FinishedCall, RunnableTask
 from outdial.store.repo import Store, Tx
 from outdial.telephony.carrier import (
@@ -92,12 +93,15 @@ class Dialer:
         clock: Clock,
         config: DialerConfig,
         conversation: Conversation | None = None,
+        recalls: RecallService | None = None,
     ) -> None:
         self.store = store
         self.carrier = carrier
         self.clock = clock
         self.config = config
         self.conversation = conversation or HangUpAtOnce()
+        self.recalls = recalls
+        self._last_recall: datetime | None = None
         self.stats = DialerStats()
         self._in_flight: dict[int, _InFlight] = {}
         self._per_task: dict[int, int] = defaultdict(int)
@@ -141,6 +145,7 @@ class Dialer:
         now_ms = epoch_ms(now)
         self._recover(now)
         self._flush_if_due(force=not self._in_flight)
+        self._advance_recalls(now)
         with self.store.read() as tx:
             tasks = tx.runnable_tasks(now_ms)
             next_start = tx.next_send_at(now_ms)
@@ -404,6 +409,17 @@ class Dialer:
         until = epoch_ms(now + timedelta(seconds=self.config.lease_seconds))
         with self.store.write() as tx:
             tx.renew_leases(self.config.worker_id, list(self._in_flight), until)
+
+    def _advance_recalls(self, now: datetime) -> None:
+        if self.recalls is None:
+            return
+        every = timedelta(seconds=self.config.recover_every_seconds)
+        if self._last_recall is not None and now - self._last_recall < every:
+            return
+        self._last_recall = now
+        started = self.recalls.advance()
+        if started:
+            log.info("recall rounds started", extra={"tasks": started})
 
     def _recover(self, now: datetime) -> None:
         every = timedelta(seconds=self.config.recover_every_seconds)

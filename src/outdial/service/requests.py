@@ -42,6 +42,14 @@ class CalleeBody(_Body):
     text10: str | None = None
 
 
+class RecallFlowBody(_Body):
+    """Extension of send/ai (`recallFlow`), and LAAFFIC's recallFlow/update."""
+
+    recallType: Int = Field(description="0 recall every callee, 1 only those not connected")
+    recallInterval: Int = Field(description="minutes after a round finishes, 1-1440")
+    recallNum: Int = Field(description="rounds, 1-10")
+
+
 class TaskFieldsBody(_Body):
     """Fields shared by send/ai and update/ai."""
 
@@ -74,6 +82,9 @@ class SendAiBody(TaskFieldsBody):
     numberInfoList: list[CalleeBody | str] | None = Field(
         None, description="the same as numberList (LAAFFIC's published example uses it)"
     )
+    recallFlow: RecallFlowBody | None = Field(
+        None, description="Extension: automatic recall rounds after the task finishes"
+    )
 
 
 class SendAiFields(TaskFieldsBody):
@@ -88,6 +99,39 @@ class UpdateAiBody(TaskFieldsBody):
 
     keyId: Int = Field(description="the task id returned by send/ai")
     maxCalls: Int | None = Field(None, description="max talk seconds after answer, 1-999")
+
+
+class ResendAiBody(TaskFieldsBody):
+    """POST /v3/voice/group/call/resend/ai."""
+
+    keyId: Int = Field(description="the original task's id")
+    resendType: Int = Field(description="0 every callee again, 1 only those not connected")
+    maxCalls: Int | None = Field(None, description="max talk seconds (default: the original's)")
+
+
+class RecallFlowUpdateBody(RecallFlowBody):
+    keyId: Int
+
+
+class KeyIdBody(_Body):
+    keyId: Int
+
+
+class RecallCancelBody(_Body):
+    type: Int = Field(description="1: by recall flow id; 2: by the original task's id")
+    id: Int
+
+
+class RecallQueryParams(_Body):
+    strTime: str | None = None
+    endTime: str | None = None
+    taskName: str | None = Field(None, description="part of the original task's name, or its id")
+
+
+class RecallQueryBody(_Body):
+    current: Int = 1
+    size: Int = 10
+    params: RecallQueryParams | None = None
 
 
 class TaskQueryParams(_Body):

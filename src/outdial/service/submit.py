@@ -12,13 +12,21 @@ from typing import Any
 import orjson
 
 from outdial.clock import Clock, epoch_ms
+from outdial.config import Settings
 from outdial.domain.callees import CalleeStream
 from outdial.domain.codes import Code, TaskStatus
+from outdial.domain.money import to_units
 from outdial.domain.rates import RateTable
 from outdial.domain.task import TaskFields, TaskSettings, validate_task, zone
-from outdial.errors import Conflict, OutdialError, ParameterError
+from outdial.errors import Conflict, OutdialError, ParameterError, ValidationError
 from outdial.script.template import TemplateFacts, facts, from_json
-from outdial.service.requests import SendAiFields, TaskFieldsBody, load_object, validate
+from outdial.service.requests import (
+    RecallFlowBody,
+    SendAiFields,
+    TaskFieldsBody,
+    load_object,
+    validate,
+)
 from outdial.store.records import AccountRecord, NewTask, ScriptRecord
 from outdial.store.repo import IntegrityError, Store, Tx
 
@@ -33,6 +41,15 @@ class SubmitPolicy:
     tts_languages: tuple[str, ...] = ("en",)
     long_tts_chars: int = 200
     long_tts_daily_quota: int = 5
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SubmitPolicy:
+        return cls(
+            min_balance=to_units(settings.min_balance),
+            tts_languages=tuple(lang.lower() for lang in settings.tts_languages),
+            long_tts_chars=settings.long_tts_chars,
+            long_tts_daily_quota=settings.long_tts_daily_quota,
+        )
 
 
 def fields_of(body: TaskFieldsBody, max_calls: int) -> TaskFields:
@@ -88,6 +105,16 @@ def task_row_values(settings: TaskSettings) -> dict[str, Any]:
     }
 
 
+def check_recall_flow(body: RecallFlowBody) -> None:
+    """LAAFFIC's rules for a recall flow (-21)."""
+    if body.recallType not in (0, 1):
+        raise ValidationError("recallFlow.recallType must be 0 (all) or 1 (not connected)")
+    if not 1 <= body.recallInterval <= 1440:
+        raise ValidationError("recallFlow.recallInterval must be 1-1440 minutes")
+    if not 1 <= body.recallNum <= 10:
+        raise ValidationError("recallFlow.recallNum must be 1-10")
+
+
 def tts_day(now: datetime, timezone: str) -> str:
     return now.astimezone(zone(timezone)).date().isoformat()
 
@@ -119,7 +146,12 @@ class SubmitService:
             if not isinstance(raw_numbers, list) or not isinstance(info_list, list):
                 raise ParameterError("numberList and numberInfoList must both be lists")
             raw_numbers = raw_numbers + info_list
+        recall = data.pop("recallFlow", None)
         fields = validate(SendAiFields, data)
+        recall_flow = None
+        if recall is not None:
+            recall_flow = validate(RecallFlowBody, recall)
+            check_recall_flow(recall_flow)
         if raw_numbers is None:
             raise ParameterError("numberList: Field required")
         now = self.clock.now()
@@ -158,7 +190,7 @@ class SubmitService:
                     replay = self._check_key(tx, account_id, idempotency_key, body_hash)
                     if replay is not None:
                         return replay
-                self._check_account(tx, acc, settings.task_name)
+                self.check_account(tx, acc, settings.task_name)
                 if info.long_variable_prompt_chars > 0:
                     self._use_tts_quota(tx, acc, now)
                 task_id = tx.insert_task(task, updated_at=task.created_at)
@@ -180,6 +212,16 @@ class SubmitService:
                     submitted_cnt=callees.submitted,
                     blocked_cnt=blocked,
                 )
+                if recall_flow is not None:
+                    tx.insert_flow(
+                        account_id=account_id,
+                        task_id=task_id,
+                        recall_type=recall_flow.recallType,
+                        interval_minutes=recall_flow.recallInterval,
+                        recall_num=recall_flow.recallNum,
+                        created_at=task.created_at,
+                        updated_at=task.created_at,
+                    )
                 if idempotency_key is not None:
                     tx.insert_idempotency(
                         account_id, idempotency_key, body_hash, task_id, task.created_at
@@ -226,7 +268,7 @@ class SubmitService:
             raise Conflict("Idempotency-Key was already used with a different request body")
         return seen[1]
 
-    def _check_account(self, tx: Tx, acc: AccountRecord, task_name: str) -> None:
+    def check_account(self, tx: Tx, acc: AccountRecord, task_name: str) -> None:
         unfinished = tx.count_unfinished(acc.id)
         if unfinished >= acc.max_tasks:
             raise OutdialError(

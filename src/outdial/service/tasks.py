@@ -28,7 +28,7 @@ MAX_PAGE_SIZE = 100
 MAX_PAGE = 1_000_000
 
 
-def _local(ms: int | None, tz: str) -> str | None:
+def local_time(ms: int | None, tz: str) -> str | None:
     if ms is None:
         return None
     return datetime.fromtimestamp(ms / 1000, UTC).astimezone(zone(tz)).strftime("%Y-%m-%d %H:%M:%S")
@@ -60,7 +60,7 @@ def task_summary(task: TaskRecord, account_tz: str) -> dict[str, Any]:
         "callNum": task.call_num,
         "success": task.success,
         "fail": task.fail,
-        "createdTime": _local(task.created_at, account_tz),
+        "createdTime": local_time(task.created_at, account_tz),
         "scriptId": task.script_id,
         "taskType": task.task_type,
         "appId": task.app_id,
@@ -82,7 +82,7 @@ def task_detail(task: TaskRecord, account_tz: str) -> dict[str, Any]:
         "maxRingingTime": task.max_ringing_time,
         "enableRecording": task.enable_recording,
         "calloutRate": task.callout_rate,
-        "sendTime": _local(task.send_at, task.timezone),
+        "sendTime": local_time(task.send_at, task.timezone),
         "allowSendTime": orjson.loads(task.allow_send_time),
         "timezone": task.timezone,
         "windowZone": task.window_zone,
@@ -90,7 +90,7 @@ def task_detail(task: TaskRecord, account_tz: str) -> dict[str, Any]:
         "duplicateCnt": task.submitted_cnt - task.num_cnt,
         "blockedCnt": task.blocked_cnt,
         "statusReason": task.status_reason,
-        "updatedTime": _local(task.updated_at, account_tz),
+        "updatedTime": local_time(task.updated_at, account_tz),
     }
 
 
@@ -102,7 +102,7 @@ def merged_fields(req: UpdateAiBody, task: TaskRecord) -> TaskFields:
         max_calls=task.max_calls,
         script_id=task.script_id,
         display_num=task.display_num,
-        send_time=_local(task.send_at, task.timezone),
+        send_time=local_time(task.send_at, task.timezone),
         allow_send_time=[(w["strTime"], w["endTime"]) for w in orjson.loads(task.allow_send_time)],
         max_ringing_time=task.max_ringing_time,
         enable_recording=task.enable_recording,

@@ -18,6 +18,8 @@ from outdial.store.bulk import insert_callees
 from outdial.store.calls import CallQueries
 from outdial.store.db import make_engine, upgrade
 from outdial.store.dialing import DialerQueries
+from outdial.store.push import PushQueries
+from outdial.store.recall import RecallQueries
 from outdial.store.records import (
     AccountRecord,
     AppRecord,
@@ -74,7 +76,7 @@ def _task(row: RowMapping) -> TaskRecord:
     return TaskRecord(**data)
 
 
-class Tx(DialerQueries, CallQueries):
+class Tx(DialerQueries, CallQueries, RecallQueries, PushQueries):
     """Queries bound to one connection and transaction."""
 
     def __init__(self, conn: Connection) -> None:
@@ -286,6 +288,11 @@ class Tx(DialerQueries, CallQueries):
             stmt = stmt.with_for_update(of=s.tasks)
         row = self.conn.execute(stmt).mappings().first()
         return _task(row) if row else None
+
+    def task_app_pk(self, task_id: int) -> int:
+        return int(
+            self.conn.execute(select(s.tasks.c.app_pk).where(s.tasks.c.id == task_id)).scalar_one()
+        )
 
     def task_any(self, task_id: int) -> TaskRecord | None:
         """A task by id whatever its account (operator commands only, never the API)."""

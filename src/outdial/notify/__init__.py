@@ -1,0 +1,1 @@
+"""Notifications to the customer's systems: push report delivery."""

@@ -1,0 +1,279 @@
+"""Push report delivery: each finished call's report, written to the outbox with its record,
+is POSTed to its app's push URL until the receiver answers 2xx, at least once.
+
+A report is signed with the app's push secret (``X-Outdial-Signature``, see
+``outdial.client.push_signature``). A failed try (a non-2xx answer, a timeout, a connection
+error) is retried with exponential backoff; a report still failing when its delivery cycle is
+older than ``give_up_after`` is given up, and stays in the log until an operator replays it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from outdial.client import PUSH_SIGNATURE_HEADER, push_signature
+from outdial.clock import Clock, epoch_ms
+from outdial.errors import NotFound, ValidationError
+from outdial.store import schema as s
+from outdial.store.push import DuePush, PushLogEntry, PushLogTry, PushTry
+from outdial.store.repo import Store
+
+log = logging.getLogger(__name__)
+
+DELIVERY_HEADER = "X-Outdial-Delivery"
+ATTEMPT_HEADER = "X-Outdial-Attempt"
+CONTENT_TYPE = "application/json;charset=UTF-8"
+# How long past its HTTP timeout a claimed report stays leased to the deliverer that took it.
+LEASE_MARGIN_SECONDS = 30.0
+_MAX_ERROR_CHARS = 200
+
+STATUS_NAMES = {
+    s.PUSH_PENDING: "pending",
+    s.PUSH_DELIVERED: "delivered",
+    s.PUSH_GAVE_UP: "failed",
+}
+STATUS_CODES = {name: code for code, name in STATUS_NAMES.items()}
+
+
+def backoff_seconds(attempt: int, first: float, maximum: float) -> float:
+    """The wait after failed try number ``attempt`` (1-based): doubling from ``first``."""
+    # Beyond 2**62 the cap has long been reached; the bound keeps the power finite.
+    return min(maximum, first * float(2 ** min(attempt - 1, 62)))
+
+
+class PushDelivery:
+    """Delivers due push reports; several deliverers may share one database."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        http: httpx.AsyncClient | None = None,
+        batch: int = 100,
+        timeout: float = 10.0,
+        give_up_after: timedelta = timedelta(days=1),
+        first_backoff: float = 10.0,
+        max_backoff: float = 3600.0,
+        concurrency: int = 32,
+    ) -> None:
+        if batch < 1 or concurrency < 1:
+            raise ValueError("batch and concurrency must be at least 1")
+        self.store = store
+        self.clock = clock
+        self.batch = batch
+        self.timeout = timeout
+        self.give_up_after = give_up_after
+        self.first_backoff = first_backoff
+        self.max_backoff = max_backoff
+        self.concurrency = concurrency
+        self._own_http = http is None
+        self._http = http or httpx.AsyncClient(timeout=timeout)
+
+    @property
+    def lease_seconds(self) -> float:
+        """How long a claimed report is reserved: the batch's tries run in waves of
+        ``concurrency``, each at most ``timeout`` long."""
+        waves = math.ceil(self.batch / self.concurrency)
+        return self.timeout * waves + LEASE_MARGIN_SECONDS
+
+    async def __aenter__(self) -> PushDelivery:
+        return self
+
+    async def __aexit__(
+        self,
+        _type: type[BaseException] | None,
+        _exc: BaseException | None,
+        _tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this deliverer made it."""
+        if self._own_http:
+            await self._http.aclose()
+
+    async def deliver_due(self) -> int:
+        """One pass: claim the due reports and try each once; return how many were tried."""
+        now = self.clock.now()
+        lease_until = now + timedelta(seconds=self.lease_seconds)
+        with self.store.write() as tx:
+            due = tx.claim_push(epoch_ms(now), self.batch, epoch_ms(lease_until))
+        if not due:
+            return 0
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def bounded(report: DuePush) -> PushTry:
+            async with gate:
+                return await self._try(report)
+
+        tries = await asyncio.gather(*(bounded(r) for r in due))
+        with self.store.write() as tx:
+            tx.record_push_tries(tries)
+        failed = sum(t.status != s.PUSH_DELIVERED for t in tries)
+        gave_up = [t.outbox_id for t in tries if t.status == s.PUSH_GAVE_UP]
+        log.info("push pass: %d tried, %d failed", len(tries), failed)
+        if gave_up:
+            log.warning("push reports given up after %s: %s", self.give_up_after, gave_up)
+        return len(tries)
+
+    async def run(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
+        """Deliver until ``stop`` is set, resting ``idle_seconds`` whenever the outbox has
+        nothing more due."""
+        while not stop.is_set():
+            tried = await self.deliver_due()
+            if tried < self.batch:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), idle_seconds)
+
+    async def _try(self, report: DuePush) -> PushTry:
+        at = self.clock.now()
+        body = report.payload.encode()
+        headers = {
+            "Content-Type": CONTENT_TYPE,
+            PUSH_SIGNATURE_HEADER: push_signature(report.secret, int(at.timestamp()), body),
+            DELIVERY_HEADER: str(report.outbox_id),
+            ATTEMPT_HEADER: str(report.attempt),
+        }
+        status: int | None = None
+        error: str | None = None
+        # A duration, not an instant: measured on the monotonic counter, not the Clock.
+        started = time.perf_counter()
+        try:
+            async with self._http.stream(
+                "POST", report.url, content=body, headers=headers, timeout=self.timeout
+            ) as resp:
+                status = resp.status_code
+        except httpx.TimeoutException:
+            error = f"timeout after {self.timeout:g} s"
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            # httpx messages name the URL or the socket error, never the request body.
+            error = f"{type(exc).__name__}: {exc}"[:_MAX_ERROR_CHARS]
+        duration_ms = round((time.perf_counter() - started) * 1000)
+        if status is not None and 200 <= status < 300:
+            return PushTry(
+                report.outbox_id,
+                report.attempt,
+                epoch_ms(at),
+                status,
+                None,
+                duration_ms,
+                s.PUSH_DELIVERED,
+            )
+        if status is not None:
+            error = f"HTTP {status}"
+        return self._failed(report, epoch_ms(at), status, error, duration_ms)
+
+    def _failed(
+        self, report: DuePush, at: int, status: int | None, error: str | None, duration_ms: int
+    ) -> PushTry:
+        now = self.clock.now()
+        deadline = report.cycle_start + int(self.give_up_after.total_seconds() * 1000)
+        if epoch_ms(now) >= deadline:
+            return PushTry(
+                report.outbox_id, report.attempt, at, status, error, duration_ms, s.PUSH_GAVE_UP
+            )
+        wait = backoff_seconds(report.attempt, self.first_backoff, self.max_backoff)
+        next_at = epoch_ms(now + timedelta(seconds=wait))
+        return PushTry(
+            report.outbox_id,
+            report.attempt,
+            at,
+            status,
+            error,
+            duration_ms,
+            s.PUSH_PENDING,
+            next_at,
+        )
+
+
+def _try_json(t: PushLogTry) -> dict[str, Any]:
+    return {
+        "attempt": t.attempt,
+        "at": t.at,
+        "httpStatus": t.http_status,
+        "error": t.error,
+        "durationMs": t.duration_ms,
+    }
+
+
+def _entry_json(e: PushLogEntry) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "accountId": e.account_id,
+        "voiceId": str(e.call_id),
+        "taskId": e.task_id,
+        "url": e.url,
+        "status": STATUS_NAMES.get(e.status, str(e.status)),
+        "attempts": e.attempts,
+        "createdAt": e.created_at,
+        "nextAt": e.next_at if e.status == s.PUSH_PENDING else None,
+        "deliveredAt": e.delivered_at,
+        "lastError": e.last_error,
+        "tries": [_try_json(t) for t in e.tries],
+    }
+
+
+class PushLog:
+    """The delivery log as operators see it: listing reports and replaying them."""
+
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+
+    def deliveries(
+        self,
+        *,
+        account_id: int | None = None,
+        status: str | None = None,
+        since_id: int | None = None,
+        limit: int = 50,
+    ) -> dict[str, Any]:
+        """Reports with their tries (times in epoch ms; a try numbered 0 is a replay)."""
+        if status is not None and status not in STATUS_CODES:
+            raise ValidationError(f"status must be one of {', '.join(STATUS_CODES)}")
+        if not 1 <= limit <= 1000:
+            raise ValidationError("limit must be 1-1000")
+        with self.store.read() as tx:
+            entries = tx.push_log(
+                account_id=account_id,
+                status=STATUS_CODES[status] if status is not None else None,
+                since_id=since_id,
+                limit=limit,
+            )
+        return {"deliveries": [_entry_json(e) for e in entries]}
+
+    def replay(
+        self, ids: Sequence[int] = (), *, account_id: int | None = None, failed: bool = False
+    ) -> dict[str, Any]:
+        """Deliver reports again from now on, with a fresh retry cycle: the given ids (all of
+        them or none, unknown and other accounts' ids answer NotFound), or with ``failed``
+        every given-up report (of ``account_id`` when given)."""
+        if bool(ids) == failed:
+            raise ValidationError("name the reports to replay, or ask for the failed ones")
+        with self.store.write() as tx:
+            found = tx.replayable_push(ids=ids, account_id=account_id, gave_up_only=failed)
+            missing = sorted(set(ids) - set(found))
+            if missing:
+                raise NotFound(f"push report {missing[0]} does not exist")
+            replayed = tx.replay_push(found, epoch_ms(self.clock.now()))
+        return {"replayed": replayed}
+
+
+__all__ = [
+    "ATTEMPT_HEADER",
+    "DELIVERY_HEADER",
+    "PushDelivery",
+    "PushLog",
+    "backoff_seconds",
+]

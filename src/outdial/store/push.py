@@ -1,0 +1,277 @@
+"""Queries of push report delivery: claiming due reports under a lease, recording each try,
+the delivery log and replays.
+
+A replay is kept in the delivery log as a try numbered 0 (no HTTP status, no duration): it
+starts a new delivery cycle, and the give-up deadline counts from the latest one.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.engine import Connection
+
+from outdial.store import schema as s
+
+REPLAY_ATTEMPT = 0
+"""The attempt number of the log entry a replay leaves."""
+REPLAY_NOTE = "replayed by operator"
+
+
+@dataclass(frozen=True, slots=True)
+class DuePush:
+    """A report claimed for delivery, with what signing and the retry policy need."""
+
+    outbox_id: int
+    url: str
+    payload: str
+    attempt: int
+    """The number of the try about to be made (1 for the first of a cycle)."""
+    cycle_start: int
+    """When the current delivery cycle began: the report's creation or its latest replay."""
+    secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class PushTry:
+    """The outcome of one delivery try and the state it leaves its report in."""
+
+    outbox_id: int
+    attempt: int
+    at: int
+    http_status: int | None
+    error: str | None
+    duration_ms: int
+    status: int
+    """PUSH_DELIVERED, PUSH_PENDING (retry at ``next_at``) or PUSH_GAVE_UP."""
+    next_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PushLogTry:
+    """One entry of a report's delivery log."""
+
+    attempt: int
+    at: int
+    http_status: int | None
+    error: str | None
+    duration_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class PushLogEntry:
+    """A report in the outbox with its delivery log."""
+
+    id: int
+    account_id: int
+    call_id: int
+    task_id: int
+    url: str
+    status: int
+    attempts: int
+    next_at: int
+    created_at: int
+    delivered_at: int | None
+    last_error: str | None
+    tries: tuple[PushLogTry, ...]
+
+
+class PushQueries:
+    """Mixed into the repository's transaction class."""
+
+    conn: Connection
+
+    def claim_push(self, now: int, limit: int, lease_until: int) -> list[DuePush]:
+        """Take up to ``limit`` pending reports due at ``now``, oldest first, and lease them:
+        their next try moves to ``lease_until`` so that no other deliverer takes them, and a
+        deliverer that dies mid-delivery only delays them."""
+        o = s.push_outbox
+        replayed = (
+            select(func.max(s.push_attempts.c.at))
+            .where(
+                s.push_attempts.c.outbox_id == o.c.id,
+                s.push_attempts.c.attempt == REPLAY_ATTEMPT,
+            )
+            .scalar_subquery()
+        )
+        stmt = (
+            select(
+                o.c.id,
+                o.c.url,
+                o.c.payload,
+                o.c.attempts,
+                func.coalesce(replayed, o.c.created_at),
+                s.apps.c.push_secret,
+            )
+            .select_from(
+                o.join(s.calls, s.calls.c.id == o.c.call_id)
+                .join(s.tasks, s.tasks.c.id == s.calls.c.task_id)
+                .join(s.apps, s.apps.c.id == s.tasks.c.app_pk)
+            )
+            .where(o.c.status == s.PUSH_PENDING, o.c.next_at <= now)
+            .order_by(o.c.next_at, o.c.id)
+            .limit(limit)
+        )
+        if self.conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update(of=o, skip_locked=True)
+        rows = self.conn.execute(stmt).all()
+        if not rows:
+            return []
+        self.conn.execute(
+            update(o)
+            .where(o.c.id.in_([r[0] for r in rows]), o.c.status == s.PUSH_PENDING)
+            .values(next_at=lease_until)
+        )
+        return [
+            DuePush(
+                outbox_id=int(r[0]),
+                url=r[1],
+                payload=r[2],
+                attempt=int(r[3]) + 1,
+                cycle_start=int(r[4]),
+                secret=r[5],
+            )
+            for r in rows
+        ]
+
+    def record_push_tries(self, tries: Sequence[PushTry]) -> None:
+        """Log each try and move its report on; a report another deliverer already finished
+        (after this one's lease ran out) keeps its state, but the try is still logged."""
+        if not tries:
+            return
+        self.conn.execute(
+            insert(s.push_attempts),
+            [
+                {
+                    "outbox_id": t.outbox_id,
+                    "attempt": t.attempt,
+                    "at": t.at,
+                    "http_status": t.http_status,
+                    "error": t.error,
+                    "duration_ms": t.duration_ms,
+                }
+                for t in tries
+            ],
+        )
+        o = s.push_outbox
+        for t in tries:
+            values: dict[str, object] = {"status": t.status, "attempts": t.attempt}
+            if t.status == s.PUSH_DELIVERED:
+                values.update(delivered_at=t.at, last_error=None)
+            else:
+                values["last_error"] = t.error
+            if t.status == s.PUSH_PENDING and t.next_at is not None:
+                values["next_at"] = t.next_at
+            self.conn.execute(
+                update(o)
+                .where(o.c.id == t.outbox_id, o.c.status == s.PUSH_PENDING)
+                .values(**values)
+            )
+
+    def push_log(
+        self,
+        *,
+        account_id: int | None = None,
+        status: int | None = None,
+        since_id: int | None = None,
+        limit: int = 50,
+    ) -> list[PushLogEntry]:
+        """Reports with their tries, in id order: the first ``limit`` after ``since_id``, or
+        without it the latest ``limit``."""
+        o = s.push_outbox
+        stmt = select(
+            o.c.id,
+            o.c.account_id,
+            o.c.call_id,
+            s.calls.c.task_id,
+            o.c.url,
+            o.c.status,
+            o.c.attempts,
+            o.c.next_at,
+            o.c.created_at,
+            o.c.delivered_at,
+            o.c.last_error,
+        ).select_from(o.join(s.calls, s.calls.c.id == o.c.call_id))
+        if account_id is not None:
+            stmt = stmt.where(o.c.account_id == account_id)
+        if status is not None:
+            stmt = stmt.where(o.c.status == status)
+        if since_id is not None:
+            stmt = stmt.where(o.c.id > since_id).order_by(o.c.id)
+        else:
+            stmt = stmt.order_by(o.c.id.desc())
+        rows = sorted(self.conn.execute(stmt.limit(limit)).mappings().all(), key=lambda r: r["id"])
+        if not rows:
+            return []
+        a = s.push_attempts
+        tries: dict[int, list[PushLogTry]] = defaultdict(list)
+        for t in self.conn.execute(
+            select(a.c.outbox_id, a.c.attempt, a.c.at, a.c.http_status, a.c.error, a.c.duration_ms)
+            .where(a.c.outbox_id.in_([r["id"] for r in rows]))
+            .order_by(a.c.outbox_id, a.c.id)
+        ):
+            tries[int(t[0])].append(PushLogTry(int(t[1]), int(t[2]), t[3], t[4], int(t[5])))
+        return [PushLogEntry(**r, tries=tuple(tries[int(r["id"])])) for r in rows]
+
+    def replayable_push(
+        self, *, ids: Sequence[int] = (), account_id: int | None = None, gave_up_only: bool
+    ) -> list[int]:
+        """Which reports a replay would reset: those of ``ids`` (all reports when empty) in
+        ``account_id`` (any account when None), only given-up ones if ``gave_up_only``."""
+        o = s.push_outbox
+        stmt = select(o.c.id).order_by(o.c.id)
+        if ids:
+            stmt = stmt.where(o.c.id.in_(list(ids)))
+        if account_id is not None:
+            stmt = stmt.where(o.c.account_id == account_id)
+        if gave_up_only:
+            stmt = stmt.where(o.c.status == s.PUSH_GAVE_UP)
+        if self.conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        return [int(i) for i in self.conn.execute(stmt).scalars()]
+
+    def replay_push(self, ids: Sequence[int], now: int) -> int:
+        """Start a new delivery cycle for reports, delivered or not: due at ``now``, tries
+        counted from 1 again, the replay itself logged."""
+        if not ids:
+            return 0
+        o = s.push_outbox
+        result = self.conn.execute(
+            update(o)
+            .where(o.c.id.in_(list(ids)))
+            .values(
+                status=s.PUSH_PENDING,
+                attempts=0,
+                next_at=now,
+                delivered_at=None,
+                last_error=None,
+            )
+        )
+        self.conn.execute(
+            insert(s.push_attempts),
+            [
+                {
+                    "outbox_id": i,
+                    "attempt": REPLAY_ATTEMPT,
+                    "at": now,
+                    "http_status": None,
+                    "error": REPLAY_NOTE,
+                    "duration_ms": 0,
+                }
+                for i in ids
+            ],
+        )
+        return int(result.rowcount)
+
+
+__all__ = [
+    "REPLAY_ATTEMPT",
+    "DuePush",
+    "PushLogEntry",
+    "PushLogTry",
+    "PushQueries",
+    "PushTry",
+]
