@@ -102,6 +102,7 @@ class Dialer:
         self.conversation = conversation or HangUpAtOnce()
         self.recalls = recalls
         self._last_recall: datetime | None = None
+        self._recall_due: int | None = None
         self.stats = DialerStats()
         self._in_flight: dict[int, _InFlight] = {}
         self._per_task: dict[int, int] = defaultdict(int)
@@ -134,7 +135,10 @@ class Dialer:
         while self.clock.now() < deadline:
             wait = await self.step()
             if wait is None and not self._in_flight and not self._results:
-                return
+                # Rounds of recall flows may become due only now that every task is done.
+                wait = self._advance_recalls(self.clock.now(), force=True)
+                if wait is None:
+                    return
             await self._sleep(wait, never)
         await self._finish_in_flight()
 
@@ -145,7 +149,7 @@ class Dialer:
         now_ms = epoch_ms(now)
         self._recover(now)
         self._flush_if_due(force=not self._in_flight)
-        self._advance_recalls(now)
+        recall_wait = self._advance_recalls(now)
         with self.store.read() as tx:
             tasks = tx.runnable_tasks(now_ms)
             next_start = tx.next_send_at(now_ms)
@@ -155,6 +159,8 @@ class Dialer:
         for task in tasks:
             by_account[task.account_id].append(task)
         waits: list[float] = []
+        if recall_wait is not None:
+            waits.append(recall_wait)
         if next_start is not None:
             waits.append((next_start - now_ms) / 1000)
         busy = False
@@ -410,16 +416,25 @@ class Dialer:
         with self.store.write() as tx:
             tx.renew_leases(self.config.worker_id, list(self._in_flight), until)
 
-    def _advance_recalls(self, now: datetime) -> None:
+    def _advance_recalls(self, now: datetime, force: bool = False) -> float | None:
+        """Start due recall rounds; return seconds until the next one (None: none waits)."""
         if self.recalls is None:
-            return
+            return None
         every = timedelta(seconds=self.config.recover_every_seconds)
-        if self._last_recall is not None and now - self._last_recall < every:
-            return
+        if not force and self._last_recall is not None and now - self._last_recall < every:
+            return self._recall_wait(now)
         self._last_recall = now
-        started = self.recalls.advance()
+        started, due = self.recalls.advance()
+        self._recall_due = due
         if started:
             log.info("recall rounds started", extra={"tasks": started})
+            return 0.0
+        return self._recall_wait(now)
+
+    def _recall_wait(self, now: datetime) -> float | None:
+        if self._recall_due is None:
+            return None
+        return max(0.0, (self._recall_due - epoch_ms(now)) / 1000)
 
     def _recover(self, now: datetime) -> None:
         every = timedelta(seconds=self.config.recover_every_seconds)

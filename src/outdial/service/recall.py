@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -40,6 +40,12 @@ from outdial.store.recall import (
 )
 from outdial.store.records import NewTask, TaskRecord
 from outdial.store.repo import IntegrityError, Store, Tx
+
+
+@dataclass(frozen=True, slots=True)
+class _Started:
+    task_id: int
+
 
 RESEND_FROM = frozenset({int(TaskStatus.FINISHED), int(TaskStatus.CANCELLED)})
 
@@ -262,19 +268,23 @@ class RecallService:
                 )
 
     # --- rounds (run by the dialer) ----------------------------------------------------------
-    def advance(self) -> list[int]:
-        """Start every recall round that is due; return the new tasks' ids."""
+    def advance(self) -> tuple[list[int], int | None]:
+        """Start every recall round that is due. Return the new tasks' ids and the earliest
+        instant (epoch ms) a later round becomes due, if one is waiting."""
         now = self.clock.now()
-        started = []
+        started: list[int] = []
+        due: list[int] = []
         with self.store.read() as tx:
             flows = tx.active_flows()
         for flow in flows:
-            task_id = self._advance_one(flow.id, now)
-            if task_id is not None:
-                started.append(task_id)
-        return started
+            result = self._advance_one(flow.id, now)
+            if isinstance(result, _Started):
+                started.append(result.task_id)
+            elif result is not None:
+                due.append(result)
+        return started, min(due) if due else None
 
-    def _advance_one(self, flow_id: int, now: datetime) -> int | None:
+    def _advance_one(self, flow_id: int, now: datetime) -> _Started | int | None:
         now_ms = epoch_ms(now)
         with self.store.write() as tx:
             flow = tx.flow(None, flow_id, lock=True)
@@ -302,7 +312,7 @@ class RecallService:
             if flow.next_at != due:
                 tx.update_flow(flow.id, next_at=due, updated_at=now_ms)
             if due > now_ms:
-                return None
+                return due
             last = tx.task(flow.account_id, last_id)
             acc = tx.account(flow.account_id, lock=True)
             assert last is not None and acc is not None
@@ -342,7 +352,7 @@ class RecallService:
                 next_at=None,
                 updated_at=now_ms,
             )
-            return task_id
+            return _Started(task_id)
 
 
 __all__ = ["RecallService"]

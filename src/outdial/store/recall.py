@@ -53,10 +53,12 @@ class RecallQueries:
             .where(s.callees.c.task_id == parent_id, s.callees.c.state.not_in(excluded))
             .order_by(s.callees.c.id)
         )
-        result = self.conn.execute(
-            insert(s.callees).from_select(["task_id", "number", *_TEXTS], source)
-        )
-        return int(result.rowcount)
+        self.conn.execute(insert(s.callees).from_select(["task_id", "number", *_TEXTS], source))
+        # INSERT ... SELECT reports no reliable rowcount on every driver: count instead.
+        copied = self.conn.execute(
+            select(func.count()).where(s.callees.c.task_id == child_id)
+        ).scalar_one()
+        return int(copied)
 
     def insert_flow(self, **values: object) -> int:
         result = self.conn.execute(insert(s.recall_flows).values(**values))

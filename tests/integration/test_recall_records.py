@@ -1,0 +1,337 @@
+"""resend/ai, recall flows and the call-record API, over real dialing on virtual time."""
+
+from __future__ import annotations
+
+import wave
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from io import BytesIO
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from outdial.api.app import create_app
+from outdial.config import Settings
+from outdial.dialer.timeloop import LoopClock, VirtualTimeLoop
+from outdial.dialer.worker import Dialer, DialerConfig
+from outdial.domain.outcome import Outcome
+from outdial.service.recall import RecallService
+from outdial.service.submit import SubmitPolicy
+from outdial.store.repo import Store
+from outdial.telephony.recording import RecordingStore
+from outdial.telephony.sim import SimCarrier, SimProfile
+from outdial.testing import (
+    Scripted,
+    ScriptedCarrier,
+    TalkingConversation,
+    TestAccount,
+    make_account,
+)
+from tests.helpers import get, import_example, post, send_body
+
+ANSWERS, BUSY, SILENT = "14155550101", "14155550102", "14155550103"
+START = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+
+
+@dataclass
+class Rig:
+    store: Store
+    loop: VirtualTimeLoop
+    clock: LoopClock
+    api: TestClient
+    account: TestAccount
+    script_id: int
+    settings: Settings
+
+    def send(self, **fields: Any) -> int:
+        numbers = [{"calleeNumber": n, "text1": "x"} for n in (ANSWERS, BUSY, SILENT)]
+        body = send_body(
+            self.account,
+            self.script_id,
+            numberInfoList=numbers,
+            allowSendTime=[],
+            maxCalls=300,
+            **fields,
+        )
+        resp = post(self.api, self.account, self.clock, "/v3/voice/group/call/send/ai", body)
+        assert resp["status"] == "0", resp
+        return int(resp["data"])
+
+    def dial(self, carrier: Any = None) -> None:
+        carrier = carrier or ScriptedCarrier(
+            self.clock,
+            {
+                ANSWERS: Scripted(Outcome.CONNECTED, ring=4, talk=65),
+                BUSY: Scripted(Outcome.BUSY, ring=2),
+                SILENT: Scripted(Outcome.NO_ANSWER),
+            },
+        )
+        dialer = Dialer(
+            self.store,
+            carrier,
+            self.clock,
+            DialerConfig(worker_id="test"),
+            conversation=TalkingConversation(),
+            recalls=RecallService(self.store, self.clock, SubmitPolicy()),
+        )
+        self.loop.run_until_complete(dialer.drain())
+
+
+@pytest.fixture
+def rig(fresh_db_url: str, tmp_path: Any) -> Iterator[Rig]:
+    store = Store.open(fresh_db_url)
+    loop = VirtualTimeLoop()
+    clock = LoopClock(loop, START)
+    settings = Settings(_env_file=None, recordings_dir=str(tmp_path / "rec"))  # type: ignore[call-arg]
+    account = make_account(store, clock, timezone="Asia/Shanghai")
+    script_id = import_example(store, clock, account, "simple-notice.yaml")
+    with TestClient(create_app(settings, store, clock)) as api:
+        yield Rig(store, loop, clock, api, account, script_id, settings)
+    loop.close()
+    store.close()
+
+
+def _records(rig: Rig, **params: Any) -> dict[str, Any]:
+    body = {
+        "current": 1,
+        "size": 100,
+        "params": {
+            "strTime": "2026-06-01T00:00:00+08:00",
+            "endTime": "2026-06-30T00:00:00+08:00",
+            **params,
+        },
+    }
+    return post(rig.api, rig.account, rig.clock, "/v3/voice/recordGroupQuery", body)
+
+
+def test_record_queries_report_each_attempt_in_laaffic_fields(rig: Rig) -> None:
+    task_id = rig.send()
+    rig.dial()
+    resp = _records(rig)
+    assert resp["status"] == "0"
+    page = resp["data"]
+    assert page["total"] == 3 and page["searchCount"] is True
+    by_callee = {r["callee"]: r for r in page["records"]}
+    answered = by_callee[ANSWERS]
+    assert answered["terminationCode"] == "200" and answered["callDuration"] == 65
+    assert answered["chargedDuration"] == 120 and answered["billPeriod"] == "60+60"
+    assert answered["cost"] == "0.0260" and answered["rate"] == "0.0130"
+    assert answered["callTime"].endswith("+08:00") and answered["ringDuration"] == 4
+    assert answered["code"] and answered["code"].startswith("United States")
+    assert answered["transcript"] and answered["transcript"][0]["speaker"] == "bot"
+    assert by_callee[BUSY]["terminationCode"] == "486"
+    assert by_callee[SILENT]["outcome"] == "no_answer"
+    one = get(rig.api, rig.account, rig.clock, f"/v3/voice/recordGroup/{answered['voiceId']}")
+    assert one == {"status": "0", "reason": "success", "data": answered}
+    only_task = _records(rig, taskId=task_id, callee=BUSY)["data"]
+    assert [r["callee"] for r in only_task["records"]] == [BUSY]
+
+
+def test_record_queries_check_their_range_and_tenancy(rig: Rig) -> None:
+    rig.send()
+    rig.dial()
+    voice_id = _records(rig)["data"]["records"][0]["voiceId"]
+    other = make_account(rig.store, rig.clock, name="other")
+    assert get(rig.api, other, rig.clock, f"/v3/voice/recordGroup/{voice_id}")["status"] == "-24"
+    assert get(rig.api, rig.account, rig.clock, "/v3/voice/recordGroup/nope")["status"] == "-24"
+    too_long = _records(rig, endTime="2026-07-15T00:00:00+08:00")
+    assert too_long["status"] == "-21" and "31 days" in too_long["reason"]
+    assert _records(rig, strTime="yesterday")["status"] == "-21"
+    assert _records(rig, strTime="2026-06-01T00:00:00")["status"] == "-21"  # no offset
+    missing = post(rig.api, rig.account, rig.clock, "/v3/voice/recordGroupQuery", {"current": 1})
+    assert missing["status"] == "-22"
+    body = {
+        "params": {"strTime": "2026-06-01T00:00:00+08:00", "endTime": "2026-06-02T00:00:00+08:00"}
+    }
+    assert post(rig.api, other, rig.clock, "/v3/voice/recordGroupQuery", body)["data"]["total"] == 0
+
+
+def test_recordings_are_written_and_downloadable_by_their_owner_only(rig: Rig) -> None:
+    rig.send(enableRecording=1)
+    profile = SimProfile(
+        answer=1,
+        busy=0,
+        no_answer=0,
+        unreachable=0,
+        vacant=0,
+        failed=0,
+        voicemail=0,
+        ring_seconds=(1, 1),
+        talk_seconds=(3, 3),
+        post_dial_seconds=(0, 0),
+        personas=(),
+    )
+    rig.dial(SimCarrier(rig.clock, profile, RecordingStore(rig.settings.recordings_dir)))
+    records = _records(rig)["data"]["records"]
+    assert all(r["recordingFileId"] for r in records)
+    url = records[0]["recordingUrl"]
+    resp = rig.api.get(url, headers=rig.account.headers(rig.clock))
+    assert resp.status_code == 200 and resp.headers["content-type"] == "audio/wav"
+    with wave.open(BytesIO(resp.content)) as wav:
+        assert wav.getframerate() == 8000 and wav.getnchannels() == 1
+        assert wav.getnframes() == records[0]["callDuration"] * 8000
+    other = make_account(rig.store, rig.clock, name="other")
+    assert rig.api.get(url, headers=other.headers(rig.clock)).json()["status"] == "-24"
+
+
+def test_resend_all_or_only_the_callees_not_connected(rig: Rig) -> None:
+    task_id = rig.send()
+    resend = "/v3/voice/group/call/resend/ai"
+    base = {"keyId": task_id, "taskName": "again", "scriptId": rig.script_id, "resendType": 1}
+    running = post(rig.api, rig.account, rig.clock, resend, base)
+    assert running["status"] == "-54"
+    rig.dial()
+    failed_only = post(rig.api, rig.account, rig.clock, resend, base)
+    assert failed_only["status"] == "0", failed_only
+    detail = get(
+        rig.api, rig.account, rig.clock, f"/v3/voice/group/call/detail/{failed_only['data']}"
+    )
+    assert detail["data"]["numCnt"] == 2 and detail["data"]["status"] == 0
+    everyone = post(
+        rig.api, rig.account, rig.clock, resend, {**base, "taskName": "all", "resendType": 0}
+    )
+    all_detail = get(
+        rig.api, rig.account, rig.clock, f"/v3/voice/group/call/detail/{everyone['data']}"
+    )
+    assert all_detail["data"]["numCnt"] == 3
+    assert (
+        post(rig.api, rig.account, rig.clock, resend, {**base, "keyId": 999999})["status"] == "-24"
+    )
+    assert (
+        post(rig.api, rig.account, rig.clock, resend, {**base, "taskName": "x2", "resendType": 7})[
+            "status"
+        ]
+        == "-21"
+    )
+    assert (
+        post(rig.api, rig.account, rig.clock, resend, {**base, "taskName": "again"})["status"]
+        == "-41"
+    )
+
+
+def test_resend_failed_of_a_task_where_everyone_answered_is_minus_34(rig: Rig) -> None:
+    task_id = rig.send()
+    rig.dial(ScriptedCarrier(rig.clock, default=Scripted(Outcome.CONNECTED, ring=1, talk=5)))
+    body = {"keyId": task_id, "taskName": "nobody", "scriptId": rig.script_id, "resendType": 1}
+    resp = post(rig.api, rig.account, rig.clock, "/v3/voice/group/call/resend/ai", body)
+    assert resp["status"] == "-34"
+
+
+def test_recall_flow_runs_its_rounds_after_the_interval(rig: Rig) -> None:
+    task_id = rig.send(recallFlow={"recallType": 1, "recallInterval": 10, "recallNum": 2})
+    rig.dial()
+    page = post(
+        rig.api,
+        rig.account,
+        rig.clock,
+        "/v3/voice/recallFlow/queryPage",
+        {"current": 1, "size": 10},
+    )
+    assert page["status"] == "0" and page["data"]["total"] == 1
+    flow = page["data"]["records"][0]
+    assert flow["taskId"] == task_id and flow["finishNum"] == 2 and flow["status"] == 2
+    detail = post(
+        rig.api,
+        rig.account,
+        rig.clock,
+        "/v3/voice/recallFlow/queryDetail",
+        {"keyId": flow["keyId"]},
+    )
+    rounds = detail["data"]["nodeList"]
+    assert [n["round"] for n in rounds] == [1, 2] and all(n["nodeStatus"] == 2 for n in rounds)
+    records = _records(rig)["data"]["records"]
+    calls_to = {n: [r for r in records if r["callee"] == n] for n in (ANSWERS, BUSY, SILENT)}
+    assert len(calls_to[ANSWERS]) == 1  # connected in the first task: never recalled
+    assert len(calls_to[BUSY]) == len(calls_to[SILENT]) == 3
+    first_end = max(r["hangupTime"] for r in records if r["taskId"] == task_id)
+    first_recall = min(r["callTime"] for r in records if r["taskId"] == rounds[0]["taskId"])
+    gap = datetime.fromisoformat(first_recall) - datetime.fromisoformat(first_end)
+    assert gap.total_seconds() >= 600
+
+
+def test_recall_flow_update_cancel_and_rules(rig: Rig) -> None:
+    bad = send_body(
+        rig.account,
+        rig.script_id,
+        taskName="bad recall",
+        recallFlow={"recallType": 1, "recallInterval": 0, "recallNum": 2},
+    )
+    assert (
+        post(rig.api, rig.account, rig.clock, "/v3/voice/group/call/send/ai", bad)["status"]
+        == "-21"
+    )
+    task_id = rig.send(recallFlow={"recallType": 0, "recallInterval": 5, "recallNum": 3})
+    page = post(
+        rig.api,
+        rig.account,
+        rig.clock,
+        "/v3/voice/recallFlow/queryPage",
+        {"params": {"taskName": str(task_id)}},
+    )
+    key = page["data"]["records"][0]["keyId"]
+    upd = {"keyId": key, "recallType": 1, "recallInterval": 30, "recallNum": 1}
+    assert (
+        post(rig.api, rig.account, rig.clock, "/v3/voice/recallFlow/update", upd)["status"] == "0"
+    )
+    detail = post(
+        rig.api, rig.account, rig.clock, "/v3/voice/recallFlow/queryDetail", {"keyId": key}
+    )["data"]
+    assert (detail["recallType"], detail["recallInterval"], detail["recallNum"]) == (1, 30, 1)
+    assert (
+        post(
+            rig.api, rig.account, rig.clock, "/v3/voice/recallFlow/update", {**upd, "recallNum": 11}
+        )["status"]
+        == "-21"
+    )
+    other = make_account(rig.store, rig.clock, name="other")
+    assert (
+        post(rig.api, other, rig.clock, "/v3/voice/recallFlow/queryDetail", {"keyId": key})[
+            "status"
+        ]
+        == "-24"
+    )
+    cancel = {"type": 2, "id": task_id}
+    assert (
+        post(rig.api, rig.account, rig.clock, "/v3/voice/recallFlow/cancel", cancel)["status"]
+        == "0"
+    )
+    assert (
+        post(
+            rig.api, rig.account, rig.clock, "/v3/voice/recallFlow/cancel", {"type": 1, "id": key}
+        )["status"]
+        == "-54"
+    )
+    rig.dial()
+    assert len(_records(rig)["data"]["records"]) == 3  # no round after the cancel
+
+
+def test_push_reports_are_queued_with_each_record(rig: Rig) -> None:
+    from sqlalchemy import select
+
+    from outdial.service.accounts import AccountService
+    from outdial.store import schema
+
+    app = AccountService(rig.store, rig.clock).create_app(
+        rig.account.account_id, "http://127.0.0.1:9/push"
+    )
+    body = send_body(
+        rig.account,
+        rig.script_id,
+        appId=app["appId"],
+        allowSendTime=[],
+        numberInfoList=[{"calleeNumber": ANSWERS, "text1": "x"}],
+        maxCalls=300,
+    )
+    assert (
+        post(rig.api, rig.account, rig.clock, "/v3/voice/group/call/send/ai", body)["status"] == "0"
+    )
+    rig.dial()
+    with rig.store.read() as tx:
+        rows = tx.conn.execute(select(schema.push_outbox.c.payload)).scalars().all()
+    assert len(rows) == 1
+    payload = orjson.loads(rows[0])
+    assert payload["callee"] == ANSWERS and payload["terminationCode"] == "200"
+    assert isinstance(payload["callTime"], int) and payload["callDuration"] == 65
