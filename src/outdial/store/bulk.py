@@ -6,11 +6,12 @@ parameter processing and hands tuples straight to the driver.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
+from sqlalchemy import insert
 from sqlalchemy.engine import Connection
 
-from outdial.store.schema import CALLEE_COLUMNS
+from outdial.store.schema import CALLEE_COLUMNS, calls
 
 _COLUMNS = ", ".join(CALLEE_COLUMNS)
 _PG_COPY = f"COPY callees ({_COLUMNS}) FROM STDIN"
@@ -36,5 +37,57 @@ def insert_callees(conn: Connection, task_id: int, rows: Iterable[tuple[str | No
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.executemany(sql, rows)
+    finally:
+        cursor.close()
+
+
+def insert_calls(conn: Connection, records: Sequence[dict[str, object]]) -> list[int]:
+    """Insert call records; return their ids in the same order.
+
+    On PostgreSQL the ids are drawn from the sequence first and the rows go in by COPY: a
+    multi-row INSERT ... RETURNING of hundreds of rows costs the driver more to build and parse
+    than the database to execute.
+    """
+    if conn.dialect.name == "postgresql":
+        ids = [
+            int(i)
+            for i in conn.exec_driver_sql(
+                "SELECT nextval(pg_get_serial_sequence('calls', 'id')) "
+                "FROM generate_series(1, %(n)s)",
+                {"n": len(records)},
+            ).scalars()
+        ]
+        columns = ["id", *records[0].keys()]
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        with (
+            driver.cursor() as cur,
+            cur.copy(f"COPY calls ({', '.join(columns)}) FROM STDIN") as copy,
+        ):
+            for call_id, record in zip(ids, records, strict=True):
+                copy.write_row((call_id, *record.values()))
+        return ids
+    result = conn.execute(
+        insert(calls).returning(calls.c.id, sort_by_parameter_order=True), list(records)
+    )
+    return [int(i) for i in result.scalars()]
+
+
+def set_callee_states(conn: Connection, changes: Sequence[tuple[int, int]]) -> None:
+    """Give callees their new state and drop their leases, in one statement per engine."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(
+            "UPDATE callees SET state = u.state, lease_owner = NULL, lease_until = NULL "
+            "FROM unnest(%(ids)s::bigint[], %(states)s::smallint[]) AS u(id, state) "
+            "WHERE callees.id = u.id",
+            {"ids": [c[0] for c in changes], "states": [c[1] for c in changes]},
+        )
+        return
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(
+            "UPDATE callees SET state = ?, lease_owner = NULL, lease_until = NULL WHERE id = ?",
+            [(state, callee_id) for callee_id, state in changes],
+        )
     finally:
         cursor.close()

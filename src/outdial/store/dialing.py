@@ -7,12 +7,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import orjson
-from sqlalchemy import bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import exists, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from outdial.domain.codes import TaskStatus
 from outdial.domain.report import push_payload
 from outdial.store import schema as s
+from outdial.store.bulk import insert_calls, set_callee_states
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,10 +265,7 @@ class DialerQueries:
         """Records, callee states, task counters and balances of finished attempts, at once."""
         if not results:
             return
-        ids = self.conn.execute(
-            insert(s.calls).returning(s.calls.c.id, sort_by_parameter_order=True),
-            [r.record for r in results],
-        ).scalars()
+        ids = insert_calls(self.conn, [r.record for r in results])
         outbox = [
             {
                 "account_id": r.account_id,
@@ -282,12 +280,7 @@ class DialerQueries:
         ]
         if outbox:
             self.conn.execute(insert(s.push_outbox), outbox)
-        self.conn.execute(
-            update(s.callees)
-            .where(s.callees.c.id == bindparam("cid"))
-            .values(state=bindparam("new_state"), lease_owner=None, lease_until=None),
-            [{"cid": r.callee_id, "new_state": r.callee_state} for r in results],
-        )
+        set_callee_states(self.conn, [(r.callee_id, r.callee_state) for r in results])
         per_task: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0])
         per_account: dict[int, int] = defaultdict(int)
         for r in results:
