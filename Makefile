@@ -38,6 +38,7 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python bench/submit_200k.py
+	$(BIN)/python bench/dialer_sim.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -18,8 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from outdial.store.repo import Store  # noqa: E402
-from tests.e2e.workers import count, start_worker, stop, submit_task  # noqa: E402
+from tests.e2e.workers import count, start_worker, stop, submit_task
+
+from outdial.store.repo import Store
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 TARGET_CPS = 2000
@@ -98,7 +99,10 @@ def main() -> int:
     for engine in engines:
         batched = run(engine, args.callees, folder)
         per_call = run(
-            engine, args.per_call_callees, folder, OUTDIAL_DIALER_BATCH="1",
+            engine,
+            args.per_call_callees,
+            folder,
+            OUTDIAL_DIALER_BATCH="1",
             OUTDIAL_DIALER_FLUSH="1",
         )
         good = batched["cps"] >= TARGET_CPS and batched["seconds"] < TARGET_SECONDS

@@ -1,8 +1,10 @@
 """``outdial demo``: the whole system end to end on its embedded defaults, in one command.
 
 It starts the API server on a free loopback port over a throwaway SQLite database (or the one
-given), creates an account, imports the example template, sends LAAFFIC's published send/ai
-example through the signed SDK over HTTP, and reads the task back from the task list.
+given), with a dialer on the simulated carrier running 60 times faster than real time; creates
+an account and imports the example template; sends LAAFFIC's published send/ai example through
+the signed SDK over HTTP (it waits for its 18:28-19:28 window), then a second task that calls
+at once, follows it to 100% and prints its calls.
 """
 
 from __future__ import annotations
@@ -16,16 +18,25 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from outdial.api.app import create_app
 from outdial.client import LaafficClient, published_example
 from outdial.clock import SystemClock
 from outdial.config import Settings
+from outdial.dialer.runner import WorkerThread
 from outdial.service.accounts import AccountService, NewAccount
 from outdial.service.scripts import ScriptService
 from outdial.store.repo import Store
 
 EXAMPLE_TEMPLATE = "data/simple-notice.yaml"
+DEMO_SPEED = 60.0
+DEMO_NUMBERS = [
+    "14155550101", "14155550102", "14155550103", "14155550104", "447700900123",
+    "447700900124", "639171234567", "639171234568", "919812345678", "919812345679",
+    "8613242926516", "8613242926517", "8613242926518", "8613242926519", "8613242926520",
+]  # fmt: skip
 
 
 def _free_port() -> int:
@@ -36,7 +47,16 @@ def _free_port() -> int:
 
 def run_demo(settings: Settings, database_url: str | None) -> dict[str, Any]:
     """Run the demo and return what it saw."""
-    url = database_url or f"sqlite:///{Path(tempfile.mkdtemp(prefix='outdial-demo-')) / 'demo.db'}"
+    folder = Path(tempfile.mkdtemp(prefix="outdial-demo-"))
+    url = database_url or f"sqlite:///{folder / 'demo.db'}"
+    settings = settings.model_copy(
+        update={
+            "database_url": url,
+            "carrier": "sim",
+            "recordings_dir": str(folder / "rec"),
+            "sim_speed": settings.sim_speed if settings.sim_speed != 1.0 else DEMO_SPEED,
+        }
+    )
     store = Store.open(url)
     clock = SystemClock()
     port = _free_port()
@@ -47,6 +67,8 @@ def run_demo(settings: Settings, database_url: str | None) -> dict[str, Any]:
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
+    worker = WorkerThread(settings, store)
+    worker.start()
     try:
         deadline = time.monotonic() + 20
         while not server.started:
@@ -71,9 +93,30 @@ def run_demo(settings: Settings, database_url: str | None) -> dict[str, Any]:
         ).import_script(acc["accountId"], source)
         base = f"http://127.0.0.1:{port}"
         with LaafficClient(base, acc["apiKey"], acc["apiSecret"]) as client:
-            body = published_example(acc["appId"], script["scriptId"])
-            answer = client.request("POST", "/v3/voice/group/call/send/ai", body)
+            example = published_example(acc["appId"], script["scriptId"])
+            answer = client.request("POST", "/v3/voice/group/call/send/ai", example)
+            now_task = client.send_ai(
+                app_id=acc["appId"],
+                task_name="demo: call now",
+                script_id=script["scriptId"],
+                max_calls=60,
+                numbers=[{"calleeNumber": n, "text1": "Alex"} for n in DEMO_NUMBERS],
+            )
+            _follow(client, now_task)
             page = client.query_tasks()
+            calls = client.request(
+                "POST",
+                "/v3/voice/recordGroupQuery",
+                {
+                    "current": 1,
+                    "size": 100,
+                    "params": {
+                        "strTime": "2000-01-01T00:00:00+00:00",
+                        "endTime": "2000-01-31T00:00:00+00:00",
+                    },
+                },
+            )
+            records = _calls_of(client, now_task)
         return {
             "server": base,
             "database": url,
@@ -81,8 +124,68 @@ def run_demo(settings: Settings, database_url: str | None) -> dict[str, Any]:
             "scriptId": script["scriptId"],
             "sendAi": answer,
             "taskList": [t.raw for t in page.records],
+            "calls": records,
+            "recordQueryChecked": calls["status"] == "0",
         }
     finally:
+        worker.stop()
         server.should_exit = True
         thread.join(timeout=10)
         store.close()
+
+
+def _follow(client: LaafficClient, task_id: int) -> None:
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("[bold]calling"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        console=console,
+    ) as bar:
+        handle = bar.add_task("calls", total=len(DEMO_NUMBERS), detail="")
+        deadline = time.monotonic() + 50
+        while time.monotonic() < deadline:
+            task = client.task_detail(task_id)
+            bar.update(
+                handle,
+                completed=task.success + task.fail,
+                detail=f"connected {task.success}  failed {task.fail}  status {task.status}",
+            )
+            if task.status == 2:
+                return
+            time.sleep(0.2)
+    raise RuntimeError("the demo task did not finish within 50 seconds")
+
+
+def _calls_of(client: LaafficClient, task_id: int) -> list[dict[str, Any]]:
+    detail = client.task_detail(task_id).raw
+    start = detail["createdTime"].replace(" ", "T") + "+00:00"
+    out = client.request(
+        "POST",
+        "/v3/voice/recordGroupQuery",
+        {
+            "current": 1,
+            "size": 100,
+            "params": {
+                "strTime": start[:10] + "T00:00:00+00:00",
+                "endTime": start[:10] + "T23:59:59+00:00",
+                "taskId": task_id,
+            },
+        },
+    )
+    return [
+        {
+            k: r[k]
+            for k in (
+                "voiceId",
+                "callee",
+                "outcome",
+                "terminationCode",
+                "ringDuration",
+                "callDuration",
+                "cost",
+            )
+        }
+        for r in out["data"]["records"]
+    ]

@@ -27,6 +27,8 @@ from outdial.domain.pacing import task_limits
 from outdial.domain.rates import Rate, RateTable
 from outdial.domain.schedule import allowed_at, next_allowed_at
 from outdial.domain.windows import Window, parse_windows
+from outdial.script.playback import PromptPlayback, opening_prompt
+from outdial.script.template import from_json
 from outdial.service.recall import RecallService
 from outdial.store.dialing import Claimed, FinishedCall, RunnableTask
 from outdial.store.repo import Store, Tx
@@ -35,7 +37,6 @@ from outdial.telephony.carrier import (
     CallResult,
     Carrier,
     Conversation,
-    HangUpAtOnce,
 )
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,9 @@ class Dialer:
         self.carrier = carrier
         self.clock = clock
         self.config = config
-        self.conversation = conversation or HangUpAtOnce()
+        # A fixed conversation (tests) or, per template, its opening prompt played back.
+        self.conversation = conversation
+        self._playbacks: dict[int, Conversation] = {}
         self.recalls = recalls
         self._last_recall: datetime | None = None
         self._recall_due: int | None = None
@@ -326,7 +329,7 @@ class Dialer:
         )
         started = self.clock.now()
         try:
-            result = await self.carrier.place(request, self.conversation, stop)
+            result = await self.carrier.place(request, self._conversation(task), stop)
         except Exception:
             log.exception("carrier failed", extra={"task_id": task.task_id})
             result = CallResult(Outcome.FAILED, 500, started, self.clock.now())
@@ -345,6 +348,17 @@ class Dialer:
         self._per_task[task.task_id] -= 1
         self._per_account[task.account_id] -= 1
         self._wake.set()
+
+    def _conversation(self, task: RunnableTask) -> Conversation:
+        if self.conversation is not None:
+            return self.conversation
+        playback = self._playbacks.get(task.script_id)
+        if playback is None:
+            with self.store.read() as tx:
+                script = tx.script(task.account_id, task.script_id)
+            prompt = opening_prompt(from_json(script.definition)) if script else None
+            playback = self._playbacks[task.script_id] = PromptPlayback(prompt)
+        return playback
 
     def _rate_table(self, account_id: int) -> RateTable:
         cached = self._rates.get(account_id)

@@ -1,5 +1,5 @@
-"""The Carrier protocol between the dialer and a telephone network, and the conversation
-protocol between a carrier and whatever talks on the call (the template engine).
+"""The Carrier protocol between the dialer and a telephone network. What a conversation sees
+of a call (CallSession, Conversation) is in ``outdial.domain.conversation``.
 
 A carrier places one call: it rings for at most ``max_ringing`` seconds (then cancels), lets the
 conversation run once the callee answers, hangs up ``max_talk`` seconds after the answer at the
@@ -14,39 +14,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from outdial.domain.conversation import (
+    CalleeHungUp,
+    CallRequest,
+    CallSession,
+    Conversation,
+    ConversationOutcome,
+    HangUpAtOnce,
+    Heard,
+    Turn,
+)
 from outdial.domain.outcome import Outcome
-
-
-@dataclass(frozen=True, slots=True)
-class CallRequest:
-    """One attempt to call one callee."""
-
-    callee: str
-    caller_id: str
-    max_ringing: float
-    max_talk: float
-    record: bool = False
-    attempt: int = 1
-    variables: tuple[str | None, ...] = (None,) * 10
-    tag: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Turn:
-    """One line of a transcript; ``at`` is seconds from the answer."""
-
-    speaker: str  # "bot" or "callee"
-    text: str
-    at: float
-
-
-@dataclass(slots=True)
-class ConversationOutcome:
-    """What the conversation decided (the template engine fills it)."""
-
-    intent: str | None = None
-    grade: str | None = None
-    feedback: str = "-1"  # DTMF collected, LAAFFIC's feedbackValue; "-1" = none
 
 
 @dataclass(slots=True)
@@ -78,41 +56,6 @@ class CallResult:
         return max(0, round((end - self.ringing_at).total_seconds()))
 
 
-class CalleeHungUp(Exception):
-    """Raised inside a conversation when the callee has hung up."""
-
-
-@dataclass(frozen=True, slots=True)
-class Heard:
-    """What the callee said (text) or keyed (dtmf) in answer to a listen."""
-
-    text: str = ""
-    dtmf: str = ""
-
-
-class CallSession(Protocol):
-    """The live call as a conversation sees it."""
-
-    async def say(self, text: str) -> None: ...
-
-    async def listen(self, timeout: float) -> Heard | None: ...
-
-    async def hangup(self) -> None: ...
-
-
-class Conversation(Protocol):
-    """Drives an answered call; returns when the bot is done (the carrier then hangs up)."""
-
-    async def run(self, call: CallSession, request: CallRequest) -> ConversationOutcome: ...
-
-
-class HangUpAtOnce:
-    """The conversation used until templates run: plays nothing and hangs up."""
-
-    async def run(self, call: CallSession, request: CallRequest) -> ConversationOutcome:
-        return ConversationOutcome()
-
-
 class Carrier(Protocol):
     """A telephone network the dialer can place calls through."""
 
@@ -122,3 +65,17 @@ class Carrier(Protocol):
     async def place(
         self, request: CallRequest, conversation: Conversation, stop: asyncio.Event
     ) -> CallResult: ...
+
+
+__all__ = [
+    "CallRequest",
+    "CallResult",
+    "CallSession",
+    "CalleeHungUp",
+    "Carrier",
+    "Conversation",
+    "ConversationOutcome",
+    "HangUpAtOnce",
+    "Heard",
+    "Turn",
+]
