@@ -335,3 +335,25 @@ def test_push_reports_are_queued_with_each_record(rig: Rig) -> None:
     payload = orjson.loads(rows[0])
     assert payload["callee"] == ANSWERS and payload["terminationCode"] == "200"
     assert isinstance(payload["callTime"], int) and payload["callDuration"] == 65
+
+
+def test_do_not_call_api_and_numbers_listed_after_submission_are_not_dialed(rig: Rig) -> None:
+    add = "/v3/voice/dnc/add"
+    task_id = rig.send()
+    resp = post(rig.api, rig.account, rig.clock, add, {"numbers": [f"+{BUSY}"], "reason": "asked"})
+    assert resp == {"status": "0", "reason": "success", "data": {"added": 1}}
+    assert post(rig.api, rig.account, rig.clock, add, {"numbers": ["12ab"]})["status"] == "-21"
+    assert post(rig.api, rig.account, rig.clock, add, {"numbers": "x"})["status"] == "-22"
+    page = post(rig.api, rig.account, rig.clock, "/v3/voice/dnc/query", {})["data"]
+    assert page["total"] == 1 and page["records"][0]["number"] == BUSY
+    assert page["records"][0]["reason"] == "asked"
+    other = make_account(rig.store, rig.clock, name="other")
+    assert post(rig.api, other, rig.clock, "/v3/voice/dnc/query", {})["data"]["total"] == 0
+    rig.dial()
+    records = {r["callee"]: r for r in _records(rig, taskId=task_id)["data"]["records"]}
+    assert records[BUSY]["outcome"] == "blocked" and records[BUSY]["callTime"] is None
+    detail = get(rig.api, rig.account, rig.clock, f"/v3/voice/group/call/detail/{task_id}")
+    assert detail["data"]["blockedCnt"] == 1 and detail["data"]["callNum"] == 2
+    assert detail["data"]["rate"] == "100" and detail["data"]["status"] == 2
+    removed = post(rig.api, rig.account, rig.clock, "/v3/voice/dnc/remove", {"numbers": [BUSY]})
+    assert removed["data"] == {"removed": 1}

@@ -10,6 +10,7 @@ from outdial.api.deps import Services
 from outdial.api.routes import style_a_router, style_b_router
 from outdial.clock import Clock, SystemClock
 from outdial.config import Settings
+from outdial.service.accounts import AccountService
 from outdial.service.recall import RecallService
 from outdial.service.records import RecordService
 from outdial.service.submit import SubmitPolicy, SubmitService
@@ -36,6 +37,7 @@ def create_app(settings: Settings, store: Store, clock: Clock | None = None) -> 
         tasks=TaskService(store, clock, policy),
         records=RecordService(store),
         recalls=RecallService(store, clock, policy),
+        accounts=AccountService(store, clock),
     )
     for router in (style_a_router, style_b_router):
         app.include_router(router, prefix="/v3")

@@ -11,6 +11,7 @@ from outdial.api.auth import Caller, client_ip, verify
 from outdial.clock import Clock
 from outdial.config import Settings
 from outdial.errors import AuthError
+from outdial.service.accounts import AccountService
 from outdial.service.recall import RecallService
 from outdial.service.records import RecordService
 from outdial.service.submit import SubmitService
@@ -27,6 +28,7 @@ class Services:
     tasks: TaskService
     records: RecordService
     recalls: RecallService
+    accounts: AccountService
 
 
 def services(request: Request) -> Services:

@@ -16,6 +16,8 @@ from outdial.api.envelope import StyleARoute, StyleBRoute, style_a, style_b
 from outdial.domain.codes import Code
 from outdial.errors import OutdialError, ParameterError
 from outdial.service.requests import (
+    DncBody,
+    DncQueryBody,
     KeyIdBody,
     RecallCancelBody,
     RecallFlowUpdateBody,
@@ -26,6 +28,8 @@ from outdial.service.requests import (
     TaskIdsBody,
     TaskQueryBody,
     UpdateAiBody,
+    load_object,
+    validate,
 )
 
 Authed = Annotated[Caller, Depends(caller)]
@@ -132,6 +136,52 @@ async def recall_cancel(request: Request, who: Authed) -> Response:
     svc = services(request)
     await run_in_threadpool(svc.recalls.cancel, who.account_id, await request.body())
     return style_a(0, data=None)
+
+
+@style_a_router.post(
+    "/voice/dnc/add",
+    summary="Extension: add numbers to the account's do-not-call list",
+    openapi_extra=docs.body(DncBody),
+    responses=A,
+    response_model=None,
+)
+async def dnc_add(request: Request, who: Authed) -> Response:
+    svc = services(request)
+    req = validate(DncBody, load_object(await request.body()))
+    out = await run_in_threadpool(svc.accounts.add_dnc, who.account_id, req.numbers, req.reason)
+    return style_a(0, data={"added": out["added"]})
+
+
+@style_a_router.post(
+    "/voice/dnc/remove",
+    summary="Extension: remove numbers from the account's do-not-call list",
+    openapi_extra=docs.body(DncBody),
+    responses=A,
+    response_model=None,
+)
+async def dnc_remove(request: Request, who: Authed) -> Response:
+    svc = services(request)
+    req = validate(DncBody, load_object(await request.body()))
+    out = await run_in_threadpool(svc.accounts.remove_dnc, who.account_id, req.numbers)
+    return style_a(0, data={"removed": out["removed"]})
+
+
+@style_a_router.post(
+    "/voice/dnc/query",
+    summary="Extension: the account's do-not-call list, paged",
+    openapi_extra=docs.body(DncQueryBody),
+    responses=A,
+    response_model=None,
+)
+async def dnc_query(request: Request, who: Authed) -> Response:
+    svc = services(request)
+    body = await request.body()
+    req = validate(DncQueryBody, load_object(body) if body.strip() else {})
+    number = req.number.strip().lstrip("+") if req.number else None
+    page = await run_in_threadpool(
+        svc.accounts.dnc_page, who.account_id, number, req.current, req.size
+    )
+    return style_a(0, data=page)
 
 
 @style_a_router.get(

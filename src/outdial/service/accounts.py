@@ -12,7 +12,7 @@ from outdial.clock import Clock, epoch_ms
 from outdial.domain.money import format_units, to_units
 from outdial.domain.rates import Rate
 from outdial.domain.task import zone
-from outdial.errors import NotFound, ValidationError
+from outdial.errors import DataCaps, NotFound, ValidationError
 from outdial.service.ids import token
 from outdial.service.rates_csv import parse_rates_csv
 from outdial.store.repo import Store, Tx
@@ -27,6 +27,21 @@ def default_rates() -> list[Rate]:
     """The rate card a new account starts with (package data ``default_rates.csv``)."""
     text = resources.files("outdial").joinpath("data/default_rates.csv").read_text("utf-8")
     return parse_rates_csv(text)
+
+
+MAX_DNC_PER_REQUEST = 10_000
+
+
+def _dnc_numbers(numbers: Sequence[str]) -> list[str]:
+    if len(numbers) > MAX_DNC_PER_REQUEST:
+        raise DataCaps(f"at most {MAX_DNC_PER_REQUEST} numbers per request")
+    clean = []
+    for n in numbers:
+        digits = n.strip().lstrip("+") if isinstance(n, str) else ""
+        if not (digits.isascii() and digits.isdigit() and 6 <= len(digits) <= 18):
+            raise ValidationError(f"{n!r} is not a phone number (6-18 digits)")
+        clean.append(digits)
+    return clean
 
 
 def _check_cidrs(cidrs: Sequence[str]) -> list[str]:
@@ -173,13 +188,32 @@ class AccountService:
     def add_dnc(
         self, account_id: int, numbers: Sequence[str], reason: str | None
     ) -> dict[str, Any]:
-        clean = []
-        for n in numbers:
-            digits = n.strip().lstrip("+")
-            if not (digits.isascii() and digits.isdigit() and 6 <= len(digits) <= 18):
-                raise ValidationError(f"{n!r} is not a phone number (6-18 digits)")
-            clean.append(digits)
+        clean = _dnc_numbers(numbers)
+        if reason is not None and len(reason) > 64:
+            raise ValidationError("reason must be at most 64 characters")
         with self.store.write() as tx:
             self._require(tx, account_id)
             added = tx.add_dnc(account_id, clean, reason, self._now())
         return {"accountId": account_id, "added": added}
+
+    def remove_dnc(self, account_id: int, numbers: Sequence[str]) -> dict[str, Any]:
+        clean = _dnc_numbers(numbers)
+        with self.store.write() as tx:
+            self._require(tx, account_id)
+            removed = tx.remove_dnc(account_id, clean)
+        return {"accountId": account_id, "removed": removed}
+
+    def dnc_page(
+        self, account_id: int, number: str | None, current: int, size: int
+    ) -> dict[str, Any]:
+        if not 1 <= current <= 1_000_000 or not 1 <= size <= 100:
+            raise ValidationError("current must be 1 or more and size 1-100")
+        with self.store.read() as tx:
+            total, rows = tx.dnc_page(account_id, number, (current - 1) * size, size)
+        return {
+            "total": total,
+            "size": size,
+            "current": current,
+            "pages": (total + size - 1) // size,
+            "records": [{"number": n, "reason": r, "createdAt": at} for n, r, at in rows],
+        }

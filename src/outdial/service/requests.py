@@ -166,6 +166,21 @@ class RecordQueryBody(_Body):
     params: RecordQueryParams
 
 
+class DncBody(_Body):
+    """Extension: POST /v3/voice/dnc/add and /v3/voice/dnc/remove."""
+
+    numbers: list[str] = Field(description="callee numbers, 6-18 digits (at most 10,000)")
+    reason: str | None = Field(None, description="kept with the entry (add only)")
+
+
+class DncQueryBody(_Body):
+    """Extension: POST /v3/voice/dnc/query."""
+
+    current: Int = 1
+    size: Int = 20
+    number: str | None = Field(None, description="only this number")
+
+
 class TaskIdsBody(_Body):
     """POST /voice/group/call/cancel (and the pause/resume extensions)."""
 

@@ -240,6 +240,28 @@ class Tx(DialerQueries, CallQueries, RecallQueries, PushQueries):
             self.conn.execute(insert(s.dnc), rows)
         return len(rows)
 
+    def remove_dnc(self, account_id: int, numbers: Iterable[str]) -> int:
+        result = self.conn.execute(
+            delete(s.dnc).where(s.dnc.c.account_id == account_id, s.dnc.c.number.in_(list(numbers)))
+        )
+        return int(result.rowcount)
+
+    def dnc_page(
+        self, account_id: int, number: str | None, offset: int, limit: int
+    ) -> tuple[int, list[tuple[str, str | None, int]]]:
+        conds = [s.dnc.c.account_id == account_id]
+        if number:
+            conds.append(s.dnc.c.number == number)
+        total = self.conn.execute(select(func.count()).where(*conds)).scalar_one()
+        rows = self.conn.execute(
+            select(s.dnc.c.number, s.dnc.c.reason, s.dnc.c.created_at)
+            .where(*conds)
+            .order_by(s.dnc.c.created_at.desc(), s.dnc.c.number)
+            .offset(offset)
+            .limit(limit)
+        ).all()
+        return int(total), [(r[0], r[1], int(r[2])) for r in rows]
+
     def has_dnc(self, account_id: int) -> bool:
         stmt = select(s.dnc.c.number).where(s.dnc.c.account_id == account_id).limit(1)
         return self.conn.execute(stmt).first() is not None
