@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time as _time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -111,10 +110,10 @@ class Dialer:
         self._per_task: dict[int, int] = defaultdict(int)
         self._per_account: dict[int, int] = defaultdict(int)
         self._results: list[FinishedCall] = []
-        self._last_flush = 0.0
+        self._last_flush: datetime | None = None
         self._last_recover: datetime | None = None
         self._last_renew: datetime | None = None
-        self._rates: dict[int, tuple[float, RateTable]] = {}
+        self._rates: dict[int, tuple[datetime, RateTable]] = {}
         self._zone_memo: dict[str, tuple[ZoneInfo, ...]] = {}
         self._wake = asyncio.Event()
         self._cps_tokens = 0.0
@@ -151,7 +150,9 @@ class Dialer:
         now = self.clock.now()
         now_ms = epoch_ms(now)
         self._recover(now)
-        self._flush_if_due(force=not self._in_flight)
+        # Every step writes what finished since the last one: a finished call frees its line
+        # (counted from the database) only once its callee has left DIALING.
+        self._flush_if_due(force=True)
         recall_wait = self._advance_recalls(now)
         with self.store.read() as tx:
             tasks = tx.runnable_tasks(now_ms)
@@ -184,6 +185,8 @@ class Dialer:
     ) -> tuple[bool, list[float]]:
         lines = tasks[0].lines
         account_id = tasks[0].account_id
+        if self._out_of_funds(account_id, now):
+            return False, []
         plans = []
         waits: list[float] = []
         for task in tasks:
@@ -292,7 +295,8 @@ class Dialer:
         return [c for c in claimed if c.number not in listed]
 
     def _callee_zones(self, number: str, fallback: ZoneInfo) -> tuple[ZoneInfo, ...]:
-        head = number[:7]
+        # The fallback (the task's zone) is part of the key: numbers of no known zone use it.
+        head = f"{number[:7]}@{fallback.key}"
         memo = self._zone_memo.get(head)
         if memo is not None:
             return memo
@@ -362,26 +366,45 @@ class Dialer:
 
     def _rate_table(self, account_id: int) -> RateTable:
         cached = self._rates.get(account_id)
-        mono = _time.monotonic()
-        if cached is not None and mono - cached[0] < self.config.rates_ttl_seconds:
+        now = self.clock.now()
+        ttl = timedelta(seconds=self.config.rates_ttl_seconds)
+        if cached is not None and now - cached[0] < ttl:
             return cached[1]
         with self.store.read() as tx:
             table = RateTable(Rate(*r) for r in tx.rates_for(account_id))
-        self._rates[account_id] = (mono, table)
+        self._rates[account_id] = (now, table)
         return table
 
     # --- bookkeeping -------------------------------------------------------------------------
     def _flush_if_due(self, force: bool = False) -> None:
         if not self._results:
             return
-        mono = _time.monotonic()
+        # Measured on the dialer's clock: results must be written long before a lease could
+        # expire in that same time, or recovery would take them for calls cut short.
+        now = self.clock.now()
         if (
             not force
             and len(self._results) < self.config.flush_size
-            and mono - self._last_flush < self.config.flush_seconds
+            and self._last_flush is not None
+            and now - self._last_flush < timedelta(seconds=self.config.flush_seconds)
         ):
             return
         self._flush()
+
+    def _out_of_funds(self, account_id: int, now: datetime) -> bool:
+        """No call starts while the account's funds are below the minimum: its tasks are
+        suspended instead (a resume, or funds set below it, must not slip a call through)."""
+        with self.store.read() as tx:
+            funds = tx.funds(account_id)
+        if funds >= self.config.min_balance:
+            return False
+        with self.store.write() as tx:
+            paused = tx.suspend_account_tasks(
+                account_id, "balance exhausted: top up and resume", epoch_ms(now)
+            )
+        if paused:
+            log.warning("balance exhausted; tasks suspended", extra={"account_id": account_id})
+        return True
 
     def _flush(self) -> None:
         results, self._results = self._results, []
@@ -399,7 +422,7 @@ class Dialer:
                             "balance exhausted; tasks suspended",
                             extra={"account_id": account_id, "tasks": paused},
                         )
-        self._last_flush = _time.monotonic()
+        self._last_flush = self.clock.now()
 
     def _finish_idle_tasks(self, task_ids: list[int], now: datetime) -> None:
         idle = [t for t in task_ids if self._per_task.get(t, 0) == 0]
@@ -458,7 +481,9 @@ class Dialer:
         while True:
             with self.store.write() as tx:
                 lost = tx.expired_leases(epoch_ms(now), 1000)
-                lost = [x for x in lost if x.claimed.callee_id not in self._in_flight]
+                # Our own calls are not lost, whether still ringing or finished and unwritten.
+                ours = set(self._in_flight) | {r.callee_id for r in self._results}
+                lost = [x for x in lost if x.claimed.callee_id not in ours]
                 if not lost:
                     return
                 tx.write_results([interrupted_call(x, now) for x in lost], epoch_ms(now))

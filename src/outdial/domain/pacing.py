@@ -15,7 +15,10 @@ def task_limits(lines: int, callout_rates: Mapping[int, int]) -> dict[int, int]:
     """Per task id, its attempt limit, given the calloutRate of each running task."""
     if not callout_rates:
         return {}
-    share = lines / len(callout_rates)
+    running = len(callout_rates)
+    # Integer arithmetic: floor(lines / running * rate) computed in floating point can land a
+    # hair below a whole number (61 / 7 * 7 = 60.999...).
     return {
-        task: max(1, min(lines, int(share * max(1, rate)))) for task, rate in callout_rates.items()
+        task: max(1, min(lines, lines * max(1, rate) // running))
+        for task, rate in callout_rates.items()
     }

@@ -6,7 +6,7 @@ Every function takes ``now``; none reads the clock.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from outdial.domain.windows import Window
@@ -34,13 +34,31 @@ def _starts_after(windows: Sequence[Window], zone: ZoneInfo, now: datetime) -> l
     for offset in range(-1, _HORIZON_DAYS):
         day = local_today + timedelta(days=offset)
         for w in windows:
-            # fold=0: in a repeated hour the first occurrence counts; a start inside a DST gap
-            # maps to the instant just after the gap, which is when the wall clock reaches it.
-            start = datetime.combine(day, w.start, tzinfo=zone)
-            instant = start.astimezone(UTC)
+            instant = _opening(day, w.start, zone)
             if instant > now:
                 out.append(instant)
     return out
+
+
+def _opening(day: date, start: time, zone: ZoneInfo) -> datetime:
+    """The instant the wall clock of ``zone`` first shows ``start`` on ``day``.
+
+    In a repeated (fall-back) hour that is the first occurrence (fold=0). A start inside a
+    skipped (spring-forward) hour never shows: the window opens when the clock jumps past it.
+    """
+    local = datetime.combine(day, start, tzinfo=zone)
+    instant = local.astimezone(UTC)
+    if instant.astimezone(zone).replace(tzinfo=None) == local.replace(tzinfo=None):
+        return instant
+    # Inside a gap: fold=1 reads the time with the offset after the jump, landing before the
+    # gap; the jump itself is the first minute after that whose wall time has passed ``start``.
+    t = local.replace(fold=1).astimezone(UTC)
+    limit = instant
+    while t < limit:
+        t += timedelta(minutes=1)
+        if t.astimezone(zone).replace(tzinfo=None) >= local.replace(tzinfo=None):
+            return t
+    return instant
 
 
 def next_allowed_at(
