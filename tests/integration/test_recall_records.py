@@ -357,3 +357,22 @@ def test_do_not_call_api_and_numbers_listed_after_submission_are_not_dialed(rig:
     assert detail["data"]["rate"] == "100" and detail["data"]["status"] == 2
     removed = post(rig.api, rig.account, rig.clock, "/v3/voice/dnc/remove", {"numbers": [BUSY]})
     assert removed["data"] == {"removed": 1}
+
+
+def test_a_number_whose_zones_never_share_a_window_is_recorded_not_dialed(rig: Rig) -> None:
+    toll_free = "18005550100"  # phonenumbers places it in every North American zone
+    body = send_body(
+        rig.account,
+        rig.script_id,
+        numberInfoList=[{"calleeNumber": toll_free, "text1": "x"}],
+        windowZone="callee",
+        allowSendTime=[{"strTime": "09:00", "endTime": "10:00"}],
+    )
+    task_id = post(rig.api, rig.account, rig.clock, "/v3/voice/group/call/send/ai", body)["data"]
+    rig.dial()
+    records = _records(rig, taskId=task_id)["data"]["records"]
+    assert [(r["outcome"], r["terminationCode"], r["callTime"]) for r in records] == [
+        ("no_window", "0", None)
+    ]
+    detail = get(rig.api, rig.account, rig.clock, f"/v3/voice/group/call/detail/{task_id}")
+    assert detail["data"]["status"] == 2 and detail["data"]["blockedCnt"] == 1

@@ -89,14 +89,17 @@ def finished_call(
     )
 
 
-def blocked_call(claimed: Claimed, task: RunnableTask, now: datetime) -> FinishedCall:
-    """The record of a callee skipped at dial time because it is on the do-not-call list."""
-    termination = TERMINATIONS[Outcome.BLOCKED]
+def blocked_call(
+    claimed: Claimed, task: RunnableTask, now: datetime, why: Outcome = Outcome.BLOCKED
+) -> FinishedCall:
+    """The record of a callee that is never dialed: on the do-not-call list, or with no moment
+    when all its time zones are inside a window."""
+    termination = TERMINATIONS[why]
     record = _base_record(
         claimed, task.account_id, task.display_num, task.script_id, task.created_at, now
     )
     record.update(
-        outcome=str(Outcome.BLOCKED),
+        outcome=str(why),
         termination_code=termination.code,
         termination_reason=termination.reason,
         sip_code=0,

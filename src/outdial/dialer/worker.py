@@ -268,6 +268,7 @@ class Dialer:
             [(w["strTime"], w["endTime"]) for w in orjson.loads(task.allow_send_time)]
         )
         keep = []
+        never: list[FinishedCall] = []
         later: dict[int, list[int]] = defaultdict(list)
         for c in claimed:
             zones = self._callee_zones(c.number, ZoneInfo(task.timezone))
@@ -275,11 +276,14 @@ class Dialer:
                 keep.append(c)
                 continue
             opens = next_allowed_at(windows, zones, now)
-            # A number whose zones never share a window moment is retried daily.
-            when = opens if opens is not None else now + timedelta(days=1)
-            later[epoch_ms(when)].append(c.callee_id)
+            if opens is None:
+                never.append(blocked_call(c, task, now, Outcome.NO_WINDOW))
+            else:
+                later[epoch_ms(opens)].append(c.callee_id)
         for when_ms, ids in later.items():
             tx.release(ids, when_ms)
+        if never:
+            tx.write_results(never, epoch_ms(now))
         return keep
 
     def _skip_do_not_call(

@@ -19,6 +19,7 @@ class Outcome(StrEnum):
     VOICEMAIL = "voicemail"
     INTERRUPTED = "interrupted"
     BLOCKED = "blocked"
+    NO_WINDOW = "no_window"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,9 @@ TERMINATIONS: dict[Outcome, Termination] = {
     Outcome.VOICEMAIL: Termination(200, "answered by voicemail"),
     Outcome.INTERRUPTED: Termination(500, "interrupted: the dialer stopped during the call"),
     Outcome.BLOCKED: Termination(0, "not dialed: number on the do-not-call list"),
+    Outcome.NO_WINDOW: Termination(
+        0, "not dialed: the number's time zones never share a moment inside a window"
+    ),
 }
 
 
@@ -58,8 +62,3 @@ def outcome_for_sip(code: int) -> Outcome:
     if code == 603:
         return Outcome.REJECTED
     return Outcome.FAILED
-
-
-def is_success(outcome: Outcome) -> bool:
-    """Whether the callee counts as reached (LAAFFIC's success counter)."""
-    return outcome is Outcome.CONNECTED

@@ -30,31 +30,36 @@ def allowed_at(windows: Sequence[Window], zones: Sequence[ZoneInfo], now: dateti
 def _starts_after(windows: Sequence[Window], zone: ZoneInfo, now: datetime) -> list[datetime]:
     """Instants after ``now`` at which some window opens in ``zone``."""
     local_today = now.astimezone(zone).date()
-    out = []
+    out: list[datetime] = []
     for offset in range(-1, _HORIZON_DAYS):
         day = local_today + timedelta(days=offset)
         for w in windows:
-            instant = _opening(day, w.start, zone)
-            if instant > now:
-                out.append(instant)
+            out.extend(t for t in _openings(day, w.start, zone) if t > now)
     return out
 
 
-def _opening(day: date, start: time, zone: ZoneInfo) -> datetime:
-    """The instant the wall clock of ``zone`` first shows ``start`` on ``day``.
+def _openings(day: date, start: time, zone: ZoneInfo) -> list[datetime]:
+    """The instants the wall clock of ``zone`` shows ``start`` on ``day``.
 
-    In a repeated (fall-back) hour that is the first occurrence (fold=0). A start inside a
-    skipped (spring-forward) hour never shows: the window opens when the clock jumps past it.
+    In a repeated (fall-back) hour there are two. A start inside a skipped (spring-forward)
+    hour never shows: the window opens when the clock jumps past it.
     """
     local = datetime.combine(day, start, tzinfo=zone)
     instant = local.astimezone(UTC)
-    if instant.astimezone(zone).replace(tzinfo=None) == local.replace(tzinfo=None):
-        return instant
+    wall = local.replace(tzinfo=None)
+    if instant.astimezone(zone).replace(tzinfo=None) == wall:
+        second = local.replace(fold=1).astimezone(UTC)
+        if second != instant and second.astimezone(zone).replace(tzinfo=None) == wall:
+            return [instant, second]
+        return [instant]
+    return [_after_gap(local, instant, zone)]
+
+
+def _after_gap(local: datetime, instant: datetime, zone: ZoneInfo) -> datetime:
     # Inside a gap: fold=1 reads the time with the offset after the jump, landing before the
     # gap; the jump itself is the first minute after that whose wall time has passed ``start``.
     t = local.replace(fold=1).astimezone(UTC)
-    limit = instant
-    while t < limit:
+    while t < instant:
         t += timedelta(minutes=1)
         if t.astimezone(zone).replace(tzinfo=None) >= local.replace(tzinfo=None):
             return t

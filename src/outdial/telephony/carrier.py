@@ -10,6 +10,7 @@ it raises only for programming errors, never for a failed call.
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -42,18 +43,24 @@ class CallResult:
     conversation: ConversationOutcome = field(default_factory=ConversationOutcome)
     recording: str | None = None
 
+    # Durations are whole seconds with any started second counted, as carriers bill them.
     @property
     def talk_seconds(self) -> int:
         if self.answered_at is None:
             return 0
-        return max(0, round((self.ended_at - self.answered_at).total_seconds()))
+        return _started_seconds((self.ended_at - self.answered_at).total_seconds())
 
     @property
     def ring_seconds(self) -> int:
         if self.ringing_at is None:
             return 0
         end = self.answered_at or self.ended_at
-        return max(0, round((end - self.ringing_at).total_seconds()))
+        return _started_seconds((end - self.ringing_at).total_seconds())
+
+
+def _started_seconds(seconds: float) -> int:
+    # Microsecond noise from clock arithmetic must not start a new second.
+    return max(0, math.ceil(round(seconds, 3)))
 
 
 class Carrier(Protocol):
