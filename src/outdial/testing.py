@@ -30,6 +30,7 @@ from outdial.telephony.carrier import (
     Heard,
     Turn,
 )
+from outdial.telephony.talk import converse
 
 
 class FakeClock:
@@ -343,29 +344,7 @@ class ScriptedCarrier:
             list(script.replies) if script.outcome is Outcome.CONNECTED else [],
             self.speech_seconds_per_char,
         )
-        run = asyncio.ensure_future(conversation.run(session, request))
-        stopper = asyncio.ensure_future(stop.wait())
-        side = "bot"
-        said = ConversationOutcome()
-        try:
-            done, _ = await asyncio.wait(
-                {run, stopper}, timeout=request.max_talk, return_when=asyncio.FIRST_COMPLETED
-            )
-            if run in done:
-                try:
-                    said = run.result()
-                except CalleeHungUp:
-                    side = "callee"
-            elif stopper in done:
-                side = "system"
-            else:
-                side = "limit"
-        finally:
-            for fut in (run, stopper):
-                if not fut.done():
-                    fut.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, CalleeHungUp):
-                        await fut
+        said, side = await converse(conversation, session, request, stop, request.max_talk)
         return CallResult(
             script.outcome,
             script.sip_code,

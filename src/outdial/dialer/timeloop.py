@@ -1,9 +1,9 @@
 """Event loops whose clock can run faster than the wall clock, and a Clock that reads them.
 
 ``VirtualTimeLoop()`` jumps straight to the next timer whenever nothing is ready to run and
-stands still otherwise, so a day of simulated calling takes as long as the work itself; ``VirtualTimeLoop(speed=60)``
-runs time 60 times faster than real. The dialer's database work runs on the loop's own thread,
-so time never moves while a statement is executing.
+stands still otherwise, so a day of simulated calling takes as long as the work itself;
+``VirtualTimeLoop(speed=60)`` runs time 60 times faster than real. The dialer's database
+work runs on the loop's own thread, so time never moves while a statement is executing.
 """
 
 from __future__ import annotations

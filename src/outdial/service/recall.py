@@ -25,9 +25,9 @@ from outdial.service.submit import (
     SubmitPolicy,
     SubmitService,
     check_recall_flow,
-    check_template,
     fields_of,
     task_row_values,
+    template_for_task,
 )
 from outdial.service.tasks import local_time
 from outdial.store.recall import (
@@ -132,19 +132,7 @@ class RecallService:
                     )
                 max_calls = parent.max_calls if req.maxCalls is None else req.maxCalls
                 settings = validate_task(fields_of(req, max_calls), acc.timezone, now)
-                script = tx.script(account_id, settings.script_id)
-                if script is None:
-                    raise OutdialError(
-                        f"scriptId {settings.script_id} does not exist",
-                        code=Code.SCRIPT_NOT_FOUND,
-                    )
-                info = check_template(script, self.policy)
-                for n in info.variables:
-                    missing = tx.first_callee_without_text(parent.id, n)
-                    if missing is not None:
-                        raise ValidationError(
-                            f"callee {missing} has no text{n}, which template {script.id} uses"
-                        )
+                template_for_task(tx, account_id, settings.script_id, parent.id, self.policy)
                 self._limits.check_account(tx, acc, settings.task_name)
                 app_pk = tx.task_app_pk(parent.id)
                 return create_child(tx, parent, app_pk, settings, req.resendType == 1, now)

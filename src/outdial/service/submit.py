@@ -89,6 +89,24 @@ def check_template(script: ScriptRecord, policy: SubmitPolicy) -> TemplateFacts:
     return info
 
 
+def template_for_task(
+    tx: Tx, account_id: int, script_id: int, task_id: int, policy: SubmitPolicy
+) -> TemplateFacts:
+    """The checks of a template given to an existing task's callees (update/ai, resend/ai):
+    it exists (-60), passes the template checks, and finds every text variable it uses (-21)."""
+    script = tx.script(account_id, script_id)
+    if script is None:
+        raise OutdialError(f"scriptId {script_id} does not exist", code=Code.SCRIPT_NOT_FOUND)
+    info = check_template(script, policy)
+    for n in info.variables:
+        missing = tx.first_callee_without_text(task_id, n)
+        if missing is not None:
+            raise ValidationError(
+                f"callee {missing} has no text{n}, which template {script.id} uses"
+            )
+    return info
+
+
 def task_row_values(settings: TaskSettings) -> dict[str, Any]:
     return {
         "task_name": settings.task_name,

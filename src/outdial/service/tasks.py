@@ -20,7 +20,7 @@ from outdial.service.requests import (
     load_object,
     validate,
 )
-from outdial.service.submit import SubmitPolicy, check_template, fields_of, task_row_values
+from outdial.service.submit import SubmitPolicy, fields_of, task_row_values, template_for_task
 from outdial.store.records import TaskFilter, TaskRecord
 from outdial.store.repo import IntegrityError, Store, Tx
 
@@ -201,19 +201,7 @@ class TaskService:
                         code=Code.TASK_NOT_OPERABLE,
                     )
                 settings = validate_task(merged_fields(req, task), tz, now)
-                script = tx.script(account_id, settings.script_id)
-                if script is None:
-                    raise OutdialError(
-                        f"scriptId {settings.script_id} does not exist",
-                        code=Code.SCRIPT_NOT_FOUND,
-                    )
-                info = check_template(script, self.policy)
-                for n in info.variables:
-                    missing = tx.first_callee_without_text(task.id, n)
-                    if missing is not None:
-                        raise ValidationError(
-                            f"callee {missing} has no text{n}, which template {script.id} uses"
-                        )
+                template_for_task(tx, account_id, settings.script_id, task.id, self.policy)
                 if tx.task_name_taken(account_id, settings.task_name, other_than=task.id):
                     raise OutdialError(
                         f"task name {settings.task_name!r} already exists",

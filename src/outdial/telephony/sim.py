@@ -21,11 +21,11 @@ from outdial.telephony.carrier import (
     CallRequest,
     CallResult,
     Conversation,
-    ConversationOutcome,
     Heard,
     Turn,
 )
 from outdial.telephony.recording import SAMPLE_RATE, RecordingStore
+from outdial.telephony.talk import converse
 
 # Final SIP codes the simulated network answers with, per outcome.
 _SIP = {
@@ -212,30 +212,8 @@ class SimCarrier:
         if fate is Outcome.VOICEMAIL:
             persona = []
         session = _Session(self.clock, answered, hangs_up_at, persona, instant)
-        side = "bot"
-        outcome = ConversationOutcome()
-        run = asyncio.ensure_future(conversation.run(session, request))
-        stopper = asyncio.ensure_future(stop.wait())
         limit = None if instant else request.max_talk
-        try:
-            done, _ = await asyncio.wait(
-                {run, stopper}, timeout=limit, return_when=asyncio.FIRST_COMPLETED
-            )
-            if run in done:
-                try:
-                    outcome = run.result()
-                except CalleeHungUp:
-                    side = "callee"
-            elif stopper in done:
-                side = "system"
-            else:
-                side = "limit"
-        finally:
-            for fut in (run, stopper):
-                if not fut.done():
-                    fut.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, CalleeHungUp):
-                        await fut
+        outcome, side = await converse(conversation, session, request, stop, limit)
         ended = self.clock.now()
         recording = None
         if request.record and self.recordings is not None:
