@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     sim_speed: float | None = Field(1.0, gt=0)
     sim_seed: int = 0
     sim_instant: bool = False
+    sim_profile: str | None = None
     sim_max_cps: float | None = Field(None, gt=0)
     lease_seconds: float = Field(300.0, ge=1)
     dialer_batch: int = Field(500, ge=1)

@@ -376,3 +376,73 @@ def test_a_number_whose_zones_never_share_a_window_is_recorded_not_dialed(rig: R
     ]
     detail = get(rig.api, rig.account, rig.clock, f"/v3/voice/group/call/detail/{task_id}")
     assert detail["data"]["status"] == 2 and detail["data"]["blockedCnt"] == 1
+
+
+class _OptOut:
+    """A conversation whose callee asks never to be called again."""
+
+    async def run(self, call: Any, request: Any) -> Any:
+        from outdial.domain.conversation import ConversationOutcome
+
+        await call.say("Hello")
+        return ConversationOutcome(intent="opt_out")
+
+
+def test_an_opt_out_adds_the_callee_to_the_do_not_call_list(rig: Rig) -> None:
+    rig.send()
+    carrier = ScriptedCarrier(rig.clock, default=Scripted(Outcome.CONNECTED, ring=1, talk=30))
+    dialer = Dialer(
+        rig.store, carrier, rig.clock, DialerConfig(worker_id="t"), conversation=_OptOut()
+    )
+    rig.loop.run_until_complete(dialer.drain())
+    page = post(rig.api, rig.account, rig.clock, "/v3/voice/dnc/query", {"size": 10})["data"]
+    assert sorted(r["number"] for r in page["records"]) == sorted([ANSWERS, BUSY, SILENT])
+    assert {r["reason"] for r in page["records"]} == {"opt-out"}
+    records = _records(rig)["data"]["records"]
+    assert {r["intent"] for r in records} == {"opt_out"}
+
+
+def test_task_watch_and_calls_commands(rig: Rig, fresh_db_url: str, monkeypatch: Any) -> None:
+    from typer.testing import CliRunner
+
+    from outdial.cli.main import app
+
+    task_id = rig.send()
+    rig.dial()
+    monkeypatch.setenv("OUTDIAL_DATABASE_URL", fresh_db_url)
+    runner = CliRunner()
+    watched = runner.invoke(app, ["task", "watch", str(task_id), "--interval", "0.01"])
+    assert watched.exit_code == 0, watched.stderr
+    summary = orjson.loads(watched.stdout.strip().splitlines()[-1])
+    assert summary == {
+        "taskId": task_id,
+        "status": 2,
+        "numCnt": 3,
+        "callNum": 3,
+        "success": 1,
+        "fail": 2,
+    }
+    as_csv = runner.invoke(app, ["task", "calls", str(task_id), "--csv"])
+    lines = as_csv.stdout.strip().splitlines()
+    assert lines[0].startswith("voiceId,taskId,attempt,callee")
+    assert len(lines) == 4 and any(",connected,200," in line for line in lines)
+    as_json = runner.invoke(app, ["task", "calls", str(task_id)])
+    rows = [orjson.loads(line) for line in as_json.stdout.strip().splitlines()]
+    assert {r["callee"] for r in rows} == {ANSWERS, BUSY, SILENT}
+    missing = runner.invoke(app, ["task", "watch", "999999"])
+    assert missing.exit_code == 1
+
+
+def test_simulator_profile_file(tmp_path: Any) -> None:
+    from outdial.dialer.runner import load_sim_profile
+    from outdial.errors import OutdialError
+    from outdial.telephony.sim import SimProfile
+    from tests.helpers import EXAMPLES
+
+    profile = SimProfile(**load_sim_profile(str(EXAMPLES / "sim-profile.yaml")))
+    assert profile.answer == 0.8 and profile.ring_seconds == (2.0, 12.0)
+    assert profile.personas[2] == ("who is this",)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("answr: 1\n")
+    with pytest.raises(OutdialError, match="answr"):
+        load_sim_profile(str(bad))

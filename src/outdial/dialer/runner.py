@@ -10,7 +10,12 @@ import logging
 import os
 import socket
 import threading
+from dataclasses import fields
 from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
 
 from outdial.clock import SystemClock
 from outdial.config import Settings
@@ -40,10 +45,39 @@ def make_loop(settings: Settings) -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
+_PROFILE_FIELDS = {f.name for f in fields(SimProfile)} - {"seed", "instant", "max_cps"}
+
+
+def load_sim_profile(path: str) -> dict[str, Any]:
+    """Read a simulated network's behaviour from a YAML or JSON file of SimProfile fields
+    (answer, busy, no_answer, unreachable, vacant, failed, voicemail weights; ring_seconds,
+    talk_seconds, post_dial_seconds as [min, max]; personas as lists of lines)."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise OutdialError(f"cannot read the simulator profile {path}: {exc}") from exc
+    if not isinstance(data, dict) or not set(data) <= _PROFILE_FIELDS:
+        unknown = sorted(set(data) - _PROFILE_FIELDS) if isinstance(data, dict) else data
+        raise OutdialError(f"simulator profile {path}: unknown fields {unknown}")
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "personas":
+            out[key] = tuple(tuple(str(line) for line in lines) for lines in value)
+        elif isinstance(value, list):
+            out[key] = tuple(float(v) for v in value)
+        else:
+            out[key] = float(value)
+    return out
+
+
 def make_carrier(settings: Settings, clock: LoopClock) -> Carrier:
     if settings.carrier == "sim":
+        shape = load_sim_profile(settings.sim_profile) if settings.sim_profile else {}
         profile = SimProfile(
-            seed=settings.sim_seed, instant=settings.sim_instant, max_cps=settings.sim_max_cps
+            seed=settings.sim_seed,
+            instant=settings.sim_instant,
+            max_cps=settings.sim_max_cps,
+            **shape,
         )
         return SimCarrier(clock, profile, RecordingStore(settings.recordings_dir))
     raise OutdialError(f"unknown carrier {settings.carrier!r} (available: sim)")
