@@ -186,6 +186,14 @@ def script_import(
     _run(action)
 
 
+@script_app.command("schema")
+def script_schema() -> None:
+    """Print the JSON Schema of the template format (as in docs/template.schema.json)."""
+    from outdial.script.model import json_schema
+
+    typer.echo(json.dumps(json_schema(), indent=2, sort_keys=True))
+
+
 @dnc_app.command("add")
 def dnc_add(
     numbers: Annotated[list[str], typer.Argument(help="numbers to block")],

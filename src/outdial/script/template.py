@@ -1,8 +1,7 @@
 """The AI speech template file: parsing, validation with path-level problems, and the facts
 that task submission checks (variables used, language, hang-up SMS triggers, long prompts).
 
-This module holds the part of the format the API needs; node semantics (listen, intents,
-branches) are validated by the conversation engine's own module.
+The format itself (nodes, intents, grades, SMS rules) is typed in ``outdial.script.model``.
 """
 
 from __future__ import annotations
@@ -14,8 +13,10 @@ from typing import Any
 
 import orjson
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticError
+
+from outdial.script.model import Template
+from outdial.script.model import problems as semantic_problems
 
 _PLACEHOLDER = re.compile(r"\$\{([^}]*)\}", re.ASCII)
 _TEXT_VAR = re.compile(r"text([1-9]|10)", re.ASCII)
@@ -28,29 +29,6 @@ class TemplateProblem(Exception):
     def __init__(self, problems: list[tuple[str, str]]) -> None:
         self.problems = problems
         super().__init__("; ".join(f"{p}: {m}" for p, m in problems))
-
-
-class _Loose(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
-class Node(_Loose):
-    say: str | None = None
-
-
-class SmsRule(_Loose):
-    enabled: bool = False
-    text: str | None = None
-    triggers: list[dict[str, Any]] = Field(default_factory=list)
-
-
-class TemplateModel(_Loose):
-    name: str = Field(min_length=1, max_length=128)
-    language: str | None = None
-    voice: str | None = None
-    start: str | None = None
-    nodes: dict[str, Node] = Field(min_length=1)
-    sms: SmsRule | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,11 +93,19 @@ def parse(source: str) -> dict[str, Any]:
     if problems:
         raise TemplateProblem(problems)
     try:
-        TemplateModel.model_validate(data)
+        template = Template.model_validate(data)
     except PydanticError as exc:
         for err in exc.errors():
             path = ".".join(str(p) for p in err["loc"]) or "file"
-            problems.append((path, err["msg"]))
+            message = err["msg"]
+            if isinstance(err.get("input"), bool) and err["type"] == "string_type":
+                message = "YAML reads unquoted yes/no/on/off as true/false: quote the text"
+            problems.append((path, message))
+        start, nodes = data.get("start"), data.get("nodes")
+        if isinstance(start, str) and isinstance(nodes, dict) and start not in nodes:
+            problems.append(("start", f"unknown node {start!r}"))
+    else:
+        problems.extend(semantic_problems(template))
     language = data.get("language")
     if isinstance(language, str) and not _LANGUAGE.fullmatch(language):
         problems.append(("language", f"{language!r} is not a language tag such as en or en-US"))
@@ -129,10 +115,6 @@ def parse(source: str) -> dict[str, Any]:
                 problems.append(
                     (path.lstrip("."), f"${{{var}}} is not a callee variable (text1..text10)")
                 )
-    start = data.get("start")
-    nodes = data.get("nodes")
-    if isinstance(start, str) and isinstance(nodes, dict) and start not in nodes:
-        problems.append(("start", f"unknown node {start!r}"))
     if problems:
         raise TemplateProblem(problems)
     return data
@@ -161,6 +143,11 @@ def facts(data: dict[str, Any], long_chars: int) -> TemplateFacts:
         sms_has_trigger=bool(sms.get("triggers")),
         long_variable_prompt_chars=long_len,
     )
+
+
+def load(definition: dict[str, Any]) -> Template:
+    """The typed template of a stored (already validated) definition."""
+    return Template.model_validate(definition)
 
 
 def to_json(data: dict[str, Any]) -> str:
