@@ -446,3 +446,54 @@ def test_simulator_profile_file(tmp_path: Any) -> None:
     bad.write_text("answr: 1\n")
     with pytest.raises(OutdialError, match="answr"):
         load_sim_profile(str(bad))
+
+
+def test_template_conversations_fill_intent_grade_transcript_and_sms(rig: Rig) -> None:
+    reminder = import_example(rig.store, rig.clock, rig.account, "appointment-reminder.yaml")
+    numbers = [
+        {"calleeNumber": f"1415555{i:04d}", "text1": "Sam", "text2": "Friday"} for i in range(40)
+    ]
+    body = send_body(
+        rig.account,
+        reminder,
+        numberInfoList=numbers,
+        allowSendTime=[],
+        maxCalls=300,
+        taskName="with the engine",
+    )
+    task_id = post(rig.api, rig.account, rig.clock, "/v3/voice/group/call/send/ai", body)["data"]
+    profile = SimProfile(
+        answer=1,
+        busy=0,
+        no_answer=0,
+        unreachable=0,
+        vacant=0,
+        failed=0,
+        voicemail=0,
+        talk_seconds=(200, 200),
+    )
+    dialer = Dialer(
+        rig.store, SimCarrier(rig.clock, profile), rig.clock, DialerConfig(worker_id="t")
+    )
+    rig.loop.run_until_complete(dialer.drain())
+    records = _records(rig, taskId=task_id)["data"]["records"]
+    assert len(records) == 40
+    by_intent: dict[str | None, list[dict[str, Any]]] = {}
+    for r in records:
+        by_intent.setdefault(r["intent"], []).append(r)
+    confirmed = by_intent["confirm"]
+    assert all(r["grade"] == "A" and r["smsText"].startswith("Hi Sam") for r in confirmed)
+    assert all(r["path"] == ["remind", "confirmed"] for r in confirmed)
+    declined = by_intent["decline"]  # the simulator's "no" persona
+    assert all(r["grade"] == "C" and r["smsText"] is None for r in declined)
+    assert all(r["path"] == ["remind", "reschedule"] for r in declined)
+    asked = by_intent["who_is_this"]
+    assert all(r["path"][:2] == ["remind", "identify"] for r in asked)
+    assert all(r["transcript"][0]["text"].startswith("Hello Sam") for r in records)
+    with rig.store.read() as tx:
+        from sqlalchemy import select
+
+        from outdial.store import schema
+
+        payloads = tx.conn.execute(select(schema.push_outbox.c.payload)).scalars().all()
+    assert payloads == []  # this app has no push URL: nothing is queued

@@ -186,6 +186,36 @@ def script_import(
     _run(action)
 
 
+@script_app.command("test")
+def script_test(
+    file: Annotated[Path, typer.Argument(help="template YAML file")],
+    persona: Annotated[
+        list[Path], typer.Option("--persona", help="persona YAML file (repeatable)")
+    ],
+) -> None:
+    """Run a template against scripted callers; exit 1 when an expectation fails."""
+    import asyncio
+
+    from outdial.script.persona import PersonaProblem, load_persona, run_persona
+    from outdial.script.template import load, parse
+
+    try:
+        template = load(parse(_read(file)))
+        personas = [load_persona(_read(p)) for p in persona]
+    except TemplateProblem as exc:
+        _fail(
+            "the template has problems",
+            problems=[{"path": p, "message": m} for p, m in exc.problems],
+        )
+    except PersonaProblem as exc:
+        _fail(f"a persona file has problems: {exc}")
+    results = [asyncio.run(run_persona(template, p)) for p in personas]
+    passed = all(r["passed"] for r in results)
+    _emit({"template": template.name, "passed": passed, "results": results})
+    if not passed:
+        raise typer.Exit(1)
+
+
 @script_app.command("schema")
 def script_schema() -> None:
     """Print the JSON Schema of the template format (as in docs/template.schema.json)."""

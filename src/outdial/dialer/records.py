@@ -72,6 +72,10 @@ def finished_call(
         grade=result.conversation.grade,
         transcript=_transcript(result),
         hangup_side=result.hangup_side,
+        sms_text=result.conversation.sms,
+        path=orjson.dumps(list(result.conversation.path)).decode()
+        if result.conversation.path
+        else None,
         worker=worker,
     )
     return FinishedCall(
@@ -155,6 +159,8 @@ def _base_record(
         "intent": None,
         "grade": None,
         "transcript": None,
+        "sms_text": None,
+        "path": None,
         "worker": None,
         "created_at": ms,
     }

@@ -26,8 +26,11 @@ from outdial.domain.pacing import task_limits
 from outdial.domain.rates import Rate, RateTable
 from outdial.domain.schedule import allowed_at, next_allowed_at
 from outdial.domain.windows import Window, parse_windows
-from outdial.script.playback import PromptPlayback, opening_prompt
-from outdial.script.template import from_json
+from outdial.script.engine import TemplateConversation
+from outdial.script.intents import RuleMatcher
+from outdial.script.model import Template
+from outdial.script.rules import grade, sms_text
+from outdial.script.template import from_json, load
 from outdial.service.recall import RecallService
 from outdial.store.dialing import Claimed, FinishedCall, RunnableTask
 from outdial.store.repo import Store, Tx
@@ -36,6 +39,7 @@ from outdial.telephony.carrier import (
     CallResult,
     Carrier,
     Conversation,
+    HangUpAtOnce,
 )
 
 log = logging.getLogger(__name__)
@@ -99,9 +103,10 @@ class Dialer:
         self.carrier = carrier
         self.clock = clock
         self.config = config
-        # A fixed conversation (tests) or, per template, its opening prompt played back.
+        # A fixed conversation (tests), or each task's template run by the engine.
         self.conversation = conversation
-        self._playbacks: dict[int, Conversation] = {}
+        self.matcher = RuleMatcher()
+        self._templates: dict[int, Template | None] = {}
         self.recalls = recalls
         self._last_recall: datetime | None = None
         self._recall_due: int | None = None
@@ -341,6 +346,7 @@ class Dialer:
         except Exception:
             log.exception("carrier failed", extra={"task_id": task.task_id})
             result = CallResult(Outcome.FAILED, 500, started, self.clock.now())
+        self._grade_unanswered(task, claimed, result)
         finished = finished_call(
             claimed,
             task,
@@ -357,16 +363,31 @@ class Dialer:
         self._per_account[task.account_id] -= 1
         self._wake.set()
 
+    def _template(self, task: RunnableTask) -> Template | None:
+        if task.script_id not in self._templates:
+            with self.store.read() as tx:
+                script = tx.script(task.account_id, task.script_id)
+            self._templates[task.script_id] = load(from_json(script.definition)) if script else None
+        return self._templates[task.script_id]
+
     def _conversation(self, task: RunnableTask) -> Conversation:
         if self.conversation is not None:
             return self.conversation
-        playback = self._playbacks.get(task.script_id)
-        if playback is None:
-            with self.store.read() as tx:
-                script = tx.script(task.account_id, task.script_id)
-            prompt = opening_prompt(from_json(script.definition)) if script else None
-            playback = self._playbacks[task.script_id] = PromptPlayback(prompt)
-        return playback
+        template = self._template(task)
+        if template is None:
+            return HangUpAtOnce()
+        return TemplateConversation(template, self.matcher)
+
+    def _grade_unanswered(self, task: RunnableTask, claimed: Claimed, result: CallResult) -> None:
+        """Calls the conversation never ran on still get the template's grade and SMS rules
+        (e.g. an SMS when nobody answers)."""
+        template = self._template(task)
+        if template is None or result.answered_at is not None:
+            return
+        outcome = str(result.outcome)
+        given = grade(template, outcome, (), ())
+        result.conversation.grade = given
+        result.conversation.sms = sms_text(template, outcome, (), (), given, claimed.texts)
 
     def _rate_table(self, account_id: int) -> RateTable:
         cached = self._rates.get(account_id)

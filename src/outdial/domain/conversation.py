@@ -40,6 +40,11 @@ class ConversationOutcome:
     intent: str | None = None
     grade: str | None = None
     feedback: str = "-1"  # DTMF collected, LAAFFIC's feedbackValue; "-1" = none
+    path: tuple[str, ...] = ()
+    intents: tuple[str, ...] = ()
+    sms: str | None = None
+    transfer_to: str | None = None
+    ended_by_callee: bool = False
 
 
 class CalleeHungUp(Exception):

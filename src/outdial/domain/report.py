@@ -46,6 +46,8 @@ def push_payload(voice_id: int, record: Mapping[str, Any]) -> dict[str, Any]:
         "grade": record.get("grade"),
         "transcript": json.loads(transcript) if transcript else None,
         "hangupSide": record.get("hangup_side"),
+        "path": json.loads(record["path"]) if record.get("path") else None,
+        "smsText": record.get("sms_text"),
         "attempt": record["attempt"],
         "outcome": record["outcome"],
     }

@@ -84,6 +84,8 @@ def record_json(row: dict[str, Any], tz: str) -> dict[str, Any]:
         "grade": row["grade"],
         "transcript": orjson.loads(row["transcript"]) if row["transcript"] else None,
         "hangupSide": row["hangup_side"],
+        "path": orjson.loads(row["path"]) if row["path"] else None,
+        "smsText": row["sms_text"],
         "attempt": row["attempt"],
         "outcome": row["outcome"],
     }

@@ -192,6 +192,8 @@ calls = Table(
     Column("grade", String(8), nullable=True),
     Column("transcript", Text, nullable=True),
     Column("hangup_side", String(8), nullable=True),
+    Column("sms_text", Text, nullable=True),
+    Column("path", Text, nullable=True),
     Column("worker", String(64), nullable=True),
     Column("created_at", BigInteger, nullable=False),
     Index("ix_calls_task", "task_id", "id"),

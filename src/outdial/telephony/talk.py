@@ -37,6 +37,10 @@ async def converse(
                 outcome = run.result()
             except CalleeHungUp:
                 side = "callee"
+            else:
+                # An engine that caught the hang-up to keep what it learned says so.
+                if outcome.ended_by_callee:
+                    side = "callee"
         elif stopper in done:
             side = "system"
         else:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 06:03:35.519142
+Create Date: 2026-11-27 07:04:38.884492
 """
 
 from __future__ import annotations
@@ -343,6 +343,8 @@ def upgrade() -> None:
         sa.Column("grade", sa.String(length=8), nullable=True),
         sa.Column("transcript", sa.Text(), nullable=True),
         sa.Column("hangup_side", sa.String(length=8), nullable=True),
+        sa.Column("sms_text", sa.Text(), nullable=True),
+        sa.Column("path", sa.Text(), nullable=True),
         sa.Column("worker", sa.String(length=64), nullable=True),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(

@@ -1,0 +1,169 @@
+"""The conversation engine: runs a template on one answered call (a Conversation).
+
+It says each node's prompt, listens, matches what the callee says (or keys) to the node's
+branches and the global intents, re-asks on silence or on an answer it cannot match, and
+follows the graph until a node hangs up or transfers, the callee hangs up, or ``max_turns``
+prompts have been said. It then grades the call and decides the hang-up SMS.
+"""
+
+from __future__ import annotations
+
+from outdial.domain.conversation import (
+    CalleeHungUp,
+    CallRequest,
+    CallSession,
+    ConversationOutcome,
+    Heard,
+)
+from outdial.script.intents import GLOBAL_INTENTS, IntentSpec, Matcher, RuleMatcher
+from outdial.script.model import GLOBAL_INTENT_NAMES, Node, Retry, Template
+from outdial.script.playback import render
+from outdial.script.rules import grade, sms_text
+
+# What the bot says for a global intent the template routes nowhere.
+BUILT_IN_REPLIES = {
+    "opt_out": "We are sorry to have bothered you. You will not be called again. Goodbye.",
+    "who_is_this": None,
+    "call_later": "Of course, we will call you back later. Goodbye.",
+    "busy": "Sorry to disturb you. We will call you back later. Goodbye.",
+}
+
+
+class TemplateConversation:
+    """A Conversation that follows a template."""
+
+    def __init__(self, template: Template, matcher: Matcher | None = None) -> None:
+        self.t = template
+        self.matcher = matcher or RuleMatcher()
+        self._specs = {
+            name: IntentSpec(name, tuple(i.phrases), i.positive)
+            for name, i in template.intents.items()
+        }
+
+    def _intents_for(self, node: Node) -> list[IntentSpec]:
+        own = [self._specs[n] for n in node.branches if n in self._specs]
+        globals_ = [GLOBAL_INTENTS[n] for n in GLOBAL_INTENT_NAMES]
+        for name in node.branches:
+            if name in GLOBAL_INTENTS and name not in GLOBAL_INTENT_NAMES:
+                globals_.append(GLOBAL_INTENTS[name])
+        return own + globals_
+
+    async def run(self, call: CallSession, request: CallRequest) -> ConversationOutcome:
+        state = _State()
+        try:
+            await self._walk(call, request, state)
+        except CalleeHungUp:
+            state.callee_hung_up = True
+        return self._outcome(request, state)
+
+    def _outcome(self, request: CallRequest, s: _State) -> ConversationOutcome:
+        given = grade(self.t, "connected", s.path, s.intents)
+        return ConversationOutcome(
+            intent=s.intents[-1] if s.intents else None,
+            grade=given,
+            feedback=s.dtmf or "-1",
+            path=tuple(s.path),
+            intents=tuple(s.intents),
+            sms=sms_text(self.t, "connected", s.path, s.intents, given, request.variables),
+            transfer_to=s.transfer_to,
+            ended_by_callee=s.callee_hung_up,
+        )
+
+    async def _walk(self, call: CallSession, request: CallRequest, s: _State) -> None:
+        name: str | None = self.t.start_node
+        v = request.variables
+        while name is not None and s.turns < self.t.max_turns:
+            node = self.t.nodes[name]
+            s.path.append(name)
+            if node.say:
+                s.turns += 1
+                await call.say(render(node.say, v))
+            if node.transfer is not None:
+                s.transfer_to = node.transfer.to
+                await call.hangup()
+                return
+            if node.hangup:
+                await call.hangup()
+                return
+            if node.listen is not None or node.dtmf:
+                name = await self._listen(call, node, v, s)
+            else:
+                name = node.next
+        await call.hangup()
+
+    async def _listen(
+        self, call: CallSession, node: Node, v: tuple[str | None, ...], s: _State
+    ) -> str | None:
+        timeout = node.listen.timeout if node.listen else 5.0
+        silences = misses = 0
+        while True:
+            heard = await call.listen(timeout)
+            if heard is None or not (heard.text.strip() or heard.dtmf):
+                silences += 1
+                retry = node.no_input or Retry(retries=0)
+                if silences > retry.retries or s.turns >= self.t.max_turns:
+                    return retry.then
+                s.turns += 1
+                await call.say(render(retry.say or node.say or "", v))
+                continue
+            target = self._route(node, heard, s)
+            if isinstance(target, _Reply):
+                s.turns += 1
+                await call.say(target.text)
+                return None
+            if target is not _NO_MATCH:
+                return target  # type: ignore[return-value]
+            misses += 1
+            retry = node.no_match or Retry(retries=0)
+            if misses > retry.retries or s.turns >= self.t.max_turns:
+                return retry.then
+            s.turns += 1
+            await call.say(render(retry.say or node.say or "", v))
+
+    def _route(self, node: Node, heard: Heard, s: _State) -> str | object | None:
+        if heard.dtmf:
+            s.dtmf = (s.dtmf or "") + heard.dtmf
+            return node.dtmf.get(heard.dtmf[0], _NO_MATCH)
+        match = self.matcher.match(heard.text, self._intents_for(node))
+        if match is None:
+            return _NO_MATCH
+        s.intents.append(match.intent)
+        if match.intent in node.branches:
+            return node.branches[match.intent]
+        if match.intent in GLOBAL_INTENT_NAMES:
+            return self._global(match.intent)
+        return _NO_MATCH
+
+    def _global(self, intent: str) -> str | object | None:
+        target = self.t.global_intents.get(intent)
+        if target is not None:
+            return target
+        reply = BUILT_IN_REPLIES.get(intent)
+        return _Reply(reply) if reply else _NO_MATCH
+
+
+class _State:
+    def __init__(self) -> None:
+        self.path: list[str] = []
+        self.intents: list[str] = []
+        self.turns = 0
+        self.dtmf: str | None = None
+        self.transfer_to: str | None = None
+        self.callee_hung_up = False
+
+
+class _Reply:
+    """A built-in reply: say it and hang up (a global intent the template routes nowhere)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+_NO_MATCH = object()
+
+
+def conversation_for(template: Template, matcher: Matcher | None = None) -> TemplateConversation:
+    return TemplateConversation(template, matcher)
+
+
+__all__ = ["BUILT_IN_REPLIES", "TemplateConversation", "conversation_for"]
