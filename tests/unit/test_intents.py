@@ -1,0 +1,346 @@
+"""outdial.script.intents: normalisation, negation, priority, no-match, fuzzy typos, the
+semantic extra's guard, and the labelled utterance set as a quality gate."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from outdial.errors import OutdialError
+from outdial.script import intents as intents_module
+from outdial.script.intents import (
+    GLOBAL_INTENTS,
+    IntentMatch,
+    IntentSpec,
+    Matcher,
+    RuleMatcher,
+    SemanticMatcher,
+    SemanticUnavailable,
+    analyse,
+    intent_specs,
+    normalise,
+    with_globals,
+)
+from outdial.script.model import GLOBAL_INTENT_NAMES, Intent
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "intent_accuracy.py"
+
+APPOINTMENT = with_globals(
+    (
+        IntentSpec("confirm", ("yes", "sure", "i will be there", "i can make it", "interested")),
+        IntentSpec("decline", ("no", "can't make it", "i won't"), positive=False),
+        IntentSpec("reschedule", ("reschedule", "another day"), positive=False),
+    )
+)
+SURVEY = with_globals(
+    (
+        IntentSpec("satisfied", ("satisfied", "happy", "good", "no complaints")),
+        IntentSpec("unsatisfied", ("no", "unsatisfied", "bad", "not happy"), positive=False),
+        IntentSpec("neutral", ("okay", "not bad", "so-so")),
+    )
+)
+PAYMENT = with_globals(
+    (
+        IntentSpec("will_pay", ("yes", "i will pay")),
+        IntentSpec("already_paid", ("already paid", "i paid")),
+        IntentSpec("cannot_pay", ("no", "can't pay"), positive=False),
+    )
+)
+
+
+def intent(text: str, intents: Sequence[IntentSpec], matcher: Matcher | None = None) -> str | None:
+    found = (matcher or RuleMatcher()).match(text, intents)
+    return found.intent if found else None
+
+
+# --- normalisation ---
+
+
+@pytest.mark.parametrize(
+    ("text", "normal"),
+    [
+        ("Yes, I'll be there!", "yes i will be there"),
+        ("Café CRÈME", "cafe creme"),
+        ("I can\u2019t, I won't, I don't", "i can not i will not i do not"),
+        ("I cannot", "i can not"),
+        ("im sure i cant, dont", "i am sure i can not do not"),
+        ("It's fine, that's what's up", "it is fine that is what is up"),
+        ("Um, uh, well, I'll, like, pay, you know", "i will pay"),
+        ("So, actually, hmm, I think so", "i think so"),
+        ("I'd like to reschedule", "i would like to reschedule"),
+        ("I didn't like it", "i did not like it"),
+        ("it was like great", "it was great"),
+        ("Okay", "okay"),
+        ("okay so who is this", "who is this"),
+        ("It went well", "it went well"),
+        ("so-so", "soso"),
+        ("...", ""),
+        ("", ""),
+    ],
+)
+def test_normalise(text: str, normal: str) -> None:
+    assert normalise(text) == normal
+
+
+def test_clauses_split_at_punctuation_and_but() -> None:
+    u = analyse("No, I will be there but not now")
+    assert u.tokens == ("no", "i", "will", "be", "there", "not", "now")
+    assert u.clauses == (0, 1, 1, 1, 1, 2, 2)
+
+
+def test_phrases_are_normalised_like_utterances() -> None:
+    spec = IntentSpec("decline", ("I CAN'T make it",), positive=False)
+    assert intent("i cannot make it", (spec,)) == "decline"
+
+
+# --- negation ---
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("I'm interested", "confirm"),
+        ("I'm not interested", None),
+        ("I am never interested", None),
+        ("not a good time", "call_later"),
+        ("I can't make it", "decline"),
+        ("I can make it", "confirm"),
+        ("no I will not be there", "decline"),
+        ("I will not", "decline"),
+        ("I don't think I'll be there", None),
+        ("I'm not busy", None),
+        ("I don't want to reschedule", None),
+        ("I have nothing against another day", None),
+    ],
+)
+def test_negation(text: str, expected: str | None) -> None:
+    assert intent(text, APPOINTMENT) == expected
+
+
+def test_negation_does_not_cross_a_clause() -> None:
+    assert intent("No. I will be there", APPOINTMENT) == "confirm"
+    assert intent("I'm not sure, but yes I will be there", APPOINTMENT) == "confirm"
+
+
+def test_a_phrase_with_a_negator_matches_normally() -> None:
+    assert intent("Not bad", SURVEY) == "neutral"
+    assert intent("not happy", SURVEY) == "unsatisfied"
+    assert intent("I'm not happy at all", SURVEY) == "unsatisfied"
+
+
+def test_a_leading_no_agrees_with_a_refusal() -> None:
+    assert intent("no I'm busy", APPOINTMENT) == "busy"
+    assert intent("no, reschedule please", APPOINTMENT) == "reschedule"
+
+
+def test_negated_utterances_never_match_the_positive_side() -> None:
+    for text in ["I'm not satisfied", "not good", "I am not happy", "I never said yes"]:
+        found = RuleMatcher().match(text, SURVEY)
+        assert found is None or found.intent != "satisfied", text
+
+
+# --- priority ---
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("no, don't call me", "opt_out"),
+        ("yes, and stop calling me", "opt_out"),
+        ("No no no, take me off your list", "opt_out"),
+        ("I'll be there, just remove me from your list", "opt_out"),
+        ("yes but not now", "call_later"),
+        ("yes, but call me tomorrow", "call_later"),
+        ("sure, no", "decline"),
+        ("yes, I'd like to reschedule", "reschedule"),
+        ("no, who is this?", "who_is_this"),
+    ],
+)
+def test_priority(text: str, expected: str) -> None:
+    assert intent(text, APPOINTMENT) == expected
+
+
+def test_a_longer_phrase_beats_a_bare_no() -> None:
+    assert intent("No, I already paid", PAYMENT) == "already_paid"
+    assert intent("no complaints", SURVEY) == "satisfied"
+
+
+def test_opt_out_wins_even_when_listed_last() -> None:
+    specs = (GLOBAL_INTENTS["opt_out"], IntentSpec("confirm", ("yes please call me",)))
+    assert intent("yes please call me, no wait, stop calling me", specs) == "opt_out"
+
+
+def test_more_specific_phrase_wins() -> None:
+    specs = (
+        IntentSpec("a", ("pay",)),
+        IntentSpec("b", ("pay today by card",)),
+    )
+    found = RuleMatcher().match("I will pay today by card", specs)
+    assert found == IntentMatch("b", 1.0, "pay today by card")
+
+
+def test_matching_is_deterministic() -> None:
+    matcher = RuleMatcher()
+    results = {matcher.match("yeah sure okay fine", APPOINTMENT) for _ in range(5)}
+    assert len(results) == 1
+
+
+# --- no match ---
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "What's the weather like?",
+        "I like pizza",
+        "Hello?",
+        "Can you hear me?",
+        "my dog is barking",
+        "",
+        "   ",
+        "?!",
+    ],
+)
+def test_off_topic_is_no_match(text: str) -> None:
+    assert RuleMatcher().match(text, APPOINTMENT) is None
+    assert RuleMatcher().match(text, SURVEY) is None
+
+
+def test_min_score_rejects_weak_matches() -> None:
+    strict = RuleMatcher(min_score=1.0)
+    assert intent("confrim", (IntentSpec("confirm", ("confirm",)),), strict) is None
+    assert intent("confirm", (IntentSpec("confirm", ("confirm",)),), strict) == "confirm"
+
+
+def test_no_intents_no_match() -> None:
+    assert RuleMatcher().match("yes", ()) is None
+
+
+# --- fuzzy ---
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("sattisfied", "satisfied"),
+        ("I'm hapy", "satisfied"),
+        ("unsatisfed", "unsatisfied"),
+        ("hapyy", None),  # difflib ratio 0.8: below the threshold
+        ("godo", None),
+    ],
+)
+def test_fuzzy_typos(text: str, expected: str | None) -> None:
+    assert intent(text, SURVEY) == expected
+
+
+def test_fuzzy_never_turns_a_word_into_its_opposite() -> None:
+    assert intent("satisfied", SURVEY) == "satisfied"
+    specs = (IntentSpec("good", ("helpful",)), IntentSpec("bad", ("unhelpful",), positive=False))
+    assert intent("helpful", specs) == "good"
+    assert intent("helpfull", specs) == "good"
+    assert intent("unhelpfull", specs) == "bad"
+
+
+def test_short_words_are_not_fuzzy() -> None:
+    assert intent("yas", (IntentSpec("confirm", ("yes",)),)) is None
+
+
+def test_fuzzy_score_is_below_one() -> None:
+    found = RuleMatcher().match("tomorow", (IntentSpec("later", ("tomorrow",)),))
+    assert found is not None and 0.85 <= found.score < 1.0
+
+
+# --- the public set-up helpers ---
+
+
+def test_global_intents_are_the_templates_global_intents() -> None:
+    assert tuple(GLOBAL_INTENTS) == GLOBAL_INTENT_NAMES
+    assert not GLOBAL_INTENTS["opt_out"].positive
+    assert GLOBAL_INTENTS["who_is_this"].positive
+
+
+def test_with_globals_keeps_a_template_override() -> None:
+    own = IntentSpec("busy", ("swamped",), positive=False)
+    merged = with_globals((own,))
+    assert merged[0] is own
+    assert [s.name for s in merged] == ["busy", "opt_out", "who_is_this", "call_later"]
+
+
+def test_intent_specs_from_a_template() -> None:
+    specs = intent_specs({"decline": Intent(phrases=["no"], positive=False)})
+    assert specs == (IntentSpec("decline", ("no",), False),)
+
+
+# --- the semantic extra ---
+
+
+def _bag_of_words(vocabulary: list[str]) -> intents_module.Embedder:
+    def embed(texts: Sequence[str]) -> list[list[float]]:
+        return [[float(word in text.split()) for word in vocabulary] for text in texts]
+
+    return embed
+
+
+SEMANTIC_INTENTS = (
+    IntentSpec("confirm", ("glad to attend",)),
+    IntentSpec("decline", ("unable to attend",), positive=False),
+    GLOBAL_INTENTS["opt_out"],
+)
+VOCABULARY = ["glad", "attend", "unable", "delighted", "happily", "come", "cannot"]
+
+
+def test_semantic_falls_back_on_embeddings() -> None:
+    semantic = SemanticMatcher(embed=_bag_of_words(VOCABULARY), threshold=0.5)
+    assert intent("delighted, I'll happily attend, glad to", SEMANTIC_INTENTS, semantic) == (
+        "confirm"
+    )
+    assert intent("nothing in common", SEMANTIC_INTENTS, semantic) is None
+
+
+def test_semantic_keeps_the_negation_guard_and_the_rules() -> None:
+    semantic = SemanticMatcher(embed=_bag_of_words(VOCABULARY), threshold=0.5)
+    assert intent("not glad to attend, delighted", SEMANTIC_INTENTS, semantic) is None
+    assert intent("glad to attend but stop calling me", SEMANTIC_INTENTS, semantic) == "opt_out"
+
+
+def test_semantic_without_the_extra_names_the_install_command() -> None:
+    with pytest.raises(SemanticUnavailable, match=re.escape("pip install 'outdial[semantic]'")):
+        intents_module._load_sentence_transformer(None, module="outdial_no_such_module")
+    assert issubclass(SemanticUnavailable, OutdialError)
+
+
+# --- the labelled utterances: a quality gate ---
+
+
+def _bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("intent_accuracy", BENCH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_labelled_set_meets_the_targets() -> None:
+    bench = _bench()
+    report = bench.evaluate()
+    assert report.total >= 240
+    assert report.opt_out_to_positive == []
+    assert report.accuracy >= 0.90, [f"{i.text!r}: {i.expect} -> {got}" for i, got in report.errors]
+
+
+def test_labelled_set_covers_every_intent_and_is_mostly_paraphrase() -> None:
+    bench = _bench()
+    items = bench.load_utterances()
+    templates = bench.load_templates()
+    expected = {i.expect for i in items}
+    for specs in templates.values():
+        assert {s.name for s in specs} <= expected
+    assert set(GLOBAL_INTENTS) | {"none"} <= expected
+    assert bench.literal_share(items) <= 2 / 3
