@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     dialer_batch: int = Field(500, ge=1)
     dialer_flush: int = Field(1000, ge=1)
     push_enabled: bool = True
+    sms_sender: str = "file"
+    sms_file: str = "./sms-outbox.jsonl"
+    sms_http_url: str | None = None
+    sms_http_token: SecretStr | None = None
     push_secret: SecretStr | None = None
     log_level: str = "INFO"
 

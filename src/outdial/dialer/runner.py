@@ -24,6 +24,7 @@ from outdial.dialer.worker import Dialer, DialerConfig
 from outdial.domain.money import to_units
 from outdial.errors import OutdialError
 from outdial.notify.push import PushDelivery
+from outdial.notify.sms import FileSmsSender, HttpSmsSender, SmsDelivery, SmsSender
 from outdial.service.recall import RecallService
 from outdial.service.submit import SubmitPolicy
 from outdial.store.repo import Store
@@ -83,12 +84,24 @@ def make_carrier(settings: Settings, clock: LoopClock) -> Carrier:
     raise OutdialError(f"unknown carrier {settings.carrier!r} (available: sim)")
 
 
+def make_sms_sender(settings: Settings) -> SmsSender:
+    if settings.sms_sender == "http":
+        if not settings.sms_http_url:
+            raise OutdialError("OUTDIAL_SMS_HTTP_URL is required with OUTDIAL_SMS_SENDER=http")
+        token = settings.sms_http_token.get_secret_value() if settings.sms_http_token else None
+        return HttpSmsSender(settings.sms_http_url, token)
+    if settings.sms_sender == "file":
+        return FileSmsSender(settings.sms_file)
+    raise OutdialError(f"unknown SMS sender {settings.sms_sender!r} (file, http)")
+
+
 class PushThread:
     """Delivers push reports in real time on its own thread (never on an accelerated loop,
     where network timeouts would shrink with the simulated clock)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, sms: SmsSender | None = None) -> None:
         self.store = store
+        self.sms = sms
         self.loop = asyncio.new_event_loop()
         self._stop: asyncio.Event | None = None
         self._ready = threading.Event()
@@ -107,7 +120,10 @@ class PushThread:
 
     async def _run(self, stop: asyncio.Event) -> None:
         async with PushDelivery(self.store, SystemClock()) as delivery:
-            await delivery.run(stop)
+            jobs = [delivery.run(stop)]
+            if self.sms is not None:
+                jobs.append(SmsDelivery(self.store, SystemClock(), self.sms).run(stop))
+            await asyncio.gather(*jobs)
 
     def start(self) -> None:
         self._thread.start()
@@ -140,7 +156,7 @@ class WorkerThread:
             ),
             recalls=RecallService(store, self.clock, SubmitPolicy.from_settings(settings)),
         )
-        self.push = PushThread(store) if settings.push_enabled else None
+        self.push = PushThread(store, make_sms_sender(settings)) if settings.push_enabled else None
         self._stop: asyncio.Event | None = None
         self._thread = threading.Thread(target=self._main, name="outdial-dialer", daemon=True)
         self._ready = threading.Event()

@@ -280,6 +280,20 @@ class DialerQueries:
         ]
         if outbox:
             self.conn.execute(insert(s.push_outbox), outbox)
+        sms = [
+            {
+                "account_id": r.account_id,
+                "call_id": call_id,
+                "to_number": r.record["callee"],
+                "text": r.record["sms_text"],
+                "next_at": now,
+                "created_at": now,
+            }
+            for call_id, r in zip(ids, results, strict=True)
+            if r.record.get("sms_text")
+        ]
+        if sms:
+            self.conn.execute(insert(s.sms_messages), sms)
         set_callee_states(self.conn, [(r.callee_id, r.callee_state) for r in results])
         per_task: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0])
         per_account: dict[int, int] = defaultdict(int)

@@ -29,6 +29,7 @@ from outdial.store.records import (
     TaskFilter,
     TaskRecord,
 )
+from outdial.store.sms import SmsQueries
 
 __all__ = ["IntegrityError", "Store", "Tx"]
 
@@ -76,7 +77,7 @@ def _task(row: RowMapping) -> TaskRecord:
     return TaskRecord(**data)
 
 
-class Tx(DialerQueries, CallQueries, RecallQueries, PushQueries):
+class Tx(DialerQueries, CallQueries, RecallQueries, PushQueries, SmsQueries):
     """Queries bound to one connection and transaction."""
 
     def __init__(self, conn: Connection) -> None:

@@ -264,6 +264,29 @@ push_attempts = Table(
     Column("duration_ms", Integer, nullable=False),
 )
 
+# Hang-up SMS chosen by a template's rules: one row per message, written with its call record.
+SMS_PENDING = 0
+SMS_SENT = 1
+SMS_FAILED = 2
+
+sms_messages = Table(
+    "sms_messages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("call_id", Id, ForeignKey("calls.id"), nullable=False, unique=True),
+    Column("to_number", String(18), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("status", SmallInteger, nullable=False, server_default="0"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_at", BigInteger, nullable=False),
+    Column("provider_id", String(128), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("sent_at", BigInteger, nullable=True),
+    Index("ix_sms_messages_due", "status", "next_at"),
+)
+
 # Automatic recall: rounds of child tasks after an original task finishes.
 recall_flows = Table(
     "recall_flows",

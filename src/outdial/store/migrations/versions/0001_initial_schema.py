@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 07:04:38.884492
+Create Date: 2026-11-27 07:09:36.842739
 """
 
 from __future__ import annotations
@@ -395,6 +395,39 @@ def upgrade() -> None:
         batch_op.create_index("ix_push_outbox_due", ["status", "next_at"], unique=False)
 
     op.create_table(
+        "sms_messages",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column(
+            "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("call_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("to_number", sa.String(length=18), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("status", sa.SmallInteger(), server_default="0", nullable=False),
+        sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("next_at", sa.BigInteger(), nullable=False),
+        sa.Column("provider_id", sa.String(length=128), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("created_at", sa.BigInteger(), nullable=False),
+        sa.Column("sent_at", sa.BigInteger(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name=op.f("fk_sms_messages_account_id_accounts")
+        ),
+        sa.ForeignKeyConstraint(
+            ["call_id"], ["calls.id"], name=op.f("fk_sms_messages_call_id_calls")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sms_messages")),
+        sa.UniqueConstraint("call_id", name=op.f("uq_sms_messages_call_id")),
+    )
+    with op.batch_alter_table("sms_messages", schema=None) as batch_op:
+        batch_op.create_index("ix_sms_messages_due", ["status", "next_at"], unique=False)
+
+    op.create_table(
         "push_attempts",
         sa.Column(
             "id",
@@ -427,6 +460,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_push_attempts_outbox_id"))
 
     op.drop_table("push_attempts")
+    with op.batch_alter_table("sms_messages", schema=None) as batch_op:
+        batch_op.drop_index("ix_sms_messages_due")
+
+    op.drop_table("sms_messages")
     with op.batch_alter_table("push_outbox", schema=None) as batch_op:
         batch_op.drop_index("ix_push_outbox_due")
         batch_op.drop_index("ix_push_outbox_account")
