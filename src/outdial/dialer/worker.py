@@ -45,6 +45,9 @@ from outdial.telephony.carrier import (
 log = logging.getLogger(__name__)
 
 
+# How soon a worker whose account's lines are all taken looks again (lines free up as soon as
+# another worker writes its results).
+CAPACITY_RETRY_SECONDS = 0.05
 # Returned by _claim when lines are taken: distinct from "nothing due" (None).
 _AT_CAPACITY: list[Claimed] = []
 
@@ -219,7 +222,7 @@ class Dialer:
                 continue
             claimed = self._claim(task, limits[task.task_id], free, now)
             if claimed is _AT_CAPACITY:
-                waits.append(self.config.poll_seconds)
+                waits.append(min(self.config.poll_seconds, CAPACITY_RETRY_SECONDS))
                 continue
             if claimed is None:
                 with self.store.read() as tx:
@@ -250,6 +253,9 @@ class Dialer:
                 free,
                 task_limit - dialing.get(task.task_id, 0),
                 task.lines - sum(dialing.values()),
+                # One claim takes at most half an account's lines, so other workers sharing
+                # the account find free lines between this worker's claims.
+                max(1, task.lines // 2),
             )
             if free <= 0:
                 return _AT_CAPACITY
