@@ -158,7 +158,7 @@ def bench_engine(engine: str, n: int, runs: int) -> dict[str, float]:
     env = {**os.environ, "OUTDIAL_DATABASE_URL": url, "OUTDIAL_LOG_LEVEL": "WARNING"}
     log = (workdir / "server.log").open("wb")
     server = subprocess.Popen(
-        [sys.executable, "-m", "outdial", "serve", "--port", str(port)],
+        [sys.executable, "-m", "outdial", "serve", "--no-worker", "--port", str(port)],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -7,7 +7,6 @@ from typing import Any
 
 import orjson
 import phonenumbers
-from phonenumbers import geocoder
 
 from outdial.domain.codes import Code
 from outdial.domain.money import format_units
@@ -38,6 +37,9 @@ def _parse_iso(value: str, where: str) -> datetime:
 
 
 def _region(number: str) -> str | None:
+    # The geocoder's data costs about 100 MB: load it only when records are read.
+    from phonenumbers import geocoder
+
     try:
         parsed = phonenumbers.parse("+" + number)
     except phonenumbers.NumberParseException:
