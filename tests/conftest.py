@@ -7,6 +7,7 @@ fails the run.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from collections.abc import Iterator
@@ -118,6 +119,32 @@ def api(make_client: Any) -> TestClient:
 @pytest.fixture
 def account(store: Store, clock: FakeClock) -> TestAccount:
     return make_account(store, clock)
+
+
+@pytest.fixture
+def cli(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Run an ``outdial`` command on the session database; return its one JSON object (its
+    JSON error with ``ok=False``, which also expects exit status 1)."""
+    from typer.testing import CliRunner
+
+    from outdial.cli.main import app
+
+    monkeypatch.setenv("OUTDIAL_DATABASE_URL", db_url)
+    runner = CliRunner()
+
+    def run(*args: str, ok: bool = True) -> dict[str, Any]:
+        result = runner.invoke(app, list(args))
+        if ok:
+            assert result.exit_code == 0, (result.stdout, result.stderr)
+            lines = result.stdout.strip().splitlines()
+            assert len(lines) == 1, result.stdout
+            out: dict[str, Any] = json.loads(lines[0])
+            return out
+        assert result.exit_code == 1, (result.stdout, result.stderr)
+        err: dict[str, Any] = json.loads(result.stderr.strip().splitlines()[-1])
+        return err
+
+    return run
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -6,31 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-from typer.testing import CliRunner
-
-from outdial.cli.main import app
 from tests.helpers import EXAMPLES
-
-
-@pytest.fixture
-def cli(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("OUTDIAL_DATABASE_URL", db_url)
-    runner = CliRunner()
-
-    def run(*args: str, ok: bool = True) -> dict[str, Any]:
-        result = runner.invoke(app, list(args))
-        if ok:
-            assert result.exit_code == 0, (result.stdout, result.stderr)
-            lines = result.stdout.strip().splitlines()
-            assert len(lines) == 1, result.stdout
-            out: dict[str, Any] = json.loads(lines[0])
-            return out
-        assert result.exit_code == 1, (result.stdout, result.stderr)
-        err: dict[str, Any] = json.loads(result.stderr.strip().splitlines()[-1])
-        return err
-
-    return run
 
 
 def test_account_lifecycle(cli: Any, tmp_path: Path) -> None:

@@ -19,9 +19,7 @@ from typing import Any
 import orjson
 import pytest
 from sqlalchemy import select
-from typer.testing import CliRunner
 
-from outdial.cli.main import app as cli_app
 from outdial.client import verify_push_signature
 from outdial.clock import epoch_ms, from_epoch_ms
 from outdial.dialer.records import finished_call
@@ -132,26 +130,6 @@ def receiver(clock: FakeClock) -> Iterator[Receiver]:
     r = Receiver(clock)
     yield r
     r.stop()
-
-
-@pytest.fixture
-def cli(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Callable[..., dict[str, Any]]:
-    monkeypatch.setenv("OUTDIAL_DATABASE_URL", db_url)
-    runner = CliRunner()
-
-    def run(*args: str, ok: bool = True) -> dict[str, Any]:
-        result = runner.invoke(cli_app, list(args))
-        if ok:
-            assert result.exit_code == 0, (result.stdout, result.stderr)
-            lines = result.stdout.strip().splitlines()
-            assert len(lines) == 1, result.stdout
-            out: dict[str, Any] = json.loads(lines[0])
-            return out
-        assert result.exit_code == 1, (result.stdout, result.stderr)
-        err: dict[str, Any] = json.loads(result.stderr.strip().splitlines()[-1])
-        return err
-
-    return run
 
 
 def push_app(store: Store, clock: FakeClock, account: TestAccount, url: str) -> tuple[str, str]:
