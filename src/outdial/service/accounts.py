@@ -14,6 +14,7 @@ from outdial.domain.rates import Rate
 from outdial.domain.task import zone
 from outdial.errors import DataCaps, NotFound, ValidationError
 from outdial.service.ids import token
+from outdial.service.paging import page
 from outdial.service.rates_csv import parse_rates_csv
 from outdial.store.repo import Store, Tx
 
@@ -206,14 +207,9 @@ class AccountService:
     def dnc_page(
         self, account_id: int, number: str | None, current: int, size: int
     ) -> dict[str, Any]:
-        if not 1 <= current <= 1_000_000 or not 1 <= size <= 100:
-            raise ValidationError("current must be 1 or more and size 1-100")
+        wanted = page(current, size)
         with self.store.read() as tx:
-            total, rows = tx.dnc_page(account_id, number, (current - 1) * size, size)
-        return {
-            "total": total,
-            "size": size,
-            "current": current,
-            "pages": (total + size - 1) // size,
-            "records": [{"number": n, "reason": r, "createdAt": at} for n, r, at in rows],
-        }
+            total, rows = tx.dnc_page(account_id, number, wanted.offset, wanted.size)
+        return wanted.json(
+            total, [{"number": n, "reason": r, "createdAt": at} for n, r, at in rows]
+        )

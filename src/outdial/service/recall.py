@@ -12,6 +12,7 @@ from outdial.clock import Clock, epoch_ms
 from outdial.domain.codes import Code, TaskStatus
 from outdial.domain.task import TaskFields, TaskSettings, parse_local_time, validate_task, zone
 from outdial.errors import OutdialError, ValidationError
+from outdial.service.paging import account_timezone, page
 from outdial.service.requests import (
     KeyIdBody,
     RecallCancelBody,
@@ -141,7 +142,7 @@ class RecallService:
 
     # --- recall flows ------------------------------------------------------------------------
     def flow_json(self, tx: Tx, flow: RecallFlow, task_name: str | None = None) -> dict[str, Any]:
-        tz = self._tz(tx, flow.account_id)
+        tz = account_timezone(tx, flow.account_id)
         return {
             "keyId": flow.id,
             "taskId": flow.task_id,
@@ -156,18 +157,12 @@ class RecallService:
             "nextTime": local_time(flow.next_at, tz),
         }
 
-    @staticmethod
-    def _tz(tx: Tx, account_id: int) -> str:
-        acc = tx.account(account_id)
-        return acc.timezone if acc else "UTC"
-
     def query_page(self, account_id: int, body: bytes) -> dict[str, Any]:
         req = validate(RecallQueryBody, load_object(body) if body.strip() else {})
-        if not 1 <= req.current <= 1_000_000 or not 1 <= req.size <= 100:
-            raise ValidationError("current must be 1 or more and size 1-100")
+        wanted = page(req.current, req.size)
         p = req.params
         with self.store.read() as tx:
-            tz = zone(self._tz(tx, account_id))
+            tz = zone(account_timezone(tx, account_id))
             start = (
                 epoch_ms(parse_local_time(p.strTime, tz, "params.strTime"))
                 if p and p.strTime
@@ -183,17 +178,11 @@ class RecallService:
                 start,
                 end,
                 p.taskName.strip() if p and p.taskName else None,
-                (req.current - 1) * req.size,
-                req.size,
+                wanted.offset,
+                wanted.size,
             )
             records = [self.flow_json(tx, f, name) for f, name in rows]
-        return {
-            "total": total,
-            "size": req.size,
-            "current": req.current,
-            "pages": (total + req.size - 1) // req.size,
-            "records": records,
-        }
+        return wanted.json(total, records)
 
     def detail(self, account_id: int, body: bytes) -> dict[str, Any]:
         req = validate(KeyIdBody, load_object(body))

@@ -12,12 +12,12 @@ from outdial.domain.codes import Code
 from outdial.domain.money import format_units
 from outdial.domain.task import zone
 from outdial.errors import OutdialError, ValidationError
+from outdial.service.paging import account_timezone, page
 from outdial.service.requests import RecordQueryBody, load_object, validate
 from outdial.store.calls import CallFilter
 from outdial.store.repo import Store
 
 MAX_SPAN = timedelta(days=31)
-MAX_PAGE_SIZE = 100
 
 
 def _iso(ms: int | None, tz: str) -> str | None:
@@ -101,17 +101,11 @@ class RecordService:
 
     def _tz(self, account_id: int) -> str:
         with self.store.read() as tx:
-            acc = tx.account(account_id)
-        if acc is None:
-            raise OutdialError("account vanished", code=Code.AUTH)
-        return acc.timezone
+            return account_timezone(tx, account_id)
 
     def query(self, account_id: int, body: bytes) -> dict[str, Any]:
         req = validate(RecordQueryBody, load_object(body))
-        if not 1 <= req.current <= 1_000_000:
-            raise ValidationError("current must be 1-1000000")
-        if not 1 <= req.size <= MAX_PAGE_SIZE:
-            raise ValidationError(f"size must be 1-{MAX_PAGE_SIZE}")
+        wanted = page(req.current, req.size)
         start = _parse_iso(req.params.strTime, "params.strTime")
         end = _parse_iso(req.params.endTime, "params.endTime")
         if end < start:
@@ -127,15 +121,8 @@ class RecordService:
             callee=req.params.callee,
         )
         with self.store.read() as tx:
-            total, rows = tx.calls(f, (req.current - 1) * req.size, req.size)
-        return {
-            "total": total,
-            "size": req.size,
-            "current": req.current,
-            "pages": (total + req.size - 1) // req.size,
-            "searchCount": True,
-            "records": [record_json(r, tz) for r in rows],
-        }
+            total, rows = tx.calls(f, wanted.offset, wanted.size)
+        return wanted.json(total, [record_json(r, tz) for r in rows], searchCount=True)
 
     def one(self, account_id: int, voice_id: str) -> dict[str, Any]:
         if not voice_id.isascii() or not voice_id.isdigit() or len(voice_id) > 18:

@@ -13,6 +13,7 @@ from outdial.domain.codes import UNFINISHED_STATUSES, Code, TaskStatus
 from outdial.domain.money import format_units
 from outdial.domain.task import TaskFields, parse_local_time, validate_task, zone
 from outdial.errors import OutdialError, ValidationError
+from outdial.service.paging import MAX_PAGE_SIZE, account_timezone, page
 from outdial.service.requests import (
     TaskIdsBody,
     TaskQueryBody,
@@ -22,10 +23,7 @@ from outdial.service.requests import (
 )
 from outdial.service.submit import SubmitPolicy, fields_of, task_row_values, template_for_task
 from outdial.store.records import TaskFilter, TaskRecord
-from outdial.store.repo import IntegrityError, Store, Tx
-
-MAX_PAGE_SIZE = 100
-MAX_PAGE = 1_000_000
+from outdial.store.repo import IntegrityError, Store
 
 
 def local_time(ms: int | None, tz: str) -> str | None:
@@ -140,21 +138,12 @@ class TaskService:
         self.clock = clock
         self.policy = policy
 
-    def _tz(self, tx: Tx, account_id: int) -> str:
-        acc = tx.account(account_id)
-        if acc is None:
-            raise OutdialError("account vanished", code=Code.AUTH)
-        return acc.timezone
-
     def query(self, account_id: int, body: bytes) -> dict[str, Any]:
         req = validate(TaskQueryBody, load_object(body) if body.strip() else {})
-        if not 1 <= req.current <= MAX_PAGE:
-            raise ValidationError(f"current must be 1-{MAX_PAGE}")
-        if not 1 <= req.size <= MAX_PAGE_SIZE:
-            raise ValidationError(f"size must be 1-{MAX_PAGE_SIZE}")
+        wanted = page(req.current, req.size)
         p = req.params
         with self.store.read() as tx:
-            tz = zone(self._tz(tx, account_id))
+            tz = zone(account_timezone(tx, account_id))
             f = TaskFilter(
                 account_id=account_id,
                 created_from=epoch_ms(parse_local_time(p.strTime, tz, "params.strTime"))
@@ -168,18 +157,12 @@ class TaskService:
                 search=p.searchCondition.strip() if p and p.searchCondition else None,
                 task_type=p.taskType if p else None,
             )
-            total, rows = tx.tasks(f, (req.current - 1) * req.size, req.size)
-        return {
-            "total": total,
-            "size": req.size,
-            "current": req.current,
-            "pages": (total + req.size - 1) // req.size,
-            "records": [task_summary(t, tz.key) for t in rows],
-        }
+            total, rows = tx.tasks(f, wanted.offset, wanted.size)
+        return wanted.json(total, [task_summary(t, tz.key) for t in rows])
 
     def detail(self, account_id: int, task_id: int) -> dict[str, Any]:
         with self.store.read() as tx:
-            tz = self._tz(tx, account_id)
+            tz = account_timezone(tx, account_id)
             task = tx.task(account_id, task_id)
         if task is None:
             raise OutdialError(f"task {task_id} does not exist", code=Code.NOT_FOUND)
@@ -190,7 +173,7 @@ class TaskService:
         now = self.clock.now()
         try:
             with self.store.write() as tx:
-                tz = self._tz(tx, account_id)
+                tz = account_timezone(tx, account_id)
                 task = tx.task(account_id, req.keyId, lock=True)
                 if task is None:
                     raise OutdialError(f"task {req.keyId} does not exist", code=Code.NOT_FOUND)

@@ -1,0 +1,53 @@
+"""LAAFFIC's paging (``current``, ``size`` -> ``total, size, current, pages, records``) and
+the account time zone listings are rendered in: shared by every paged endpoint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from outdial.domain.codes import Code
+from outdial.errors import OutdialError, ValidationError
+from outdial.store.repo import Tx
+
+MAX_PAGE_SIZE = 100
+MAX_PAGE = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A checked page request."""
+
+    current: int
+    size: int
+
+    @property
+    def offset(self) -> int:
+        return (self.current - 1) * self.size
+
+    def json(self, total: int, records: list[Any], **extra: Any) -> dict[str, Any]:
+        return {
+            "total": total,
+            "size": self.size,
+            "current": self.current,
+            "pages": (total + self.size - 1) // self.size,
+            **extra,
+            "records": records,
+        }
+
+
+def page(current: int, size: int) -> Page:
+    """Check a page request (-21 out of range)."""
+    if not 1 <= current <= MAX_PAGE:
+        raise ValidationError(f"current must be 1-{MAX_PAGE}")
+    if not 1 <= size <= MAX_PAGE_SIZE:
+        raise ValidationError(f"size must be 1-{MAX_PAGE_SIZE}")
+    return Page(current, size)
+
+
+def account_timezone(tx: Tx, account_id: int) -> str:
+    """The caller's account zone (the account was just authenticated, so it exists)."""
+    acc = tx.account(account_id)
+    if acc is None:
+        raise OutdialError("account vanished", code=Code.AUTH)
+    return acc.timezone
