@@ -220,7 +220,7 @@ class Dialer:
             )
             if free <= 0:
                 continue
-            claimed = self._claim(task, limits[task.task_id], free, now)
+            claimed = self._claim(plan, limits[task.task_id], free, now)
             if claimed is _AT_CAPACITY:
                 waits.append(min(self.config.poll_seconds, CAPACITY_RETRY_SECONDS))
                 continue
@@ -238,10 +238,11 @@ class Dialer:
         return busy, waits
 
     def _claim(
-        self, task: RunnableTask, task_limit: int, free: int, now: datetime
+        self, plan: _TaskPlan, task_limit: int, free: int, now: datetime
     ) -> list[Claimed] | None:
         """Claim up to ``free`` callees; None when none is due; _AT_CAPACITY when the
         account's lines or the task's share are taken (by this or another worker)."""
+        task = plan.task
         now_ms = epoch_ms(now)
         lease = epoch_ms(now + timedelta(seconds=self.config.lease_seconds))
         with self.store.write() as tx:
@@ -265,24 +266,22 @@ class Dialer:
             if task.status == TaskStatus.WAITING:
                 tx.start_task(task.task_id, now_ms)
             if task.window_zone == "callee":
-                claimed = self._hold_outside_window(tx, task, claimed, now)
+                claimed = self._hold_outside_window(tx, plan, claimed, now)
             claimed = self._skip_do_not_call(tx, task, claimed, now)
         self._spend_cps(len(claimed))
         return claimed
 
     def _hold_outside_window(
-        self, tx: Tx, task: RunnableTask, claimed: list[Claimed], now: datetime
+        self, tx: Tx, plan: _TaskPlan, claimed: list[Claimed], now: datetime
     ) -> list[Claimed]:
         """Keep the callees whose own zones are inside a window now; release the others
         until their next window opens."""
-        windows = parse_windows(
-            [(w["strTime"], w["endTime"]) for w in orjson.loads(task.allow_send_time)]
-        )
+        task, windows = plan.task, plan.windows
         keep = []
         never: list[FinishedCall] = []
         later: dict[int, list[int]] = defaultdict(list)
         for c in claimed:
-            zones = self._callee_zones(c.number, ZoneInfo(task.timezone))
+            zones = self._callee_zones(c.number, plan.zone)
             if allowed_at(windows, zones, now):
                 keep.append(c)
                 continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from sqlalchemy import exists, func, insert, or_, select, update
@@ -82,6 +83,17 @@ class FinishedCall:
 _CLAIM_COLUMNS = [s.callees.c.id, s.callees.c.task_id, s.callees.c.number, s.callees.c.attempts] + [
     s.callees.c[f"text{i}"] for i in range(1, 11)
 ]
+
+
+def _claimed(row: Sequence[Any]) -> Claimed:
+    """A Claimed from a row that starts with _CLAIM_COLUMNS."""
+    return Claimed(
+        callee_id=row[0],
+        task_id=row[1],
+        number=row[2],
+        attempt=int(row[3]),
+        texts=tuple(row[4 : len(_CLAIM_COLUMNS)]),
+    )
 
 
 class DialerQueries:
@@ -176,12 +188,7 @@ class DialerQueries:
             )
             .returning(*_CLAIM_COLUMNS)
         ).all()
-        claimed = [
-            Claimed(
-                callee_id=r[0], task_id=r[1], number=r[2], attempt=int(r[3]), texts=tuple(r[4:])
-            )
-            for r in rows
-        ]
+        claimed = [_claimed(r) for r in rows]
         claimed.sort(key=lambda c: c.callee_id)
         return claimed
 
@@ -246,9 +253,7 @@ class DialerQueries:
             stmt = stmt.with_for_update(of=s.callees, skip_locked=True)
         out = []
         for r in self.conn.execute(stmt).all():
-            claimed = Claimed(
-                callee_id=r[0], task_id=r[1], number=r[2], attempt=int(r[3]), texts=tuple(r[4:14])
-            )
+            claimed = _claimed(r)
             out.append(LeaseLost(claimed, int(r[14]), r[15], int(r[16]), int(r[17]), r[18], r[19]))
         return out
 
