@@ -36,6 +36,7 @@ def create_app(settings: Settings, store: Store, clock: Clock | None = None) -> 
         submit=SubmitService(store, clock, policy),
         tasks=TaskService(store, clock, policy),
         records=RecordService(store),
+        trusted_proxies=settings.trusted_networks(),
         recalls=RecallService(store, clock, policy),
         accounts=AccountService(store, clock),
     )

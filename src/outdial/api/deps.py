@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
-from outdial.api.auth import Caller, client_ip, verify
+from outdial.api.auth import Caller, Network, client_ip, verify
 from outdial.clock import Clock
 from outdial.config import Settings
 from outdial.errors import AuthError
@@ -27,6 +27,8 @@ class Services:
     submit: SubmitService
     tasks: TaskService
     records: RecordService
+    # Parsed once: every request checks the peer against them.
+    trusted_proxies: list[Network]
     recalls: RecallService
     accounts: AccountService
 
@@ -45,7 +47,7 @@ async def caller(request: Request) -> Caller:
     if not api_key or not timestamp or not signature:
         raise AuthError("authentication error: Api-Key, Timestamp and Sign headers are required")
     peer = request.client.host if request.client else None
-    ip = client_ip(peer, request.headers.get("x-forwarded-for"), svc.settings.trusted_networks())
+    ip = client_ip(peer, request.headers.get("x-forwarded-for"), svc.trusted_proxies)
 
     def lookup() -> Caller:
         with svc.store.read() as tx:
