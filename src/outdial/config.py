@@ -49,7 +49,6 @@ class Settings(BaseSettings):
     sms_file: str = "./sms-outbox.jsonl"
     sms_http_url: str | None = None
     sms_http_token: SecretStr | None = None
-    push_secret: SecretStr | None = None
     log_level: str = "INFO"
 
     @field_validator("trusted_proxies", "tts_languages", mode="before")
