@@ -6,7 +6,12 @@ precision and recall of each intent, the confusion table (rows expected, columns
 ``none`` = no match), the opt-out utterances matched to a positive intent, and both figures
 against the targets. Exit code 0 when the targets are met, 1 otherwise.
 
-    python bench/intent_accuracy.py [--errors]
+    python bench/intent_accuracy.py [--errors] [--audio VOICE]
+
+With ``--audio VOICE`` each utterance is first spoken by flite's VOICE (kal, slt, awb, rms),
+sent through an 8 kHz mu-law line and recognised by PocketSphinx against the phrases of the
+listen's intents; the rule matcher then matches what was recognised. It also prints the
+decode time after the end of speech (p50/p95).
 """
 
 from __future__ import annotations
@@ -127,6 +132,28 @@ def load_utterances() -> list[Labelled]:
     return items
 
 
+class AudioMatcher:
+    """Hears each text through TTS -> telephone line -> ASR, then matches the words heard."""
+
+    def __init__(self, voice: str) -> None:
+        from outdial.speech.asr import PocketSphinxAsr
+        from outdial.speech.tts import FliteTts
+
+        self.tts = FliteTts(voice)
+        self.asr = PocketSphinxAsr()
+        self.rules = RuleMatcher()
+        self.decode: list[float] = []
+        self.heard: dict[str, str] = {}
+
+    def match(self, text: str, intents: Sequence[IntentSpec]) -> Any:
+        from outdial.speech.loopback import hear, spoken
+
+        got = hear(self.asr, spoken(self.tts, text), [p for s in intents for p in s.phrases])
+        self.decode.append(got.decode_seconds)
+        self.heard[text] = got.heard + ("" if got.accepted else " (rejected)")
+        return self.rules.match(got.text, intents) if got.text else None
+
+
 def evaluate(matcher: Matcher | None = None) -> Report:
     """Match every labelled utterance; the matcher defaults to ``RuleMatcher()``."""
     matcher = matcher or RuleMatcher()
@@ -180,7 +207,9 @@ def print_report(report: Report, *, show_errors: bool) -> None:
         print()
         print("errors (expected -> predicted):")
         for item, got in report.errors:
-            print(f"  [{item.template}] {item.text!r}: {item.expect} -> {got}")
+            heard = getattr(report, "heard", {}).get(item.text)
+            said = f" (heard {heard!r})" if heard is not None else ""
+            print(f"  [{item.template}] {item.text!r}: {item.expect} -> {got}{said}")
     wrong_opt_outs = report.opt_out_to_positive
     for item, got in wrong_opt_outs:
         print(f"OPT-OUT MATCHED TO POSITIVE: {item.text!r} -> {got}")
@@ -197,9 +226,18 @@ def print_report(report: Report, *, show_errors: bool) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--errors", action="store_true", help="list every wrong utterance")
+    parser.add_argument("--audio", metavar="VOICE", help="hear each utterance through TTS+ASR")
     args = parser.parse_args(argv)
-    report = evaluate()
+    audio = AudioMatcher(args.audio) if args.audio else None
+    report = evaluate(audio)
+    if audio is not None:
+        report.heard = audio.heard  # type: ignore[attr-defined]
     print_report(report, show_errors=args.errors)
+    if audio is not None:
+        times = sorted(audio.decode)
+        p50, p95 = times[len(times) // 2], times[int(len(times) * 0.95)]
+        print(f"decode after end of speech: p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms")
+        print(f"words missing from the dictionary: {sorted(audio.asr.metrics.unknown_words)}")
     return 0 if report.passed else 1
 
 

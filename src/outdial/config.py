@@ -29,7 +29,11 @@ class Settings(BaseSettings):
     min_balance: str = "0"
     default_lines: int = Field(10, ge=1)
     default_max_tasks: int = Field(20, ge=1)
-    tts_languages: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["en"])
+    tts_engine: str = Field("flite", pattern="^(flite|espeak-ng)$")
+    tts_voice: str | None = None
+    tts_languages: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    asr_engine: str = Field("pocketsphinx", pattern="^(pocketsphinx|vosk|whisper)$")
+    asr_model: str | None = None
     long_tts_chars: int = Field(200, ge=1)
     long_tts_daily_quota: int = Field(5, ge=0)
     auto_migrate: bool = True

@@ -28,6 +28,7 @@ from outdial.telephony.carrier import (
     Conversation,
     ConversationOutcome,
     Heard,
+    PromptParts,
     Turn,
 )
 from outdial.telephony.talk import converse
@@ -195,11 +196,11 @@ class _ScriptedSession:
                 raise CalleeHungUp
         await asyncio.sleep(max(0.0, seconds))
 
-    async def say(self, text: str) -> None:
+    async def say(self, text: str, parts: PromptParts = ()) -> None:
         self.transcript.append(Turn("bot", text, self._offset()))
         await self._pass(len(text) * self.seconds_per_char)
 
-    async def listen(self, timeout: float) -> Heard | None:
+    async def listen(self, timeout: float, expect: tuple[str, ...] = ()) -> Heard | None:
         if not self.replies:
             await self._pass(timeout)
             return None

@@ -28,6 +28,7 @@ from outdial.config import Settings
 from outdial.dialer.runner import WorkerThread
 from outdial.service.accounts import AccountService, NewAccount
 from outdial.service.scripts import ScriptService
+from outdial.speech.languages import tts_languages
 from outdial.store.repo import Store
 
 EXAMPLE_TEMPLATE = "data/simple-notice.yaml"
@@ -88,7 +89,7 @@ def run_demo(settings: Settings, database_url: str | None) -> dict[str, Any]:
         script = ScriptService(
             store,
             clock,
-            tts_languages=list(settings.tts_languages),
+            tts_languages=tts_languages(settings.tts_engine, settings.tts_languages),
             long_chars=settings.long_tts_chars,
         ).import_script(acc["accountId"], source)
         base = f"http://127.0.0.1:{port}"

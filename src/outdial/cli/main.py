@@ -22,6 +22,7 @@ from outdial.script.template import TemplateProblem
 from outdial.service.accounts import AccountService, NewAccount
 from outdial.service.rates_csv import RatesFileError
 from outdial.service.scripts import ScriptService
+from outdial.speech.languages import tts_languages
 from outdial.store.repo import Store
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -178,7 +179,7 @@ def script_import(
         service = ScriptService(
             store,
             SystemClock(),
-            tts_languages=[lang.lower() for lang in settings.tts_languages],
+            tts_languages=tts_languages(settings.tts_engine, settings.tts_languages),
             long_chars=settings.long_tts_chars,
         )
         return service.import_script(account, text)
@@ -192,6 +193,12 @@ def script_test(
     persona: Annotated[
         list[Path], typer.Option("--persona", help="persona YAML file (repeatable)")
     ],
+    audio: Annotated[
+        bool, typer.Option("--audio", help="talk through TTS -> 8 kHz line -> ASR, not text")
+    ] = False,
+    callee_voice: Annotated[
+        str, typer.Option(help="TTS voice the personas speak with in --audio mode")
+    ] = "kal",
 ) -> None:
     """Run a template against scripted callers; exit 1 when an expectation fails."""
     import asyncio
@@ -209,11 +216,31 @@ def script_test(
         )
     except PersonaProblem as exc:
         _fail(f"a persona file has problems: {exc}")
-    results = [asyncio.run(run_persona(template, p)) for p in personas]
+    hearing = _hearing(callee_voice) if audio else None
+    results = [asyncio.run(run_persona(template, p, hearing)) for p in personas]
     passed = all(r["passed"] for r in results)
     _emit({"template": template.name, "passed": passed, "results": results})
     if not passed:
         raise typer.Exit(1)
+
+
+def _hearing(callee_voice: str) -> Any:
+    from outdial.script.audio import Hearing
+    from outdial.speech.asr import make_asr
+    from outdial.speech.errors import SpeechUnavailable
+
+    settings = _settings()
+    try:
+        hearing = Hearing(
+            settings.tts_engine,
+            make_asr(settings.asr_engine, settings.asr_model),
+            callee_voice=callee_voice,
+            bot_voice=settings.tts_voice,
+        )
+        hearing.tts(callee_voice)
+    except SpeechUnavailable as exc:
+        _fail(f"--audio cannot run here: {exc}")
+    return hearing
 
 
 @script_app.command("schema")

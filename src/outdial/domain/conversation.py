@@ -53,18 +53,33 @@ class CalleeHungUp(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Heard:
-    """What the callee said (text) or keyed (dtmf) in answer to a listen."""
+    """What the callee said (text) or keyed (dtmf) in answer to a listen.
+
+    ``unclear`` means the callee spoke but recognition could not make it out: the engine
+    treats it as an answer it cannot match (it re-asks), not as silence.
+    """
 
     text: str = ""
     dtmf: str = ""
+    unclear: bool = False
+
+
+# A prompt as the parts it was written in: (text, fixed). Fixed parts are the template's own
+# words (the same on every call, so their audio is cached); the others come from text1..text10.
+PromptParts = tuple[tuple[str, bool], ...]
 
 
 class CallSession(Protocol):
     """The live call as a conversation sees it."""
 
-    async def say(self, text: str) -> None: ...
+    async def say(self, text: str, parts: PromptParts = ()) -> None:
+        """Say ``text``; ``parts`` (when given) is the same text split for audio caching."""
+        ...
 
-    async def listen(self, timeout: float) -> Heard | None: ...
+    async def listen(self, timeout: float, expect: tuple[str, ...] = ()) -> Heard | None:
+        """Wait up to ``timeout`` seconds for an answer; ``expect`` lists the phrases the
+        conversation can match here (speech recognisers use them as their grammar)."""
+        ...
 
     async def hangup(self) -> None: ...
 

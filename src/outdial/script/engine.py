@@ -17,7 +17,7 @@ from outdial.domain.conversation import (
 )
 from outdial.script.intents import GLOBAL_INTENTS, IntentSpec, Matcher, RuleMatcher
 from outdial.script.model import GLOBAL_INTENT_NAMES, Node, Retry, Template
-from outdial.script.playback import render
+from outdial.script.playback import parts, render
 from outdial.script.rules import grade, sms_text
 
 # What the bot says for a global intent the template routes nowhere.
@@ -39,6 +39,7 @@ class TemplateConversation:
             name: IntentSpec(name, tuple(i.phrases), i.positive)
             for name, i in template.intents.items()
         }
+        self._expected: dict[int, tuple[str, ...]] = {}
 
     def _intents_for(self, node: Node) -> list[IntentSpec]:
         own = [self._specs[n] for n in node.branches if n in self._specs]
@@ -77,7 +78,7 @@ class TemplateConversation:
             s.path.append(name)
             if node.say:
                 s.turns += 1
-                await call.say(render(node.say, v))
+                await self._say(call, node.say, v)
             if node.transfer is not None:
                 s.transfer_to = node.transfer.to
                 await call.hangup()
@@ -97,19 +98,19 @@ class TemplateConversation:
         timeout = node.listen.timeout if node.listen else 5.0
         silences = misses = 0
         while True:
-            heard = await call.listen(timeout)
-            if heard is None or not (heard.text.strip() or heard.dtmf):
+            heard = await call.listen(timeout, self._expect(node))
+            if heard is None or not (heard.text.strip() or heard.dtmf or heard.unclear):
                 silences += 1
                 retry = node.no_input or Retry(retries=0)
                 if silences > retry.retries or s.turns >= self.t.max_turns:
                     return retry.then
                 s.turns += 1
-                await call.say(render(retry.say or node.say or "", v))
+                await self._say(call, retry.say or node.say or "", v)
                 continue
             target = self._route(node, heard, s)
             if isinstance(target, _Reply):
                 s.turns += 1
-                await call.say(target.text)
+                await call.say(target.text, ((target.text, True),))
                 return None
             if target is not _NO_MATCH:
                 return target  # type: ignore[return-value]
@@ -118,12 +119,25 @@ class TemplateConversation:
             if misses > retry.retries or s.turns >= self.t.max_turns:
                 return retry.then
             s.turns += 1
-            await call.say(render(retry.say or node.say or "", v))
+            await self._say(call, retry.say or node.say or "", v)
+
+    async def _say(self, call: CallSession, template: str, v: tuple[str | None, ...]) -> None:
+        await call.say(render(template, v), parts(template, v))
+
+    def _expect(self, node: Node) -> tuple[str, ...]:
+        """The phrases a recogniser should listen for at ``node`` (its intents and globals)."""
+        cached = self._expected.get(id(node))
+        if cached is None:
+            cached = tuple(dict.fromkeys(p for i in self._intents_for(node) for p in i.phrases))
+            self._expected[id(node)] = cached
+        return cached
 
     def _route(self, node: Node, heard: Heard, s: _State) -> str | object | None:
         if heard.dtmf:
             s.dtmf = (s.dtmf or "") + heard.dtmf
             return node.dtmf.get(heard.dtmf[0], _NO_MATCH)
+        if not heard.text.strip():
+            return _NO_MATCH  # spoken but not made out: re-ask
         match = self.matcher.match(heard.text, self._intents_for(node))
         if match is None:
             return _NO_MATCH

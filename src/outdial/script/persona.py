@@ -1,4 +1,4 @@
-"""Offline template tests: scripted callers (personas) talk to a template, in text.
+"""Offline template tests: scripted callers (personas) talk to a template, in text or audio.
 
 A persona file (YAML):
 
@@ -22,15 +22,18 @@ A persona file (YAML):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticError
 
-from outdial.domain.conversation import CalleeHungUp, CallRequest, Heard
+from outdial.domain.conversation import CalleeHungUp, CallRequest, Heard, PromptParts
 from outdial.script.engine import TemplateConversation
 from outdial.script.model import Template
+
+if TYPE_CHECKING:
+    from outdial.script.audio import AudioSession, Hearing
 
 
 class PersonaProblem(Exception):
@@ -81,10 +84,10 @@ class TextSession:
     _next: int = 0
     hung_up_by_bot: bool = False
 
-    async def say(self, text: str) -> None:
+    async def say(self, text: str, parts: PromptParts = ()) -> None:
         self.transcript.append({"speaker": "bot", "text": text})
 
-    async def listen(self, timeout: float) -> Heard | None:
+    async def listen(self, timeout: float, expect: tuple[str, ...] = ()) -> Heard | None:
         if self._next >= len(self.persona.turns):
             self.transcript.append({"speaker": "callee", "text": "(silence)"})
             return None
@@ -110,9 +113,20 @@ def variables_of(persona: Persona) -> tuple[str | None, ...]:
     return tuple(persona.variables.get(f"text{i}") for i in range(1, 11))
 
 
-async def run_persona(template: Template, persona: Persona) -> dict[str, Any]:
-    """Run one persona; return its transcript, the outcome and the failed expectations."""
-    session = TextSession(persona)
+async def run_persona(
+    template: Template, persona: Persona, hearing: Hearing | None = None
+) -> dict[str, Any]:
+    """Run one persona; return its transcript, the outcome and the failed expectations.
+
+    With ``hearing`` the persona talks over audio (TTS -> 8 kHz line -> ASR) instead of text.
+    """
+    session: TextSession | AudioSession
+    if hearing is None:
+        session = TextSession(persona)
+    else:
+        from outdial.script.audio import AudioSession  # needs the speech extra
+
+        session = AudioSession(persona, hearing, template.voice)
     request = CallRequest(
         callee="0", caller_id="", max_ringing=60, max_talk=999, variables=variables_of(persona)
     )
@@ -131,10 +145,16 @@ async def run_persona(template: Template, persona: Persona) -> dict[str, Any]:
         for key, want in persona.expect.model_dump(exclude_none=True).items()
         if got[key] != want
     ]
-    return {
+    result: dict[str, Any] = {
         "persona": persona.name,
         "transcript": session.transcript,
         "outcome": {**got, "smsText": outcome.sms, "transferTo": outcome.transfer_to},
         "failures": failures,
         "passed": not failures,
     }
+    if not isinstance(session, TextSession):
+        result["audio"] = {
+            "replyLatencyMs": [round(x * 1000, 1) for x in session.latencies],
+            "promptSeconds": round(sum(a.seconds for a in session.bot_audio), 2),
+        }
+    return result

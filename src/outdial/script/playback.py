@@ -15,3 +15,21 @@ def render(text: str, variables: tuple[str | None, ...]) -> str:
         return (variables[n - 1] if n <= len(variables) else None) or ""
 
     return _VARIABLE.sub(value, text)
+
+
+def parts(text: str, variables: tuple[str | None, ...]) -> tuple[tuple[str, bool], ...]:
+    """The prompt split into (text, fixed) parts: the template's own words are fixed (their
+    audio is rendered once and cached); filled variables are rendered per call."""
+    out: list[tuple[str, bool]] = []
+    at = 0
+    for m in _VARIABLE.finditer(text):
+        if m.start() > at:
+            out.append((text[at : m.start()], True))
+        n = int(m.group(1))
+        value = (variables[n - 1] if n <= len(variables) else None) or ""
+        if value:
+            out.append((value, False))
+        at = m.end()
+    if at < len(text):
+        out.append((text[at:], True))
+    return tuple(out)

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from outdial.clock import Clock, epoch_ms
 from outdial.errors import NotFound
 from outdial.script.template import facts, parse, to_json
+from outdial.speech.languages import detect
 from outdial.store.repo import Store
 
 
+def _prompts(data: dict[str, Any]) -> list[str]:
+    nodes = data.get("nodes") or {}
+    return [
+        n["say"] for n in nodes.values() if isinstance(n, dict) and isinstance(n.get("say"), str)
+    ]
+
+
 class ScriptService:
-    def __init__(self, store: Store, clock: Clock, *, tts_languages: list[str], long_chars: int):
+    def __init__(
+        self, store: Store, clock: Clock, *, tts_languages: Sequence[str], long_chars: int
+    ) -> None:
         self.store = store
         self.clock = clock
         self.tts_languages = tts_languages
@@ -22,11 +33,18 @@ class ScriptService:
         data = parse(source)
         info = facts(data, self.long_chars)
         warnings = []
-        if info.has_prompts and not info.language:
-            warnings.append("no language: tasks using this template are refused with -38")
-        elif info.language and info.language.split("-")[0] not in self.tts_languages:
+        language, detected = info.language, False
+        if info.has_prompts and not language:
+            language = detect(_prompts(data))
+            detected = language is not None
+        if info.has_prompts and not language:
             warnings.append(
-                f"language {info.language!r} is not spoken by the configured TTS "
+                "no language given and none detected: tasks using this template are refused "
+                "with -38 (add `language:`)"
+            )
+        elif language and language.split("-")[0] not in self.tts_languages:
+            warnings.append(
+                f"language {language!r} is not spoken by the configured TTS "
                 f"({', '.join(self.tts_languages)}): tasks are refused with -39"
             )
         if info.sms_enabled and not info.sms_has_trigger:
@@ -37,7 +55,7 @@ class ScriptService:
             script_id = tx.insert_script(
                 account_id=account_id,
                 name=info.name,
-                language=info.language,
+                language=language,
                 source=source,
                 definition=to_json(data),
                 created_at=epoch_ms(self.clock.now()),
@@ -46,7 +64,10 @@ class ScriptService:
             "scriptId": script_id,
             "name": info.name,
             "variables": [f"text{n}" for n in info.variables],
+            "language": language,
         }
+        if detected:
+            out["languageDetected"] = True
         if warnings:
             out["warnings"] = warnings
         return out

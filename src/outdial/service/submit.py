@@ -27,6 +27,7 @@ from outdial.service.requests import (
     load_object,
     validate,
 )
+from outdial.speech.languages import tts_languages
 from outdial.store.records import AccountRecord, NewTask, ScriptRecord
 from outdial.store.repo import IntegrityError, Store, Tx
 
@@ -46,7 +47,7 @@ class SubmitPolicy:
     def from_settings(cls, settings: Settings) -> SubmitPolicy:
         return cls(
             min_balance=to_units(settings.min_balance),
-            tts_languages=tuple(lang.lower() for lang in settings.tts_languages),
+            tts_languages=tts_languages(settings.tts_engine, settings.tts_languages),
             long_tts_chars=settings.long_tts_chars,
             long_tts_daily_quota=settings.long_tts_daily_quota,
         )
@@ -71,13 +72,16 @@ def fields_of(body: TaskFieldsBody, max_calls: int) -> TaskFields:
 def check_template(script: ScriptRecord, policy: SubmitPolicy) -> TemplateFacts:
     """The template checks of send/ai and update/ai: -38, -39, -53."""
     info = facts(from_json(script.definition), policy.long_tts_chars)
-    if info.has_prompts and not info.language:
+    # The stored language is the template's own or, when it gave none, the detected one.
+    language = script.language or info.language
+    if info.has_prompts and not language:
         raise OutdialError(
-            f"template {script.id} has prompt text but no language", code=Code.LANGUAGE_REQUIRED
+            f"template {script.id} has prompt text but no language (none given, none detected)",
+            code=Code.LANGUAGE_REQUIRED,
         )
-    if info.language and info.language.split("-")[0].lower() not in policy.tts_languages:
+    if language and language.split("-")[0].lower() not in policy.tts_languages:
         raise OutdialError(
-            f"template {script.id}: language {info.language!r} is not supported by the TTS "
+            f"template {script.id}: language {language!r} is not supported by the TTS "
             f"(supported: {', '.join(policy.tts_languages)})",
             code=Code.LANGUAGE_UNSUPPORTED,
         )

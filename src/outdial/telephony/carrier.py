@@ -23,6 +23,7 @@ from outdial.domain.conversation import (
     ConversationOutcome,
     HangUpAtOnce,
     Heard,
+    PromptParts,
     Turn,
 )
 from outdial.domain.outcome import Outcome
@@ -84,5 +85,6 @@ __all__ = [
     "ConversationOutcome",
     "HangUpAtOnce",
     "Heard",
+    "PromptParts",
     "Turn",
 ]

@@ -22,6 +22,7 @@ from outdial.telephony.carrier import (
     CallResult,
     Conversation,
     Heard,
+    PromptParts,
     Turn,
 )
 from outdial.telephony.recording import SAMPLE_RATE, RecordingStore
@@ -108,11 +109,11 @@ class _Session:
         if self.hangs_up_at is not None and self.clock.now() >= self.hangs_up_at:
             raise CalleeHungUp
 
-    async def say(self, text: str) -> None:
+    async def say(self, text: str, parts: PromptParts = ()) -> None:
         self.transcript.append(Turn("bot", text, self._offset()))
         await self._pass(len(text) * SPEECH_SECONDS_PER_CHAR)
 
-    async def listen(self, timeout: float) -> Heard | None:
+    async def listen(self, timeout: float, expect: tuple[str, ...] = ()) -> Heard | None:
         if not self.persona:
             await self._pass(timeout)
             return None

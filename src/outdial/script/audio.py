@@ -1,0 +1,125 @@
+"""Templates over audio without a network: what ``outdial script test --audio`` runs.
+
+The bot's prompts are rendered by the TTS engine (fixed parts from the cache); the persona's
+answers are spoken by a second voice, sent through an 8 kHz mu-law line, cut at the end of
+speech by the VAD and recognised by the ASR engine against the listen's expected phrases.
+The conversation engine then sees only what was recognised, exactly as on a SIP call.
+
+Each turn's reply latency is measured the way a caller feels it: from the VAD's end-of-speech
+decision to the first 20 ms frame of the bot's next prompt being ready to send.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from outdial.domain.conversation import CalleeHungUp, Heard, PromptParts
+from outdial.speech.asr import AsrEngine
+from outdial.speech.audio import FRAME_SECONDS, Audio, silence
+from outdial.speech.loopback import spoken
+from outdial.speech.tts import TtsEngine, make_tts
+from outdial.speech.vad import EnergyVad
+
+PRE_ROLL_FRAMES = 10  # audio kept from before the VAD's start decision (its onset delay)
+
+
+@dataclass
+class Hearing:
+    """The engines an audio run uses; TTS engines are made per voice and kept."""
+
+    tts_engine: str
+    asr: AsrEngine
+    callee_voice: str = "kal"
+    bot_voice: str | None = None
+    _voices: dict[str | None, TtsEngine] = field(default_factory=dict)
+
+    def tts(self, voice: str | None) -> TtsEngine:
+        if voice not in self._voices:
+            self._voices[voice] = make_tts(self.tts_engine, voice)
+        return self._voices[voice]
+
+
+@dataclass
+class AudioTurn:
+    said: str
+    heard: str
+    accepted: bool
+    decode_ms: float
+
+
+class AudioSession:
+    """A CallSession played by a persona over audio (see the module docstring)."""
+
+    def __init__(self, persona: object, hearing: Hearing, bot_voice: str | None) -> None:
+        from outdial.script.persona import Persona
+
+        assert isinstance(persona, Persona)
+        self.persona = persona
+        self.hearing = hearing
+        self.bot = hearing.tts(hearing.bot_voice or bot_voice)
+        self.callee = hearing.tts(hearing.callee_voice)
+        self.transcript: list[dict[str, str]] = []
+        self.latencies: list[float] = []  # seconds, end of speech -> first bot frame
+        self.turns: list[AudioTurn] = []
+        self.bot_audio: list[Audio] = []
+        self._next = 0
+        self._endpoint: float | None = None
+        self.hung_up_by_bot = False
+
+    async def say(self, text: str, parts: PromptParts = ()) -> None:
+        audio = self.bot.render_parts(parts or ((text, False),))
+        if self._endpoint is not None:
+            self.latencies.append(time.perf_counter() - self._endpoint)
+            self._endpoint = None
+        self.bot_audio.append(audio)
+        self.transcript.append({"speaker": "bot", "text": text})
+
+    async def listen(self, timeout: float, expect: tuple[str, ...] = ()) -> Heard | None:
+        self._endpoint = None
+        if self._next >= len(self.persona.turns):
+            self.transcript.append({"speaker": "callee", "text": "(silence)"})
+            return None
+        turn = self.persona.turns[self._next]
+        self._next += 1
+        if turn.hangup:
+            self.transcript.append({"speaker": "callee", "text": "(hangs up)"})
+            raise CalleeHungUp
+        if turn.dtmf:
+            self.transcript.append({"speaker": "callee", "text": f"(keys {turn.dtmf})"})
+            return Heard(dtmf=turn.dtmf)
+        if turn.silence or not turn.say:
+            self.transcript.append({"speaker": "callee", "text": "(silence)"})
+            return None
+        return self._hear(turn.say, expect)
+
+    def _hear(self, said: str, expect: tuple[str, ...]) -> Heard | None:
+        vad = EnergyVad()
+        recognizer = self.hearing.asr.recognizer(expect)
+        line = spoken(self.callee, said, pad=0.4) + silence(1.0)
+        recent: list[Audio] = []
+        started = False
+        for frame in line.frames(FRAME_SECONDS):
+            event = vad.feed(frame)
+            if not started:
+                recent = [*recent[-PRE_ROLL_FRAMES:], frame]
+                if event is not None and event.kind == "start":
+                    started = True
+                    for f in recent:
+                        recognizer.feed(f)
+                continue
+            recognizer.feed(frame)
+            if event is not None and event.kind == "end":
+                break
+        self._endpoint = time.perf_counter()
+        if not started:
+            self.transcript.append({"speaker": "callee", "text": f"{said} (not heard)"})
+            return None
+        got = recognizer.finish()
+        self.turns.append(AudioTurn(said, got.heard, got.accepted, got.decode_seconds * 1000))
+        heard = got.text if got.accepted else f"{got.heard or '-'} (not understood)"
+        self.transcript.append({"speaker": "callee", "text": said, "heard": heard})
+        return Heard(text=got.text, unclear=not got.accepted)
+
+    async def hangup(self) -> None:
+        self.hung_up_by_bot = True

@@ -1,0 +1,160 @@
+"""Text to speech: a base class that caches and counts, and the flite and espeak-ng engines.
+
+A prompt is said in parts: the template's fixed text is rendered once and kept (every call of
+a task says it), while the parts filled from ``text1..text10`` are rendered for each call and
+not kept (they differ per callee, and keeping them would grow without bound). Output is always
+8 kHz mono 16-bit, what a G.711 trunk carries.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from outdial.speech.audio import TELEPHONY_RATE, Audio, concat, from_wav
+from outdial.speech.errors import SpeechUnavailable
+
+
+@dataclass
+class TtsMetrics:
+    renders: int = 0
+    cache_hits: int = 0
+    render_seconds: float = 0.0
+    audio_seconds: float = 0.0
+
+
+class TtsEngine(ABC):
+    """Renders text to 8 kHz audio; subclasses implement ``_impl`` only."""
+
+    name = "tts"
+
+    def __init__(self, voice: str | None = None, cache_bytes: int = 64 * 1024 * 1024) -> None:
+        self.voice = voice or self.default_voice
+        self.metrics = TtsMetrics()
+        self._cache: OrderedDict[str, Audio] = OrderedDict()
+        self._cache_bytes = 0
+        self._cache_limit = cache_bytes
+        self._lock = threading.Lock()
+
+    default_voice = ""
+
+    @abstractmethod
+    def _impl(self, text: str) -> Audio:
+        """Render ``text`` with ``self.voice``; any rate (the base class converts)."""
+
+    @abstractmethod
+    def languages(self) -> frozenset[str]:
+        """The primary language subtags (en, es, ...) this engine speaks."""
+
+    def render(self, text: str, *, cache: bool = True) -> Audio:
+        """``text`` as 8 kHz audio; ``cache`` keeps it for the next caller."""
+        text = " ".join(text.split())
+        if not text:
+            return Audio(b"")
+        if cache:
+            with self._lock:
+                hit = self._cache.get(text)
+                if hit is not None:
+                    self._cache.move_to_end(text)
+                    self.metrics.cache_hits += 1
+                    return hit
+        started = time.perf_counter()
+        audio = self._impl(text).resampled(TELEPHONY_RATE)
+        with self._lock:
+            self.metrics.renders += 1
+            self.metrics.render_seconds += time.perf_counter() - started
+            self.metrics.audio_seconds += audio.seconds
+            if cache:
+                self._keep(text, audio)
+        return audio
+
+    def render_parts(self, parts: Sequence[tuple[str, bool]]) -> Audio:
+        """A prompt given as (text, fixed) parts: fixed parts cached, the others not."""
+        return concat([self.render(text, cache=fixed) for text, fixed in parts if text.strip()])
+
+    def _keep(self, text: str, audio: Audio) -> None:
+        self._cache[text] = audio
+        self._cache_bytes += len(audio.pcm)
+        while self._cache_bytes > self._cache_limit and len(self._cache) > 1:
+            _, old = self._cache.popitem(last=False)
+            self._cache_bytes -= len(old.pcm)
+
+
+def _program(name: str, package: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise SpeechUnavailable(f"{name} is not installed: apt-get install {package}")
+    return path
+
+
+class FliteTts(TtsEngine):
+    """CMU flite: English only, writes 8 kHz itself with its default voice (kal)."""
+
+    name = "flite"
+    default_voice = "kal"
+
+    def __init__(self, voice: str | None = None, cache_bytes: int = 64 * 1024 * 1024) -> None:
+        super().__init__(voice, cache_bytes)
+        self._bin = _program("flite", "flite")
+
+    def languages(self) -> frozenset[str]:
+        return frozenset({"en"})
+
+    def _impl(self, text: str) -> Audio:
+        # "-o -" is not supported by every flite build; /dev/stdout is.
+        out = subprocess.run(  # noqa: S603 - fixed program from PATH, arguments as a list
+            [self._bin, "-voice", self.voice, "-t", text, "-o", "/dev/stdout"],
+            capture_output=True,
+            check=True,
+            timeout=30,
+        ).stdout
+        return from_wav(out)
+
+
+class EspeakTts(TtsEngine):
+    """espeak-ng: about a hundred languages, 22.05 kHz output converted to 8 kHz."""
+
+    name = "espeak-ng"
+    default_voice = "en-us"
+
+    def __init__(self, voice: str | None = None, cache_bytes: int = 64 * 1024 * 1024) -> None:
+        super().__init__(voice, cache_bytes)
+        self._bin = _program("espeak-ng", "espeak-ng")
+        self._languages: frozenset[str] | None = None
+
+    def languages(self) -> frozenset[str]:
+        if self._languages is None:
+            listing = subprocess.run(  # noqa: S603 - fixed program from PATH
+                [self._bin, "--voices"], capture_output=True, check=True, text=True, timeout=30
+            ).stdout
+            codes = {line.split()[1] for line in listing.splitlines()[1:] if line.split()}
+            self._languages = frozenset(c.split("-")[0].lower() for c in codes)
+        return self._languages
+
+    def _impl(self, text: str) -> Audio:
+        out = subprocess.run(  # noqa: S603 - fixed program from PATH, arguments as a list
+            [self._bin, "-v", self.voice, "--stdout", "--", text],
+            capture_output=True,
+            check=True,
+            timeout=30,
+        ).stdout
+        return from_wav(out)
+
+
+ENGINES: dict[str, type[TtsEngine]] = {"flite": FliteTts, "espeak-ng": EspeakTts}
+
+
+def make_tts(name: str, voice: str | None = None) -> TtsEngine:
+    try:
+        engine = ENGINES[name]
+    except KeyError:
+        raise SpeechUnavailable(
+            f"unknown TTS engine {name!r}; choose one of {', '.join(ENGINES)}"
+        ) from None
+    return engine(voice)
