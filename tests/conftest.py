@@ -84,6 +84,33 @@ def store(db_url: str) -> Iterator[Store]:
     s.close()
 
 
+def _engine(make: Any) -> Any:
+    from outdial.speech.errors import SpeechUnavailable
+
+    try:
+        return make()
+    except (SpeechUnavailable, ImportError) as exc:
+        pytest.skip(f"speech engine unavailable (.ci/run installs it): {exc}")
+
+
+@pytest.fixture(scope="session")
+def flite() -> Any:
+    """The flite TTS engine (kal voice); skipped where flite is not installed."""
+    return _engine(lambda: __import__("outdial.speech.tts", fromlist=["x"]).FliteTts())
+
+
+@pytest.fixture(scope="session")
+def espeak() -> Any:
+    """The espeak-ng TTS engine; skipped where espeak-ng is not installed."""
+    return _engine(lambda: __import__("outdial.speech.tts", fromlist=["x"]).EspeakTts())
+
+
+@pytest.fixture(scope="session")
+def sphinx() -> Any:
+    """The PocketSphinx recogniser; skipped without the speech extra."""
+    return _engine(lambda: __import__("outdial.speech.asr", fromlist=["x"]).PocketSphinxAsr())
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()

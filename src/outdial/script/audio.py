@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from outdial.domain.conversation import CalleeHungUp, Heard, PromptParts
 from outdial.speech.asr import AsrEngine
-from outdial.speech.audio import FRAME_SECONDS, Audio, silence
+from outdial.speech.audio import FRAME_SECONDS, Audio, concat, silence
 from outdial.speech.loopback import spoken
 from outdial.speech.tts import TtsEngine, make_tts
 from outdial.speech.vad import EnergyVad
@@ -32,6 +32,7 @@ class Hearing:
     asr: AsrEngine
     callee_voice: str = "kal"
     bot_voice: str | None = None
+    cache_prompts: bool = True  # off only to measure what the cache saves
     _voices: dict[str | None, TtsEngine] = field(default_factory=dict)
 
     def tts(self, voice: str | None) -> TtsEngine:
@@ -66,12 +67,20 @@ class AudioSession:
         self._next = 0
         self._endpoint: float | None = None
         self.hung_up_by_bot = False
+        self.cache_prompts = hearing.cache_prompts
 
     async def say(self, text: str, parts: PromptParts = ()) -> None:
-        audio = self.bot.render_parts(parts or ((text, False),))
-        if self._endpoint is not None:
-            self.latencies.append(time.perf_counter() - self._endpoint)
-            self._endpoint = None
+        # Playback starts with the first part; the rest renders while it plays (a part takes
+        # milliseconds to render and seconds to play), so the reply latency ends there.
+        rendered: list[Audio] = []
+        for part, fixed in parts or ((text, False),):
+            if not part.strip():
+                continue
+            rendered.append(self.bot.render(part, cache=fixed and self.cache_prompts))
+            if self._endpoint is not None:
+                self.latencies.append(time.perf_counter() - self._endpoint)
+                self._endpoint = None
+        audio = concat(rendered)
         self.bot_audio.append(audio)
         self.transcript.append({"speaker": "bot", "text": text})
 
