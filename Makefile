@@ -39,6 +39,8 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python bench/submit_200k.py
 	$(BIN)/python bench/dialer_sim.py
+	$(BIN)/python bench/turn_latency.py
+	$(BIN)/python bench/intent_accuracy.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
