@@ -59,12 +59,9 @@ def main() -> int:
     fresh = measure(args.rounds, False)
     c50, c95, f50, f95 = pct(cached, 0.5), pct(cached, 0.95), pct(fresh, 0.5), pct(fresh, 0.95)
     print(f"turns measured: {len(cached)} cached, {len(fresh)} uncached")
-    print(
-        f"cached prompts:   p50 {c50:6.1f} ms  p95 {c95:6.1f} ms  mean {statistics.mean(cached):.1f}"
-    )
-    print(
-        f"uncached (base):  p50 {f50:6.1f} ms  p95 {f95:6.1f} ms  mean {statistics.mean(fresh):.1f}"
-    )
+    mean_c, mean_f = statistics.mean(cached), statistics.mean(fresh)
+    print(f"cached prompts:   p50 {c50:6.1f} ms  p95 {c95:6.1f} ms  mean {mean_c:.1f}")
+    print(f"uncached (base):  p50 {f50:6.1f} ms  p95 {f95:6.1f} ms  mean {mean_f:.1f}")
     print(f"ratio cached/uncached: p50 {c50 / f50:.2f}x  p95 {c95 / f95:.2f}x")
     ok = c50 <= TARGET_P50_MS and c95 <= TARGET_P95_MS
     print(

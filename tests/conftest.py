@@ -106,9 +106,11 @@ def espeak() -> Any:
 
 
 @pytest.fixture(scope="session")
-def sphinx() -> Any:
+def sphinx() -> Iterator[Any]:
     """The PocketSphinx recogniser; skipped without the speech extra."""
-    return _engine(lambda: __import__("outdial.speech.asr", fromlist=["x"]).PocketSphinxAsr())
+    engine = _engine(lambda: __import__("outdial.speech.asr", fromlist=["x"]).PocketSphinxAsr())
+    yield engine
+    engine.close()
 
 
 @pytest.fixture

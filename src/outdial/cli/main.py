@@ -197,8 +197,9 @@ def script_test(
         bool, typer.Option("--audio", help="talk through TTS -> 8 kHz line -> ASR, not text")
     ] = False,
     callee_voice: Annotated[
-        str, typer.Option(help="TTS voice the personas speak with in --audio mode")
-    ] = "kal",
+        str | None,
+        typer.Option(help="TTS voice the personas speak with in --audio mode (flite: kal)"),
+    ] = None,
 ) -> None:
     """Run a template against scripted callers; exit 1 when an expectation fails."""
     import asyncio
@@ -224,7 +225,7 @@ def script_test(
         raise typer.Exit(1)
 
 
-def _hearing(callee_voice: str) -> Any:
+def _hearing(callee_voice: str | None) -> Any:
     from outdial.script.audio import Hearing
     from outdial.speech.asr import make_asr
     from outdial.speech.errors import SpeechUnavailable
@@ -237,7 +238,7 @@ def _hearing(callee_voice: str) -> Any:
             callee_voice=callee_voice,
             bot_voice=settings.tts_voice,
         )
-        hearing.tts(callee_voice)
+        hearing.callee()
     except SpeechUnavailable as exc:
         _fail(f"--audio cannot run here: {exc}")
     return hearing

@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 from outdial.domain.conversation import CalleeHungUp, Heard, PromptParts
 from outdial.speech.asr import AsrEngine
 from outdial.speech.audio import FRAME_SECONDS, Audio, concat, silence
+from outdial.speech.errors import SpeechUnavailable
 from outdial.speech.loopback import spoken
 from outdial.speech.tts import TtsEngine, make_tts
 from outdial.speech.vad import EnergyVad
 
+CALLEE = {"flite": "kal", "espeak-ng": "en-gb"}  # persona voices by engine
 PRE_ROLL_FRAMES = 10  # audio kept from before the VAD's start decision (its onset delay)
 
 
@@ -30,7 +32,7 @@ class Hearing:
 
     tts_engine: str
     asr: AsrEngine
-    callee_voice: str = "kal"
+    callee_voice: str | None = None  # None: a voice unlike the bot's default (see CALLEE)
     bot_voice: str | None = None
     cache_prompts: bool = True  # off only to measure what the cache saves
     _voices: dict[str | None, TtsEngine] = field(default_factory=dict)
@@ -39,6 +41,22 @@ class Hearing:
         if voice not in self._voices:
             self._voices[voice] = make_tts(self.tts_engine, voice)
         return self._voices[voice]
+
+    def bot(self, template_voice: str | None) -> TtsEngine:
+        """The bot's engine: the configured voice, else the template's, else the default.
+
+        A template's voice names a voice of some engine; under another engine it is ignored
+        (the call still speaks) rather than failing every call.
+        """
+        if self.bot_voice:
+            return self.tts(self.bot_voice)
+        try:
+            return self.tts(template_voice)
+        except SpeechUnavailable:
+            return self.tts(None)
+
+    def callee(self) -> TtsEngine:
+        return self.tts(self.callee_voice or CALLEE.get(self.tts_engine))
 
 
 @dataclass
@@ -58,8 +76,8 @@ class AudioSession:
         assert isinstance(persona, Persona)
         self.persona = persona
         self.hearing = hearing
-        self.bot = hearing.tts(hearing.bot_voice or bot_voice)
-        self.callee = hearing.tts(hearing.callee_voice)
+        self.bot = hearing.bot(bot_voice)
+        self.callee = hearing.callee()
         self.transcript: list[dict[str, str]] = []
         self.latencies: list[float] = []  # seconds, end of speech -> first bot frame
         self.turns: list[AudioTurn] = []

@@ -12,6 +12,7 @@ intent rules then match those words (otherwise the engine re-asks).
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import math
 import os
@@ -25,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from outdial.speech.audio import Audio
+from outdial.speech.audio import Audio, Resampler
 from outdial.speech.errors import SpeechUnavailable, need
 
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
@@ -77,13 +78,21 @@ class Recognizer:
         self.phrases = phrases
         self._stream = engine._impl(phrases)
         self._fed = 0.0
+        self._resampler: Resampler | None = None
 
     def feed(self, audio: Audio) -> None:
         self._fed += audio.seconds
-        self._stream.feed(audio.resampled(self.engine.rate).pcm)
+        if audio.rate == self.engine.rate:
+            self._stream.feed(audio.pcm)
+            return
+        if self._resampler is None or self._resampler.rate_in != audio.rate:
+            self._resampler = Resampler(audio.rate, self.engine.rate)
+        self._stream.feed(self._resampler.feed(audio))
 
     def finish(self) -> Recognition:
         started = time.perf_counter()
+        if self._resampler is not None:
+            self._stream.feed(self._resampler.feed(Audio(b"", self._resampler.rate_in), last=True))
         heard = " ".join(words(self._stream.end()))
         accepted = self.engine.accepts(heard, self.phrases)
         spent = time.perf_counter() - started
@@ -103,6 +112,7 @@ class AsrEngine(ABC):
     name = "asr"
     rate = 16000
     uses_grammar = True
+    min_coverage = 0.3
 
     def __init__(self) -> None:
         self.metrics = AsrMetrics()
@@ -138,17 +148,28 @@ class AsrEngine(ABC):
         return r.finish()
 
     def accepts(self, heard: str, phrases: tuple[tuple[str, ...], ...]) -> bool:
+        """A grammar result counts when expected phrases explain most of what was heard.
+
+        Speech the phrases cannot explain still decodes to in-vocabulary words, usually short
+        ones scattered among others ("waited other i'm great" for "please unsubscribe me");
+        requiring phrases to cover at least ``min_coverage`` of the non-filler words rejects
+        that while keeping answers that wrap a phrase in a few extra words.
+        """
         if not heard:
             return False
         if not self.uses_grammar or not phrases:
             return True
         tokens = heard.split()
-        return any(_contains(tokens, p) for p in phrases)
-
-
-def _contains(tokens: list[str], phrase: tuple[str, ...]) -> bool:
-    n = len(phrase)
-    return any(tuple(tokens[i : i + n]) == phrase for i in range(len(tokens) - n + 1))
+        covered = [False] * len(tokens)
+        for phrase in phrases:
+            n = len(phrase)
+            for i in range(len(tokens) - n + 1):
+                if tuple(tokens[i : i + n]) == phrase:
+                    covered[i : i + n] = [True] * n
+        if not any(covered):
+            return False
+        content = [c for t, c in zip(tokens, covered, strict=True) if t not in FILLERS]
+        return not content or sum(content) / len(content) >= self.min_coverage
 
 
 def arpa(phrases: tuple[tuple[str, ...], ...], discount: float = 0.5) -> str:
@@ -220,11 +241,25 @@ class PocketSphinxAsr(AsrEngine):
             for line in f:
                 word, _, phones = line.strip().partition(" ")
                 self._pron.setdefault(word, phones)
-        self._dir = tempfile.TemporaryDirectory(prefix="outdial-asr-")
+        self._dir = tempfile.TemporaryDirectory(prefix="outdial-asr-", ignore_cleanup_errors=True)
+        # Closed explicitly or at exit, never by the garbage collector (which would warn).
+        atexit.register(self._dir.cleanup)
         self._models: OrderedDict[tuple[tuple[str, ...], ...], _Model] = OrderedDict()
 
     def known(self, word: str) -> bool:
         return word in self._pron
+
+    def close(self) -> None:
+        """Remove the phrase models written to disk (also done at exit)."""
+        with self._lock:
+            self._models.clear()
+        self._dir.cleanup()
+
+    def __enter__(self) -> PocketSphinxAsr:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     def _model(self, phrases: tuple[tuple[str, ...], ...]) -> _Model:
         with self._lock:
@@ -268,6 +303,10 @@ class _Model:
             lm=self.stem + ".lm",
             samprate=self.engine.rate,
             loglevel="FATAL",
+            # Telephone audio has nothing above 4 kHz; without dither the model's upper mel
+            # bands see log(0). A fixed seed keeps decoding repeatable.
+            dither=True,
+            seed=1,
         )
 
     def give(self, decoder: Any) -> None:

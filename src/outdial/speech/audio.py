@@ -44,8 +44,10 @@ class Audio:
             return Audio(self.pcm, rate)
         import soxr  # deferred: only conversions need it
 
-        out = soxr.resample(self.array(), self.rate, rate)
-        return Audio(np.asarray(out, dtype="<i2").tobytes(), rate)
+        # float32 in and out: soxr dithers 16-bit output, which would make the same audio
+        # resample (and so recognise) differently from run to run.
+        out = soxr.resample(self.array().astype(np.float32), self.rate, rate)
+        return Audio(to_pcm16(out), rate)
 
     def frames(self, seconds: float = FRAME_SECONDS) -> list[Audio]:
         """Split into frames of ``seconds``; the last one is padded with silence."""
@@ -66,6 +68,27 @@ class Audio:
             w.setframerate(self.rate)
             w.writeframes(self.pcm)
         return buf.getvalue()
+
+
+def to_pcm16(samples: np.ndarray) -> bytes:
+    """float samples on the int16 scale -> rounded, clipped 16-bit little-endian PCM."""
+    return bytes(np.clip(np.rint(samples), -32768, 32767).astype("<i2").tobytes())
+
+
+class Resampler:
+    """Resamples a stream of frames as one signal (no edges at frame boundaries)."""
+
+    def __init__(self, rate_in: int, rate_out: int) -> None:
+        import soxr
+
+        self.rate_in, self.rate_out = rate_in, rate_out
+        self._stream = soxr.ResampleStream(rate_in, rate_out, 1, dtype="float32")
+
+    def feed(self, audio: Audio, *, last: bool = False) -> bytes:
+        if audio.rate != self.rate_in:
+            raise ValueError(f"expected {self.rate_in} Hz audio, got {audio.rate} Hz")
+        out = self._stream.resample_chunk(audio.array().astype(np.float32), last=last)
+        return to_pcm16(out)
 
 
 def silence(seconds: float, rate: int = TELEPHONY_RATE) -> Audio:

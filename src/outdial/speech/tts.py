@@ -52,6 +52,10 @@ class TtsEngine(ABC):
     def languages(self) -> frozenset[str]:
         """The primary language subtags (en, es, ...) this engine speaks."""
 
+    @abstractmethod
+    def voices(self) -> frozenset[str]:
+        """The voice names this engine accepts."""
+
     def render(self, text: str, *, cache: bool = True) -> Audio:
         """``text`` as 8 kHz audio; ``cache`` keeps it for the next caller."""
         text = " ".join(text.split())
@@ -102,6 +106,14 @@ class FliteTts(TtsEngine):
     def __init__(self, voice: str | None = None, cache_bytes: int = 64 * 1024 * 1024) -> None:
         super().__init__(voice, cache_bytes)
         self._bin = _program("flite", "flite")
+        # flite quietly falls back to kal for a voice it lacks: refuse it here instead.
+        _check_voice(self, self.voices())
+
+    def voices(self) -> frozenset[str]:
+        listing = subprocess.run(  # noqa: S603 - fixed program from PATH
+            [self._bin, "-lv"], capture_output=True, check=True, text=True, timeout=30
+        ).stdout
+        return frozenset(listing.split(":", 1)[-1].split())
 
     def languages(self) -> frozenset[str]:
         return frozenset({"en"})
@@ -126,15 +138,19 @@ class EspeakTts(TtsEngine):
     def __init__(self, voice: str | None = None, cache_bytes: int = 64 * 1024 * 1024) -> None:
         super().__init__(voice, cache_bytes)
         self._bin = _program("espeak-ng", "espeak-ng")
-        self._languages: frozenset[str] | None = None
+        listing = subprocess.run(  # noqa: S603 - fixed program from PATH
+            [self._bin, "--voices"], capture_output=True, check=True, text=True, timeout=30
+        ).stdout
+        rows = [line.split() for line in listing.splitlines()[1:] if len(line.split()) >= 5]
+        self._languages = frozenset(r[1].split("-")[0].lower() for r in rows)
+        # -v takes a language code, a voice name or a voice file, optionally "+variant".
+        self._voices = frozenset(n.lower() for r in rows for n in (r[1], r[3], r[4]))
+        _check_voice(self, self._voices, self.voice.split("+")[0].lower())
+
+    def voices(self) -> frozenset[str]:
+        return self._voices
 
     def languages(self) -> frozenset[str]:
-        if self._languages is None:
-            listing = subprocess.run(  # noqa: S603 - fixed program from PATH
-                [self._bin, "--voices"], capture_output=True, check=True, text=True, timeout=30
-            ).stdout
-            codes = {line.split()[1] for line in listing.splitlines()[1:] if line.split()}
-            self._languages = frozenset(c.split("-")[0].lower() for c in codes)
         return self._languages
 
     def _impl(self, text: str) -> Audio:
@@ -145,6 +161,12 @@ class EspeakTts(TtsEngine):
             timeout=30,
         ).stdout
         return from_wav(out)
+
+
+def _check_voice(engine: TtsEngine, voices: frozenset[str], voice: str | None = None) -> None:
+    if (voice or engine.voice) not in voices:
+        shown = ", ".join(sorted(voices)[:12]) + (" ..." if len(voices) > 12 else "")
+        raise SpeechUnavailable(f"{engine.name} has no voice {engine.voice!r}; it has: {shown}")
 
 
 ENGINES: dict[str, type[TtsEngine]] = {"flite": FliteTts, "espeak-ng": EspeakTts}
