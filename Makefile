@@ -11,12 +11,12 @@ help:
 	@echo "make run     - start the API server on 127.0.0.1:8080 with ./outdial.db"
 	@echo "make test    - lint, type-check, import contracts, then every test on SQLite and PostgreSQL"
 	@echo "make bench   - run the benchmarks under bench/"
-	@echo "make install - create $(VENV) and install outdial with its dev, postgres and speech extras"
+	@echo "make install - create $(VENV) and install outdial with its dev, postgres, speech and sip extras"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev,postgres,speech]"
+	$(BIN)/pip install --quiet -e ".[dev,postgres,speech,sip]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -20,11 +20,15 @@ class RecordingStore:
 
     def write(self, pcm16: bytes, rate: int = SAMPLE_RATE) -> str:
         """Store mono 16-bit little-endian samples; return the new recording id."""
-        self.directory.mkdir(parents=True, exist_ok=True)
         recording_id = uuid.uuid4().hex
-        with wave.open(str(self.path(recording_id)), "wb") as out:
-            out.setnchannels(1)
+        self.write_channels(recording_id, pcm16, rate, channels=1)
+        return recording_id
+
+    def write_channels(self, name: str, pcm16: bytes, rate: int, *, channels: int) -> None:
+        """Store interleaved 16-bit samples as ``name``.wav."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with wave.open(str(self.path(name)), "wb") as out:
+            out.setnchannels(channels)
             out.setsampwidth(2)
             out.setframerate(rate)
             out.writeframes(pcm16)
-        return recording_id

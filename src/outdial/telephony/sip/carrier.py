@@ -1,0 +1,243 @@
+"""The SIP carrier: places each call on a SIP trunk and runs the conversation over RTP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from outdial.clock import Clock
+from outdial.domain.conversation import CallRequest, Conversation
+from outdial.domain.outcome import Outcome, outcome_for_sip
+from outdial.speech.asr import AsrEngine
+from outdial.speech.tts import TtsEngine
+from outdial.telephony.carrier import CallResult
+from outdial.telephony.recording import RecordingStore
+from outdial.telephony.sip import sdp
+from outdial.telephony.sip.codecs import codec_for
+from outdial.telephony.sip.recorder import Recorder
+from outdial.telephony.sip.rtp import RtpSession, open_rtp
+from outdial.telephony.sip.session import SipCallSession
+from outdial.telephony.sip.stack import Dial, SipCall, SipEvent, SipStack
+from outdial.telephony.talk import converse
+
+log = logging.getLogger(__name__)
+
+HANGUP_GRACE = 5.0  # seconds to wait for the stack to confirm a CANCEL or BYE
+
+
+@dataclass(frozen=True)
+class Trunk:
+    """Where calls go and how they are presented."""
+
+    name: str
+    host: str
+    port: int = 5060
+    transport: str = "udp"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    domain: str | None = None  # host part of the Request-URI/To (default: host)
+    caller_id: str | None = None  # fixed From user; else the task's displayNum
+    dial_prefix: str = ""  # put before every number, e.g. "+" or a trunk code
+    max_cps: float | None = None
+    max_calls: int | None = None
+
+    def dial_string(self, callee: str) -> str:
+        return f"{self.dial_prefix}{callee.lstrip('+')}"
+
+
+@dataclass
+class _Progress:
+    ringing_at: datetime | None = None
+    answered_at: datetime | None = None
+    final: SipEvent | None = None
+
+
+class SipCarrier:
+    """A Carrier over a SIP trunk (sippy signalling, asyncio RTP, TTS and ASR engines)."""
+
+    def __init__(
+        self,
+        stack: SipStack,
+        trunk: Trunk,
+        clock: Clock,
+        tts: TtsEngine,
+        asr: AsrEngine,
+        recordings: RecordingStore | None = None,
+        *,
+        media_host: str | None = None,
+        stereo_recordings: bool = False,
+    ) -> None:
+        self.stack, self.trunk, self.clock = stack, trunk, clock
+        self.tts, self.asr, self.recordings = tts, asr, recordings
+        self.media_host = media_host or (stack.bound[0] if stack.bound else "127.0.0.1")
+        self.stereo_recordings = stereo_recordings
+        self.max_cps = trunk.max_cps
+        self._lines = asyncio.Semaphore(trunk.max_calls) if trunk.max_calls else None
+        self.placed = 0
+
+    async def place(
+        self, request: CallRequest, conversation: Conversation, stop: asyncio.Event
+    ) -> CallResult:
+        if self._lines is None:
+            return await self._place(request, conversation, stop)
+        async with self._lines:
+            return await self._place(request, conversation, stop)
+
+    async def _place(
+        self, request: CallRequest, conversation: Conversation, stop: asyncio.Event
+    ) -> CallResult:
+        self.placed += 1
+        started = self.clock.now()
+        rtp = await open_rtp(self.media_host)
+        call = SipCall(self.stack, asyncio.get_running_loop())
+        progress = _Progress()
+        try:
+            port = rtp.transport.get_extra_info("sockname")[1] if rtp.transport else 0
+            call.start(
+                Dial(
+                    to_user=self.trunk.dial_string(request.callee),
+                    next_hop=(self.trunk.host, self.trunk.port),
+                    sdp=sdp.offer(self.media_host, port, secrets.randbits(31)),
+                    from_user=self.trunk.caller_id or request.caller_id or "anonymous",
+                    domain=self.trunk.domain,
+                    username=self.trunk.username,
+                    password=self.trunk.password,
+                    give_up_after=request.max_ringing + 30,
+                )
+            )
+            answered = await self._ring(call, rtp, request, stop, progress)
+            if not answered:
+                return self._unanswered(started, progress)
+            return await self._talk(call, rtp, request, conversation, stop, started, progress)
+        finally:
+            rtp.close()
+
+    async def _ring(
+        self,
+        call: SipCall,
+        rtp: RtpSession,
+        request: CallRequest,
+        stop: asyncio.Event,
+        progress: _Progress,
+    ) -> bool:
+        """Wait for the answer; CANCEL at maxRingingTime or on stop. True when answered."""
+        deadline: float | None = None
+        loop = asyncio.get_running_loop()
+        while True:
+            timeout = None if deadline is None else max(0.0, deadline - loop.time())
+            event = await _next(call, stop, timeout)
+            if event is None:  # ring limit, or the worker is stopping
+                progress.final = SipEvent("failed", 487, "cancelled")
+                call.hangup()
+                await _until_dead(call)
+                return False
+            if event.kind in ("ringing", "progress"):
+                if progress.ringing_at is None:
+                    progress.ringing_at = self.clock.now()
+                    deadline = loop.time() + request.max_ringing
+                if event.sdp:
+                    _start_media(rtp, event.sdp)  # early media: announcements, ringback
+            elif event.kind == "connected":
+                progress.answered_at = self.clock.now()
+                if event.sdp:
+                    _start_media(rtp, event.sdp)
+                return True
+            elif event.kind in ("failed", "dead", "disconnected"):
+                progress.final = event
+                return False
+
+    def _unanswered(self, started: datetime, progress: _Progress) -> CallResult:
+        final = progress.final or SipEvent("failed", 500)
+        code = final.code or 500
+        outcome = outcome_for_sip(code)
+        if code == 408 and progress.ringing_at is not None:
+            outcome = Outcome.NO_ANSWER  # it rang: a timeout there is an unanswered call
+        side = "bot" if code == 487 else None
+        return CallResult(
+            outcome, code, started, self.clock.now(), ringing_at=progress.ringing_at,
+            hangup_side=side,
+        )  # fmt: skip
+
+    async def _talk(
+        self,
+        call: SipCall,
+        rtp: RtpSession,
+        request: CallRequest,
+        conversation: Conversation,
+        stop: asyncio.Event,
+        started: datetime,
+        progress: _Progress,
+    ) -> CallResult:
+        recorder = Recorder() if request.record and self.recordings is not None else None
+        session = SipCallSession(rtp, self.tts, self.asr, recorder)
+        rtp.on_audio, rtp.on_dtmf = session.on_audio, session.on_dtmf
+        if recorder is not None:
+            rtp.on_sent = recorder.said
+        watcher = asyncio.ensure_future(_watch_hangup(call, session))
+        try:
+            outcome, side = await converse(conversation, session, request, stop, request.max_talk)
+        finally:
+            watcher.cancel()
+        if not session.hung_up.is_set():
+            call.hangup()  # BYE: the bot finished, the limit was reached, or we are stopping
+        await _until_dead(call)
+        ended = self.clock.now()
+        recording = None
+        if recorder is not None and self.recordings is not None:
+            recording = recorder.save(self.recordings, stereo=self.stereo_recordings)
+        return CallResult(
+            Outcome.CONNECTED,
+            200,
+            started,
+            ended,
+            ringing_at=progress.ringing_at or progress.answered_at,
+            answered_at=progress.answered_at,
+            hangup_side="callee" if session.hung_up.is_set() else side,
+            transcript=session.transcript,
+            conversation=outcome,
+            recording=recording,
+        )
+
+
+def _start_media(rtp: RtpSession, answer: str) -> None:
+    try:
+        media = sdp.answer(answer)
+    except sdp.SdpError as exc:
+        log.warning("unusable SDP from the far end: %s", exc)
+        return
+    if rtp.remote is None or rtp.pt != media.codec:
+        rtp.start((media.ip, media.port), codec_for(media.codec), media.codec, media.dtmf)
+
+
+async def _next(call: SipCall, stop: asyncio.Event, timeout: float | None) -> SipEvent | None:
+    getter = asyncio.ensure_future(call.events.get())
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        done, _ = await asyncio.wait(
+            {getter, stopper}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        return getter.result() if getter in done else None
+    finally:
+        getter.cancel()
+        stopper.cancel()
+
+
+async def _watch_hangup(call: SipCall, session: SipCallSession) -> None:
+    while True:
+        event = await call.events.get()
+        if event.kind in ("disconnected", "dead", "failed"):
+            if event.origin != "local":
+                session.hung_up.set()
+            return
+
+
+async def _until_dead(call: SipCall) -> None:
+    """Wait (briefly) for the stack to finish the dialog, so no call outlives its record."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(HANGUP_GRACE):
+            while (await call.events.get()).kind != "dead":
+                pass

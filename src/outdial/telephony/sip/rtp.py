@@ -1,0 +1,218 @@
+"""RTP over asyncio (RFC 3550): paced sending, ordered receiving, RFC 4733 DTMF.
+
+Sending runs on a fixed 20 ms grid measured from the first packet, so scheduling jitter
+never accumulates; when nothing is queued it sends silence, which keeps the far end's jitter
+buffer and any NAT binding alive. Receiving holds a few packets to put reordered ones back in
+order and fills lost ones with silence, so the VAD and the recording keep true time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import struct
+from collections import deque
+from collections.abc import Callable
+from typing import cast
+
+from outdial.speech.audio import FRAME_SECONDS, Audio, silence
+from outdial.telephony.sip.codecs import Codec
+
+HEADER = struct.Struct("!BBHII")
+JITTER_PACKETS = 3  # held back to reorder; 60 ms
+MAX_FILL = 50  # a longer gap is a restart (new stream), not loss
+DTMF_KEYS = "0123456789*#ABCD"
+
+
+def packet(pt: int, seq: int, ts: int, ssrc: int, payload: bytes, marker: bool = False) -> bytes:
+    return (
+        HEADER.pack(0x80, pt | (0x80 if marker else 0), seq & 0xFFFF, ts & 0xFFFFFFFF, ssrc)
+        + payload
+    )
+
+
+def parse(data: bytes) -> tuple[int, int, int, bytes] | None:
+    """(payload type, sequence, timestamp, payload) of an RTP packet, or None."""
+    if len(data) < HEADER.size:
+        return None
+    first, second, seq, ts, _ssrc = HEADER.unpack_from(data)
+    if first >> 6 != 2:
+        return None
+    offset = HEADER.size + 4 * (first & 0x0F)
+    if first & 0x10:  # header extension
+        if len(data) < offset + 4:
+            return None
+        offset += 4 + 4 * struct.unpack_from("!H", data, offset + 2)[0]
+    end = len(data)
+    if first & 0x20:  # padding
+        end -= data[-1]
+    if offset > end:
+        return None
+    return second & 0x7F, seq, ts, data[offset:end]
+
+
+def _newer(a: int, b: int) -> bool:
+    """Whether sequence number a comes after b (modulo 2^16)."""
+    return 0 < (a - b) & 0xFFFF < 0x8000
+
+
+class Reorder:
+    """Puts packets back in sequence order; missing ones become None after the hold."""
+
+    def __init__(self, hold: int = JITTER_PACKETS) -> None:
+        self.hold = hold
+        self.next: int | None = None
+        self.waiting: dict[int, bytes] = {}
+
+    def push(self, seq: int, payload: bytes) -> list[bytes | None]:
+        if self.next is None:
+            self.next = seq
+        if seq != self.next and not _newer(seq, self.next):
+            return []  # late or duplicate: already played out (as silence)
+        gap = (seq - self.next) & 0xFFFF
+        if gap > MAX_FILL:
+            self.waiting.clear()
+            self.next = seq
+        self.waiting[seq] = payload
+        out: list[bytes | None] = []
+        while self.waiting:
+            if self.next in self.waiting:
+                out.append(self.waiting.pop(self.next))
+            elif len(self.waiting) > self.hold:
+                out.append(None)  # lost
+            else:
+                break
+            self.next = (self.next + 1) & 0xFFFF
+        return out
+
+
+class RtpSession(asyncio.DatagramProtocol):
+    """One call's media: ``play`` queues audio to send; received audio goes to ``on_audio``
+    frame by frame and keys to ``on_dtmf``."""
+
+    def __init__(
+        self,
+        on_audio: Callable[[Audio], None],
+        on_dtmf: Callable[[str], None],
+        on_sent: Callable[[Audio], None] | None = None,
+    ) -> None:
+        self.on_sent = on_sent
+        self.codec: Codec | None = None
+        self.pt = -1
+        self.dtmf_pt: int | None = None
+        self.on_audio, self.on_dtmf = on_audio, on_dtmf
+        self.remote: tuple[str, int] | None = None
+        self.transport: asyncio.DatagramTransport | None = None
+        self.ssrc = secrets.randbits(32)
+        self.seq = secrets.randbits(16)
+        self.ts = secrets.randbits(32)
+        self.samples = int(8000 * FRAME_SECONDS)  # RTP clock ticks per frame (8000 even for G.722)
+        self.queue: deque[Audio] = deque()
+        self.playing = asyncio.Event()  # set while queued audio is going out
+        self._reorder = Reorder()
+        self._last_dtmf_ts: int | None = None
+        self._sender: asyncio.Task[None] | None = None
+        self._silence = silence(FRAME_SECONDS)
+        self.sent = 0
+        self.received = 0
+
+    # --- asyncio protocol ---
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        got = parse(data)
+        if got is None:
+            return
+        pt, seq, ts, payload = got
+        self.received += 1
+        if pt == self.dtmf_pt:
+            self._dtmf(ts, payload)
+            return
+        if pt != self.pt or self.codec is None:
+            return
+        for frame in self._reorder.push(seq, payload):
+            self.on_audio(self._silence if frame is None else self.codec.decode(frame))
+
+    def _dtmf(self, ts: int, payload: bytes) -> None:
+        # RFC 4733: an event repeats with the same timestamp; the end bit marks its last
+        # packets (sent three times). Report each event once, when it ends.
+        if len(payload) < 4:
+            return
+        event, flags = payload[0], payload[1]
+        if flags & 0x80 and ts != self._last_dtmf_ts and event < len(DTMF_KEYS):
+            self._last_dtmf_ts = ts
+            self.on_dtmf(DTMF_KEYS[event])
+
+    # --- sending ---
+    def start(
+        self, remote: tuple[str, int], codec: Codec, payload_type: int, dtmf_type: int | None
+    ) -> None:
+        """Send to ``remote`` with the codec the answer chose (early media or answer)."""
+        self.remote = remote
+        self.codec, self.pt, self.dtmf_pt = codec, payload_type, dtmf_type
+        self._silence = silence(FRAME_SECONDS, codec.rate)
+        if self._sender is None:
+            self._sender = asyncio.ensure_future(self._send_loop())
+
+    def play(self, audio: Audio) -> None:
+        rate = self.codec.rate if self.codec is not None else audio.rate
+        for frame in audio.resampled(rate).frames(FRAME_SECONDS):
+            self.queue.append(frame)
+        self.playing.set()
+
+    def stop_playing(self) -> None:
+        self.queue.clear()
+
+    async def _send_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        start, n = loop.time(), 0
+        marker = True
+        while self.transport is not None and not self.transport.is_closing():
+            frame = self.queue.popleft() if self.queue else None
+            if frame is None and self.playing.is_set():
+                self.playing.clear()
+            if self.remote is not None and self.codec is not None:
+                audio = frame or self._silence
+                if self.on_sent is not None:
+                    self.on_sent(audio)
+                payload = self.codec.encode(audio)
+                self.transport.sendto(
+                    packet(self.pt, self.seq, self.ts, self.ssrc, payload, marker), self.remote
+                )
+                self.sent += 1
+            marker = False
+            self.seq = (self.seq + 1) & 0xFFFF
+            self.ts = (self.ts + self.samples) & 0xFFFFFFFF
+            n += 1
+            await asyncio.sleep(max(0.0, start + n * FRAME_SECONDS - loop.time()))
+
+    async def drained(self) -> None:
+        """Wait until everything queued has been sent."""
+        while self.queue:
+            await asyncio.sleep(FRAME_SECONDS)
+
+    def close(self) -> None:
+        if self._sender is not None:
+            self._sender.cancel()
+        if self.transport is not None:
+            self.transport.close()
+
+    async def closed(self) -> None:
+        if self._sender is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sender
+
+
+async def open_rtp(host: str) -> RtpSession:
+    """An RTP socket on ``host``; set its callbacks before ``start``."""
+    loop = asyncio.get_running_loop()
+    _, session = await loop.create_datagram_endpoint(
+        lambda: RtpSession(_ignore, _ignore), local_addr=(host, 0)
+    )
+    return session
+
+
+def _ignore(_: object) -> None:
+    pass

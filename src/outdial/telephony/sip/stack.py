@@ -1,0 +1,285 @@
+"""sippy, bridged to asyncio.
+
+sippy runs its own reactor (ED2) in a thread; every sippy object is touched only there. The
+asyncio side enters with ``ED2.callFromThread`` and receives plain ``SipEvent`` values through
+``loop.call_soon_threadsafe``. The stack's quirks are handled here, each with a test:
+
+- ED2 binds itself to the thread that first imports it, so that import happens inside the
+  reactor thread (otherwise cross-thread calls take ~10 ms and timers warn).
+- sippy compares the URI parameter ``transport=UDP`` case-sensitively, so requests we send
+  inside a dialog to a peer whose Contact says ``UDP`` (SIPp does) raise inside the reactor and
+  the call stays up; next-hop transports are lower-cased (RFC 3261: case-insensitive).
+- The default Contact carries the display name "Anonymous", which some peers copy into the
+  Request-URI of their BYE; it is removed.
+- 100 Trying arrives as a ring event; it is not ringing.
+- Its transaction manager probes for IPv6 with a socket it never closes; the warning that
+  socket raises when collected is silenced at that one place.
+- Custom header names would be re-capitalised (``X-Campaign-Id`` -> ``X-campaign-id``); they
+  are sent verbatim.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import threading
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from outdial.speech.errors import SpeechUnavailable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SipEvent:
+    kind: str  # ringing | progress | connected | failed | disconnected | dead
+    code: int | None = None
+    reason: str = ""
+    sdp: str | None = None
+    origin: str | None = None  # "callee" when the far end hung up
+
+
+def lower_case_transports() -> None:
+    """Make next-hop transports lower case, as sippy's transaction manager expects."""
+    from sippy.SipURL import SipURL
+
+    if getattr(SipURL.getTAddr, "_outdial", False):
+        return
+    original = SipURL.getTAddr
+
+    def get_taddr(self: Any) -> Any:
+        addr, transport = original(self)
+        return addr, transport.lower() if isinstance(transport, str) else transport
+
+    get_taddr._outdial = True  # type: ignore[attr-defined]
+    SipURL.getTAddr = get_taddr
+
+
+def verbatim_header(name: str, value: str) -> Any:
+    """A header sent with exactly this name (sippy would re-capitalise unknown names)."""
+    from sippy.SipGenericHF import SipGenericHF
+    from sippy.SipHeader import SipHeader
+
+    class Verbatim(SipGenericHF):  # type: ignore[misc]
+        def __init__(self, body: str, cname: str) -> None:
+            super().__init__(body, cname)
+            self.cname = cname
+
+        def getCanName(self, name: str, compact: bool = False) -> str:
+            return self.cname
+
+        def getCopy(self) -> Verbatim:
+            return Verbatim(self.body, self.cname)
+
+    return SipHeader(name=name, body=Verbatim(value, name))
+
+
+class _Log:
+    """sippy's logger interface; SIP messages go to debug logging (they carry numbers)."""
+
+    def write(self, *args: object, **_: object) -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("sip: %s", "".join(str(a) for a in args))
+
+
+class SipStack:
+    """The reactor thread and one UDP transaction manager for every call of the process."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, user_agent: str = "outdial"):
+        self.host, self.port, self.user_agent = host, port, user_agent
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        self.ed2: Any = None
+        self.config: dict[str, Any] = {}
+        self.bound: tuple[str, int] | None = None
+
+    def start(self, timeout: float = 10.0) -> SipStack:
+        try:
+            import sippy  # noqa: F401
+        except ImportError as exc:
+            raise SpeechUnavailable(
+                "the SIP carrier needs sippy: pip install 'outdial[sip]'"
+            ) from exc
+        if "sippy.Core.EventDispatcher" in sys.modules:
+            raise RuntimeError(
+                "sippy's reactor was imported outside its thread; one stack per process"
+            )
+        self._thread = threading.Thread(target=self._run, name="sippy-reactor", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError("the SIP stack did not start")
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def _run(self) -> None:
+        try:
+            from sippy.Core.EventDispatcher import ED2  # created here: this is its thread
+            from sippy.SipConf import SipConf
+            from sippy.SipTransactionManager import SipTransactionManager
+
+            lower_case_transports()
+            SipConf.my_uaname = self.user_agent
+            self.config = {"_sip_address": self.host, "_sip_port": self.port, "_sip_logger": _Log()}
+            with warnings.catch_warnings():
+                # sippy probes for IPv6 with a socket it never closes (a ResourceWarning).
+                warnings.simplefilter("ignore", ResourceWarning)
+                tm = SipTransactionManager(self.config, self._out_of_dialog)
+            self.config["_sip_tm"] = tm
+            self.ed2 = ED2
+            server = next(iter(tm.l4r.cache_l2s.values()))
+            address = server.getSIPaddr()[0]
+            self.bound = (str(address[0]), int(address[1]))
+        except BaseException as exc:  # noqa: BLE001 - handed to start(), which raises it
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        ED2.loop()
+
+    def _out_of_dialog(self, req: Any, _transaction: Any) -> Any:
+        method = req.getMethod()
+        if method == "OPTIONS":
+            return (req.genResponse(200, "OK"), None, None)
+        if method in ("ACK", "CANCEL"):
+            return None
+        if req.getHFBody("to").getTag() is not None:
+            return (req.genResponse(481, "Call Leg/Transaction Does Not Exist"), None, None)
+        if method == "INVITE":
+            return (req.genResponse(603, "Decline"), None, None)  # outbound only
+        return (req.genResponse(501, "Not Implemented"), None, None)
+
+    def call_soon(self, fn: Callable[..., object], *args: object) -> None:
+        self.ed2.callFromThread(fn, *args)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            return
+
+        def shutdown() -> None:
+            try:
+                self.config["_sip_tm"].shutdown()
+            finally:
+                self.ed2.breakLoop()
+
+        self.ed2.callFromThread(shutdown)
+        self._thread.join(timeout)
+
+
+@dataclass(frozen=True, slots=True)
+class Dial:
+    """One INVITE: who, where, with which offer and credentials."""
+
+    to_user: str
+    next_hop: tuple[str, int]
+    sdp: str
+    from_user: str = "anonymous"
+    domain: str | None = None  # host of the Request-URI and To (default: the next hop)
+    username: str | None = None
+    password: str | None = None
+    headers: Sequence[tuple[str, str]] = ()
+    give_up_after: float = 180.0  # CANCEL if not answered by then (a safety net)
+
+
+class SipCall:
+    """One outbound call; its events arrive on ``events`` (an asyncio queue)."""
+
+    def __init__(self, stack: SipStack, loop: asyncio.AbstractEventLoop) -> None:
+        self.stack, self.loop = stack, loop
+        self.events: asyncio.Queue[SipEvent] = asyncio.Queue()
+        self._ua: Any = None
+
+    def start(self, dial: Dial) -> None:
+        self.stack.call_soon(self._start, dial)
+
+    def hangup(self) -> None:
+        """CANCEL while ringing, BYE when answered; nothing once ended."""
+        self.stack.call_soon(self._hangup)
+
+    # --- on the reactor thread ---
+    def _post(self, event: SipEvent) -> None:
+        self.loop.call_soon_threadsafe(self.events.put_nowait, event)
+
+    def _start(self, dial: Dial) -> None:
+        from sippy.CCEvents import CCEventTry
+        from sippy.MsgBody import MsgBody
+        from sippy.SipCallId import SipCallId
+        from sippy.SipContact import SipContact
+        from sippy.UA import UA
+
+        try:
+            ua = UA(
+                self.stack.config,
+                event_cb=self._event,
+                username=dial.username,
+                password=dial.password,
+                nh_address=dial.next_hop,
+                dead_cbs=(self._dead,),
+                expire_time=dial.give_up_after,
+            )
+            ua.godead_timeout = 0.5
+            contact = SipContact()
+            contact.getUri().name = None
+            ua.lContact = contact
+            self._ua = ua
+            event = CCEventTry(
+                (SipCallId(), dial.from_user, dial.to_user, MsgBody(dial.sdp), None, None)
+            )
+            if dial.headers:
+                event.extra_headers = tuple(verbatim_header(n, v) for n, v in dial.headers)
+            if dial.domain:
+                domain = dial.domain
+
+                def set_domain(uac: Any) -> None:
+                    uac.rTarget.host = domain
+                    uac.rTarget.port = None
+                    uac.rUri.getUrl().host = domain
+
+                event.onUacSetupComplete = set_domain
+            ua.recvEvent(event)
+        except Exception as exc:  # reported as a failed call, never lost
+            log.exception("could not start a SIP call")
+            self._post(SipEvent("failed", 500, f"local error: {type(exc).__name__}"))
+            self._post(SipEvent("dead"))
+
+    def _event(self, event: Any, _ua: Any) -> None:
+        from sippy.CCEvents import (
+            CCEventConnect,
+            CCEventDisconnect,
+            CCEventFail,
+            CCEventPreConnect,
+            CCEventRedirect,
+            CCEventRing,
+        )
+
+        data = event.getData()
+        if isinstance(event, CCEventDisconnect):
+            self._post(SipEvent("disconnected", origin=event.origin))
+            return
+        if not isinstance(
+            event, CCEventRing | CCEventConnect | CCEventPreConnect | CCEventFail | CCEventRedirect
+        ):
+            return
+        code, reason = int(data[0]), str(data[1])
+        body = data[2] if len(data) > 2 else None
+        sdp = str(body) if body is not None else None
+        if isinstance(event, CCEventRing):
+            if code == 100:
+                return
+            self._post(SipEvent("progress" if sdp else "ringing", code, reason, sdp))
+        elif isinstance(event, CCEventConnect | CCEventPreConnect):
+            self._post(SipEvent("connected", code, reason, sdp))
+        else:
+            self._post(SipEvent("failed", code, reason))
+
+    def _hangup(self) -> None:
+        if self._ua is not None and not self._ua.isDead():
+            self._ua.disconnect(origin="local")
+
+    def _dead(self, _ua: Any) -> None:
+        self._post(SipEvent("dead"))
