@@ -148,7 +148,10 @@ class Sipp:
     ):
         self.tmp = tmp
         self.scenario = tmp / f"{name}.xml"
-        self.scenario.write_text(HEAD.format(name=name) + body + TAIL)
+        scenario = (
+            body if body.lstrip().startswith("<?xml") else HEAD.format(name=name) + body + TAIL
+        )
+        self.scenario.write_text(scenario)
         self.port = free_port()
         self.media_port = free_port(4)
         self.screen = tmp / f"{name}-screen.log"
@@ -157,6 +160,11 @@ class Sipp:
         self.calls = calls
         self.extra = extra
         self.pid: int | None = None
+
+    @classmethod
+    def from_file(cls, tmp: Path, name: str) -> Sipp:
+        """A scenario kept under tests/integration/sip/scenarios/."""
+        return cls(tmp, name, (Path(__file__).parent / "scenarios" / f"{name}.xml").read_text())
 
     @property
     def address(self) -> tuple[str, int]:

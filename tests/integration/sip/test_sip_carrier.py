@@ -218,3 +218,27 @@ def test_dtmf_answer(make_carrier: Any, template: Any, tmp_path: Path) -> None:
     result = run(sipp, lambda: place(make_carrier(sipp), template, request()))
     assert result.conversation.feedback == "1", (result.transcript, sipp.log())
     assert result.conversation.path == ("ask", "confirmed")
+
+
+def test_digest_auth_trunk(make_carrier: Any, template: Any, tmp_path: Path) -> None:
+    sipp = S.Sipp.from_file(tmp_path, "auth401")
+    carrier = make_carrier(sipp, username="carrieruser", password="s3cret")
+    result = run(sipp, lambda: place(carrier, template, request(max_talk=3)))
+    assert result.outcome is Outcome.CONNECTED and result.sip_code == 200, sipp.log()
+    assert sipp.succeeded() == 1, sipp.log()  # SIPp verified the digest (403 otherwise)
+
+
+def test_wrong_password_is_refused(make_carrier: Any, template: Any, tmp_path: Path) -> None:
+    sipp = S.Sipp.from_file(tmp_path, "auth401")
+    carrier = make_carrier(sipp, username="carrieruser", password="wrong")
+    result = run(sipp, lambda: place(carrier, template, request()))
+    assert result.outcome is Outcome.FAILED and result.sip_code == 403
+
+
+def test_early_media_then_answer_on_g722(make_carrier: Any, template: Any, tmp_path: Path) -> None:
+    sipp = S.Sipp.from_file(tmp_path, "early_media")
+    carrier = make_carrier(sipp)
+    result = run(sipp, lambda: place(carrier, template, request(max_talk=3)))
+    assert result.outcome is Outcome.CONNECTED, sipp.log()
+    assert carrier.early_media == 1 and carrier.codecs == {9: 1}
+    assert result.ringing_at is not None and result.ringing_at < result.answered_at

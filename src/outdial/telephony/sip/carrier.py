@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -78,6 +79,8 @@ class SipCarrier:
         self.max_cps = trunk.max_cps
         self._lines = asyncio.Semaphore(trunk.max_calls) if trunk.max_calls else None
         self.placed = 0
+        self.early_media = 0  # calls whose media started on a provisional response
+        self.codecs: Counter[int] = Counter()  # payload types used, per call
 
     async def place(
         self, request: CallRequest, conversation: Conversation, stop: asyncio.Event
@@ -139,12 +142,13 @@ class SipCarrier:
                 if progress.ringing_at is None:
                     progress.ringing_at = self.clock.now()
                     deadline = loop.time() + request.max_ringing
-                if event.sdp:
-                    _start_media(rtp, event.sdp)  # early media: announcements, ringback
+                if event.sdp and rtp.remote is None and _start_media(rtp, event.sdp):
+                    self.early_media += 1  # announcements, ringback: heard by the recorder
             elif event.kind == "connected":
                 progress.answered_at = self.clock.now()
                 if event.sdp:
                     _start_media(rtp, event.sdp)
+                self.codecs[rtp.pt] += 1
                 return True
             elif event.kind in ("failed", "dead", "disconnected"):
                 progress.final = event
@@ -203,14 +207,15 @@ class SipCarrier:
         )
 
 
-def _start_media(rtp: RtpSession, answer: str) -> None:
+def _start_media(rtp: RtpSession, answer: str) -> bool:
     try:
         media = sdp.answer(answer)
     except sdp.SdpError as exc:
         log.warning("unusable SDP from the far end: %s", exc)
-        return
-    if rtp.remote is None or rtp.pt != media.codec:
+        return False
+    if rtp.remote != (media.ip, media.port) or rtp.pt != media.codec:
         rtp.start((media.ip, media.port), codec_for(media.codec), media.codec, media.dtmf)
+    return True
 
 
 async def _next(call: SipCall, stop: asyncio.Event, timeout: float | None) -> SipEvent | None:
