@@ -39,7 +39,12 @@ class Settings(BaseSettings):
     auto_migrate: bool = True
     recordings_dir: str = "./recordings"
     worker_id: str | None = None
-    carrier: str = "sim"
+    carrier: str = Field("sim", pattern="^(sim|sip)$")
+    sip_host: str = "127.0.0.1"
+    sip_port: int = Field(5060, ge=0, le=65535)
+    sip_media_host: str | None = None
+    sip_trunk: str = "default"
+    sip_stereo_recordings: bool = False
     sim_speed: float | None = Field(1.0, gt=0)
     sim_seed: int = 0
     sim_instant: bool = False

@@ -71,7 +71,7 @@ def load_sim_profile(path: str) -> dict[str, Any]:
     return out
 
 
-def make_carrier(settings: Settings, clock: LoopClock) -> Carrier:
+def make_carrier(settings: Settings, clock: LoopClock, store: Store | None = None) -> Carrier:
     if settings.carrier == "sim":
         shape = load_sim_profile(settings.sim_profile) if settings.sim_profile else {}
         profile = SimProfile(
@@ -81,7 +81,11 @@ def make_carrier(settings: Settings, clock: LoopClock) -> Carrier:
             **shape,
         )
         return SimCarrier(clock, profile, RecordingStore(settings.recordings_dir))
-    raise OutdialError(f"unknown carrier {settings.carrier!r} (available: sim)")
+    if settings.carrier == "sip" and store is not None:
+        from outdial.dialer.sip import sip_carrier
+
+        return sip_carrier(settings, store, clock)
+    raise OutdialError(f"unknown carrier {settings.carrier!r} (available: sim, sip)")
 
 
 def make_sms_sender(settings: Settings) -> SmsSender:
@@ -145,7 +149,7 @@ class WorkerThread:
         self.clock = LoopClock(self.loop, start or SystemClock().now())
         self.dialer = Dialer(
             store,
-            make_carrier(settings, self.clock),
+            make_carrier(settings, self.clock, store),
             self.clock,
             DialerConfig(
                 worker_id=worker_id(settings),

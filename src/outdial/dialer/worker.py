@@ -344,6 +344,7 @@ class Dialer:
             attempt=claimed.attempt,
             variables=claimed.texts,
             tag=f"{task.task_id}:{claimed.callee_id}",
+            trunk=task.sip_trunk or "",
         )
         started = self.clock.now()
         try:

@@ -22,6 +22,7 @@ class CallRequest:
     attempt: int = 1
     variables: tuple[str | None, ...] = (None,) * 10
     tag: str = ""
+    trunk: str = ""  # the SIP trunk to use ("" = the carrier's default)
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,7 @@ class RunnableTask:
     script_id: int
     created_at: int
     push_url: str | None = None
+    sip_trunk: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +121,7 @@ class DialerQueries:
                 s.tasks.c.script_id,
                 s.tasks.c.created_at,
                 s.apps.c.push_url,
+                s.accounts.c.sip_trunk,
             )
             .join(s.accounts, s.accounts.c.id == s.tasks.c.account_id)
             .join(s.apps, s.apps.c.id == s.tasks.c.app_pk)

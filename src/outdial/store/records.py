@@ -17,6 +17,24 @@ class AccountRecord:
     credit: int
     currency: str
     created_at: int
+    sip_trunk: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TrunkRecord:
+    id: int
+    name: str
+    host: str
+    port: int
+    transport: str
+    username: str | None
+    password: str | None
+    domain: str | None
+    caller_id: str | None
+    dial_prefix: str
+    max_cps: float | None
+    max_calls: int | None
+    created_at: int
 
 
 @dataclass(frozen=True, slots=True)

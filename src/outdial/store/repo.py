@@ -30,6 +30,7 @@ from outdial.store.records import (
     TaskRecord,
 )
 from outdial.store.sms import SmsQueries
+from outdial.store.trunks import TrunkQueries
 
 __all__ = ["IntegrityError", "Store", "Tx"]
 
@@ -77,7 +78,7 @@ def _task(row: RowMapping) -> TaskRecord:
     return TaskRecord(**data)
 
 
-class Tx(DialerQueries, CallQueries, RecallQueries, PushQueries, SmsQueries):
+class Tx(DialerQueries, CallQueries, RecallQueries, PushQueries, SmsQueries, TrunkQueries):
     """Queries bound to one connection and transaction."""
 
     def __init__(self, conn: Connection) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -41,6 +42,26 @@ accounts = Table(
     Column("gift", BigInteger, nullable=False, server_default="0"),
     Column("credit", BigInteger, nullable=False, server_default="0"),
     Column("currency", String(3), nullable=False, server_default="USD"),
+    Column("created_at", BigInteger, nullable=False),
+    # The SIP trunk this account's calls go out on (by name; none: the default trunk).
+    Column("sip_trunk", String(64), nullable=True),
+)
+
+sip_trunks = Table(
+    "sip_trunks",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("host", String(255), nullable=False),
+    Column("port", Integer, nullable=False, server_default="5060"),
+    Column("transport", String(8), nullable=False, server_default="udp"),
+    Column("username", String(128), nullable=True),
+    Column("password", String(255), nullable=True),
+    Column("domain", String(255), nullable=True),
+    Column("caller_id", String(32), nullable=True),
+    Column("dial_prefix", String(16), nullable=False, server_default=""),
+    Column("max_cps", Float, nullable=True),
+    Column("max_calls", Integer, nullable=True),
     Column("created_at", BigInteger, nullable=False),
 )
 

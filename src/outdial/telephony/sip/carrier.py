@@ -7,11 +7,12 @@ import contextlib
 import logging
 import secrets
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from outdial.clock import Clock
-from outdial.domain.conversation import CallRequest, Conversation
+from outdial.domain.conversation import CallRequest, Conversation, Turn
 from outdial.domain.outcome import Outcome, outcome_for_sip
 from outdial.speech.asr import AsrEngine
 from outdial.speech.tts import TtsEngine
@@ -47,7 +48,12 @@ class Trunk:
     max_calls: int | None = None
 
     def dial_string(self, callee: str) -> str:
+        """The Request-URI user: the callee's digits (E.164 without +) after the prefix."""
         return f"{self.dial_prefix}{callee.lstrip('+')}"
+
+
+class UnknownTrunk(LookupError):
+    """A call names a trunk that is not configured."""
 
 
 @dataclass
@@ -63,7 +69,7 @@ class SipCarrier:
     def __init__(
         self,
         stack: SipStack,
-        trunk: Trunk,
+        trunk: Trunk | Callable[[str], Trunk],
         clock: Clock,
         tts: TtsEngine,
         asr: AsrEngine,
@@ -71,13 +77,19 @@ class SipCarrier:
         *,
         media_host: str | None = None,
         stereo_recordings: bool = False,
+        on_turn: Callable[[Turn], None] | None = None,
     ) -> None:
-        self.stack, self.trunk, self.clock = stack, trunk, clock
+        self.on_turn = on_turn  # sees each transcript line as it happens (outdial call test)
+        # One fixed trunk, or a lookup by name ("" = the default) for per-account trunks.
+        self._trunk = (lambda _name: trunk) if isinstance(trunk, Trunk) else trunk
+        self.clock = clock
+        self.stack = stack
         self.tts, self.asr, self.recordings = tts, asr, recordings
         self.media_host = media_host or (stack.bound[0] if stack.bound else "127.0.0.1")
         self.stereo_recordings = stereo_recordings
-        self.max_cps = trunk.max_cps
-        self._lines = asyncio.Semaphore(trunk.max_calls) if trunk.max_calls else None
+        default = self._trunk("")
+        self.max_cps = default.max_cps
+        self._lines: dict[str, asyncio.Semaphore] = {}
         self.placed = 0
         self.early_media = 0  # calls whose media started on a provisional response
         self.codecs: Counter[int] = Counter()  # payload types used, per call
@@ -85,13 +97,20 @@ class SipCarrier:
     async def place(
         self, request: CallRequest, conversation: Conversation, stop: asyncio.Event
     ) -> CallResult:
-        if self._lines is None:
-            return await self._place(request, conversation, stop)
-        async with self._lines:
-            return await self._place(request, conversation, stop)
+        try:
+            trunk = self._trunk(request.trunk)
+        except UnknownTrunk as exc:
+            log.error("%s", exc)
+            now = self.clock.now()
+            return CallResult(Outcome.FAILED, 503, now, now, hangup_side="system")
+        if not trunk.max_calls:
+            return await self._place(trunk, request, conversation, stop)
+        lines = self._lines.setdefault(trunk.name, asyncio.Semaphore(trunk.max_calls))
+        async with lines:
+            return await self._place(trunk, request, conversation, stop)
 
     async def _place(
-        self, request: CallRequest, conversation: Conversation, stop: asyncio.Event
+        self, trunk: Trunk, request: CallRequest, conversation: Conversation, stop: asyncio.Event
     ) -> CallResult:
         self.placed += 1
         started = self.clock.now()
@@ -102,13 +121,13 @@ class SipCarrier:
             port = rtp.transport.get_extra_info("sockname")[1] if rtp.transport else 0
             call.start(
                 Dial(
-                    to_user=self.trunk.dial_string(request.callee),
-                    next_hop=(self.trunk.host, self.trunk.port),
+                    to_user=trunk.dial_string(request.callee),
+                    next_hop=(trunk.host, trunk.port),
                     sdp=sdp.offer(self.media_host, port, secrets.randbits(31)),
-                    from_user=self.trunk.caller_id or request.caller_id or "anonymous",
-                    domain=self.trunk.domain,
-                    username=self.trunk.username,
-                    password=self.trunk.password,
+                    from_user=trunk.caller_id or request.caller_id or "anonymous",
+                    domain=trunk.domain,
+                    username=trunk.username,
+                    password=trunk.password,
                     give_up_after=request.max_ringing + 30,
                 )
             )
@@ -177,7 +196,7 @@ class SipCarrier:
         progress: _Progress,
     ) -> CallResult:
         recorder = Recorder() if request.record and self.recordings is not None else None
-        session = SipCallSession(rtp, self.tts, self.asr, recorder)
+        session = SipCallSession(rtp, self.tts, self.asr, recorder, on_turn=self.on_turn)
         rtp.on_audio, rtp.on_dtmf = session.on_audio, session.on_dtmf
         if recorder is not None:
             rtp.on_sent = recorder.said

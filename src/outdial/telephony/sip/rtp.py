@@ -22,6 +22,7 @@ from outdial.telephony.sip.codecs import Codec
 HEADER = struct.Struct("!BBHII")
 JITTER_PACKETS = 3  # held back to reorder; 60 ms
 MAX_FILL = 50  # a longer gap is a restart (new stream), not loss
+SILENT_AFTER = 0.1  # seconds without packets after which each tick counts as silence
 DTMF_KEYS = "0123456789*#ABCD"
 
 
@@ -116,6 +117,7 @@ class RtpSession(asyncio.DatagramProtocol):
         self._silence = silence(FRAME_SECONDS)
         self.sent = 0
         self.received = 0
+        self._heard_at: float | None = None  # when the last packet arrived
 
     # --- asyncio protocol ---
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -127,6 +129,7 @@ class RtpSession(asyncio.DatagramProtocol):
             return
         pt, seq, ts, payload = got
         self.received += 1
+        self._heard_at = asyncio.get_running_loop().time()
         if pt == self.dtmf_pt:
             self._dtmf(ts, payload)
             return
@@ -183,10 +186,17 @@ class RtpSession(asyncio.DatagramProtocol):
                 )
                 self.sent += 1
             marker = False
+            self._fill_silence(loop.time())
             self.seq = (self.seq + 1) & 0xFFFF
             self.ts = (self.ts + self.samples) & 0xFFFFFFFF
             n += 1
             await asyncio.sleep(max(0.0, start + n * FRAME_SECONDS - loop.time()))
+
+    def _fill_silence(self, now: float) -> None:
+        # A far end that stops sending (silence suppression, the end of a played file) still
+        # means time passing: without frames the VAD would never see the end of an answer.
+        if self._heard_at is not None and now - self._heard_at > SILENT_AFTER:
+            self.on_audio(self._silence)
 
     async def drained(self) -> None:
         """Wait until everything queued has been sent."""

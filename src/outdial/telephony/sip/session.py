@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 
 from outdial.domain.conversation import CalleeHungUp, Heard, PromptParts, Turn
 from outdial.speech.asr import AsrEngine, Recognizer
@@ -27,7 +28,9 @@ class SipCallSession:
         recorder: Recorder | None,
         *,
         barge_in: bool = True,
+        on_turn: Callable[[Turn], None] | None = None,
     ) -> None:
+        self.on_turn = on_turn
         self.rtp, self.tts, self.asr, self.recorder = rtp, tts, asr, recorder
         self.barge_in = barge_in
         self.transcript: list[Turn] = []
@@ -41,32 +44,50 @@ class SipCallSession:
         self._speech: asyncio.Event = asyncio.Event()  # speech started during a listen
         self._ended: asyncio.Event = asyncio.Event()  # ... and ended
         self._keys: asyncio.Queue[str] = asyncio.Queue()
-        self._speaking = False
+        self._utterance: list[Audio] | None = None  # the answer being spoken now
+        self._pending: list[Audio] | None = None  # an answer finished before the listen
+
+    def _note(self, speaker: str, text: str) -> None:
+        turn = Turn(speaker, text, self.offset())
+        self.transcript.append(turn)  # the one place turns are recorded
+        if self.on_turn is not None:
+            self.on_turn(turn)
 
     def offset(self) -> float:
         return round(self._loop.time() - self._t0, 3)
 
     # --- media callbacks (on the loop) ---
     def on_audio(self, frame: Audio) -> None:
+        """Every received 20 ms frame: recording, VAD, barge-in, and the current answer.
+
+        An answer is captured from the VAD's start (with a little audio before it) to its end
+        whether or not a listen is waiting: a callee who answers over the prompt stops it
+        (barge-in) and the next listen picks up that answer, finished or still going.
+        """
         if self.recorder is not None:
             self.recorder.heard(frame)
         event = self._vad.feed(frame.resampled(8000) if frame.rate != 8000 else frame)
         if event is not None and event.kind == "start":
-            self._speaking = True
+            self._utterance = [*self._recent, frame]
+            self._recent.clear()
             if self.barge_in and self.rtp.queue:
                 self.rtp.stop_playing()
             if self._recognizer is not None:
-                for f in self._recent:
+                for f in self._utterance:
                     self._recognizer.feed(f)
                 self._speech.set()
-        if self._speaking and self._recognizer is not None:
-            self._recognizer.feed(frame)
-        if event is not None and event.kind == "end":
-            self._speaking = False
-            if self._speech.is_set():
-                self._ended.set()
-        if not self._speaking:
+        elif self._utterance is not None:
+            self._utterance.append(frame)
+            if self._recognizer is not None:
+                self._recognizer.feed(frame)
+        else:
             self._recent.append(frame)
+        if event is not None and event.kind == "end" and self._utterance is not None:
+            if self._recognizer is not None:
+                self._ended.set()
+            else:
+                self._pending = self._utterance  # answered while nobody listened
+            self._utterance = None
 
     def on_dtmf(self, key: str) -> None:
         self._keys.put_nowait(key)
@@ -78,7 +99,7 @@ class SipCallSession:
 
     async def say(self, text: str, parts: PromptParts = ()) -> None:
         self._check()
-        self.transcript.append(Turn("bot", text, self.offset()))
+        self._note("bot", text)
         audio = self.tts.render_parts(parts or ((text, False),))
         self.rtp.play(audio)
         drained = asyncio.ensure_future(self.rtp.drained())
@@ -98,13 +119,25 @@ class SipCallSession:
         self._ended.clear()
         self._recognizer = self.asr.recognizer(expect) if expect else None
         try:
+            if self._pending is not None:
+                frames, self._pending = self._pending, None
+                self._feed(frames)
+                return self._recognised()
+            if self._utterance is not None:  # the callee is already answering
+                self._feed(self._utterance)
+                self._speech.set()
             return await self._await_answer(timeout)
         finally:
             self._recognizer = None
 
+    def _feed(self, frames: list[Audio]) -> None:
+        if self._recognizer is not None:
+            for f in frames:
+                self._recognizer.feed(f)
+
     def _key(self) -> Heard:
         key = self._keys.get_nowait()
-        self.transcript.append(Turn("callee", f"(keys {key})", self.offset()))
+        self._note("callee", f"(keys {key})")
         return Heard(dtmf=key)
 
     async def _await_answer(self, timeout: float) -> Heard | None:
@@ -121,7 +154,7 @@ class SipCallSession:
                 raise CalleeHungUp
             if waits["key"] in done:
                 key = str(waits["key"].result())
-                self.transcript.append(Turn("callee", f"(keys {key})", self.offset()))
+                self._note("callee", f"(keys {key})")
                 return Heard(dtmf=key)
             if waits["speech"] not in done:
                 return None  # silence until the timeout
@@ -143,11 +176,11 @@ class SipCallSession:
 
     def _recognised(self) -> Heard:
         if self._recognizer is None:
-            self.transcript.append(Turn("callee", "(speech)", self.offset()))
+            self._note("callee", "(speech)")
             return Heard(unclear=True)
         got = self._recognizer.finish()
         said = got.text if got.accepted else f"({got.heard or 'unclear'})"
-        self.transcript.append(Turn("callee", said, self.offset()))
+        self._note("callee", said)
         return Heard(text=got.text, unclear=not got.accepted)
 
     async def hangup(self) -> None:

@@ -1,0 +1,197 @@
+"""``outdial trunk`` (SIP trunks) and ``outdial call test`` (one live call on a trunk)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Annotated, Any
+
+import typer
+
+from outdial.clock import SystemClock, epoch_ms
+from outdial.config import Settings
+from outdial.errors import NotFound, ValidationError
+from outdial.store.records import TrunkRecord
+from outdial.store.repo import Store
+
+trunk_app = typer.Typer(no_args_is_help=True, help="SIP trunks the dialer calls out on.")
+call_app = typer.Typer(no_args_is_help=True, help="Single calls, for checking a trunk.")
+
+
+def _run(action: Callable[[Store, Settings], dict[str, Any]]) -> None:
+    from outdial.cli.main import _run as run
+
+    run(action)
+
+
+def shown(trunk: TrunkRecord) -> dict[str, Any]:
+    """A trunk as printed: the password is never shown."""
+    out = asdict(trunk)
+    out["password"] = "***" if trunk.password else None
+    return out
+
+
+@trunk_app.command("add")
+def trunk_add(
+    name: Annotated[str, typer.Argument(help="trunk name (OUTDIAL_SIP_TRUNK picks the default)")],
+    host: Annotated[str, typer.Option(help="the provider's SIP host or IP")],
+    port: Annotated[int, typer.Option(help="SIP port")] = 5060,
+    transport: Annotated[str, typer.Option(help="udp (tcp is not supported yet)")] = "udp",
+    username: Annotated[str | None, typer.Option(help="digest username")] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(envvar="OUTDIAL_TRUNK_PASSWORD", help="digest password (or the env var)"),
+    ] = None,
+    domain: Annotated[
+        str | None, typer.Option(help="host in Request-URI/To (default: host)")
+    ] = None,
+    caller_id: Annotated[
+        str | None, typer.Option(help="fixed caller ID; default: each task's displayNum")
+    ] = None,
+    dial_prefix: Annotated[str, typer.Option(help="put before every number, e.g. +")] = "",
+    cps: Annotated[float | None, typer.Option(help="calls per second cap")] = None,
+    max_calls: Annotated[int | None, typer.Option(help="concurrent calls cap")] = None,
+) -> None:
+    """Add a SIP trunk, or replace the settings of the trunk with this name."""
+
+    def action(store: Store, _s: Settings) -> dict[str, Any]:
+        if transport.lower() != "udp":
+            raise ValidationError(f"transport {transport!r}: only udp is supported")
+        if not 0 < port < 65536:
+            raise ValidationError(f"port {port} is out of range")
+        if (cps is not None and cps <= 0) or (max_calls is not None and max_calls < 1):
+            raise ValidationError("cps and max-calls must be positive")
+        with store.write() as tx:
+            trunk = tx.save_trunk(
+                name=name, host=host, port=port, transport="udp", username=username,
+                password=password, domain=domain, caller_id=caller_id, dial_prefix=dial_prefix,
+                max_cps=cps, max_calls=max_calls, created_at=epoch_ms(SystemClock().now()),
+            )  # fmt: skip
+        return {"trunk": shown(trunk)}
+
+    _run(action)
+
+
+@trunk_app.command("list")
+def trunk_list() -> None:
+    """List the SIP trunks (passwords hidden)."""
+
+    def action(store: Store, _s: Settings) -> dict[str, Any]:
+        with store.read() as tx:
+            return {"trunks": [shown(t) for t in tx.trunks()]}
+
+    _run(action)
+
+
+@trunk_app.command("remove")
+def trunk_remove(name: Annotated[str, typer.Argument(help="trunk name")]) -> None:
+    """Remove a trunk no account uses."""
+
+    def action(store: Store, _s: Settings) -> dict[str, Any]:
+        with store.write() as tx:
+            if not tx.delete_trunk(name):
+                raise NotFound(f"no trunk named {name!r}")
+        return {"removed": name}
+
+    _run(action)
+
+
+@call_app.command("test")
+def call_test(
+    number: Annotated[str, typer.Argument(help="the number to call (digits, E.164)")],
+    script: Annotated[int, typer.Option("--script", help="scriptId of the template to run")],
+    account: Annotated[int, typer.Option(help="the account the template belongs to")],
+    trunk: Annotated[
+        str | None, typer.Option(help="trunk name (default OUTDIAL_SIP_TRUNK)")
+    ] = None,
+    caller_id: Annotated[str, typer.Option(help="caller ID when the trunk has none")] = "",
+    var: Annotated[list[str] | None, typer.Option("--var", help="textN=value (repeatable)")] = None,
+    max_ringing: Annotated[float, typer.Option(help="seconds to ring")] = 60,
+    max_talk: Annotated[float, typer.Option(help="seconds of talk at most")] = 120,
+    record: Annotated[bool, typer.Option(help="record the call")] = False,
+) -> None:
+    """Place one call now and print the transcript live (a JSON line per turn), then the
+    result. For checking a trunk and a template before a campaign."""
+    from outdial.cli.main import _fail
+
+    settings = Settings()
+    store = Store.open(settings.database_url, migrate=settings.auto_migrate)
+    try:
+        request, template = _prepare(store, settings, number, script, account, caller_id, var)
+        result = asyncio.run(
+            _place(
+                settings, store, trunk, template,
+                request(max_ringing=max_ringing, max_talk=max_talk, record=record),
+            )
+        )  # fmt: skip
+    except (NotFound, ValidationError) as exc:
+        _fail(exc.message, int(exc.code))
+    finally:
+        store.close()
+    typer.echo(json.dumps({"result": result}, ensure_ascii=False))
+
+
+def _prepare(
+    store: Store,
+    settings: Settings,
+    number: str,
+    script_id: int,
+    account: int,
+    caller_id: str,
+    var: list[str] | None,
+) -> tuple[Callable[..., Any], Any]:
+    from outdial.domain.conversation import CallRequest
+    from outdial.script.template import from_json, load
+
+    if not number.lstrip("+").isdigit():
+        raise ValidationError(f"{number!r} is not a phone number")
+    values: list[str | None] = [None] * 10
+    for item in var or []:
+        key, _, value = item.partition("=")
+        if not (key.startswith("text") and key[4:].isdigit() and 1 <= int(key[4:]) <= 10):
+            raise ValidationError(f"--var {item!r}: use text1..text10=value")
+        values[int(key[4:]) - 1] = value
+    with store.read() as tx:
+        record = tx.script(account, script_id)
+    if record is None:
+        raise NotFound(f"account {account} has no template {script_id}")
+    template = load(from_json(record.definition))
+
+    def request(**limits: Any) -> CallRequest:
+        return CallRequest(
+            callee=number.lstrip("+"), caller_id=caller_id, variables=tuple(values), **limits
+        )
+
+    return request, template
+
+
+async def _place(
+    settings: Settings, store: Store, trunk: str | None, template: Any, request: Any
+) -> dict[str, Any]:
+    from outdial.dialer.sip import sip_carrier
+    from outdial.script.engine import TemplateConversation
+
+    def show(turn: Any) -> None:
+        line = {"at": turn.at, "speaker": turn.speaker, "text": turn.text}
+        typer.echo(json.dumps(line, ensure_ascii=False))
+
+    if trunk:
+        settings = settings.model_copy(update={"sip_trunk": trunk})
+    carrier = sip_carrier(settings, store, SystemClock(), on_turn=show)
+    try:
+        result = await carrier.place(request, TemplateConversation(template), asyncio.Event())
+    finally:
+        carrier.stack.stop()
+    return {
+        "outcome": str(result.outcome),
+        "sipCode": result.sip_code,
+        "ringSeconds": result.ring_seconds,
+        "talkSeconds": result.talk_seconds,
+        "hangupSide": result.hangup_side,
+        "intent": result.conversation.intent,
+        "grade": result.conversation.grade,
+        "path": list(result.conversation.path),
+        "recording": result.recording,
+    }

@@ -1,0 +1,76 @@
+"""Building the SIP carrier from settings and the trunks kept in the database."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from outdial.clock import Clock
+from outdial.domain.conversation import Turn
+from outdial.speech.asr import make_asr
+from outdial.speech.tts import make_tts
+from outdial.telephony.recording import RecordingStore
+from outdial.telephony.sip.carrier import SipCarrier, Trunk, UnknownTrunk
+from outdial.telephony.sip.stack import SipStack
+
+if TYPE_CHECKING:
+    from outdial.config import Settings
+    from outdial.store.records import TrunkRecord
+    from outdial.store.repo import Store
+
+TRUNK_CACHE_SECONDS = 30.0  # edits to a trunk reach running workers within this
+
+
+def trunk_of(record: TrunkRecord) -> Trunk:
+    return Trunk(
+        name=record.name,
+        host=record.host,
+        port=record.port,
+        transport=record.transport,
+        username=record.username,
+        password=record.password,
+        domain=record.domain,
+        caller_id=record.caller_id,
+        dial_prefix=record.dial_prefix,
+        max_cps=record.max_cps,
+        max_calls=record.max_calls,
+    )
+
+
+class TrunkDirectory:
+    """Trunks by name from the database, cached briefly; "" means the default trunk."""
+
+    def __init__(self, store: Store, default: str) -> None:
+        self.store, self.default = store, default
+        self._cache: dict[str, tuple[float, Trunk]] = {}
+
+    def __call__(self, name: str) -> Trunk:
+        name = name or self.default
+        hit = self._cache.get(name)
+        if hit is not None and time.monotonic() - hit[0] < TRUNK_CACHE_SECONDS:
+            return hit[1]
+        with self.store.read() as tx:
+            record = tx.trunk(name)
+        if record is None:
+            raise UnknownTrunk(f"no SIP trunk named {name!r} (outdial trunk add)")
+        trunk = trunk_of(record)
+        self._cache[name] = (time.monotonic(), trunk)
+        return trunk
+
+
+def sip_carrier(
+    settings: Settings, store: Store, clock: Clock, on_turn: Callable[[Turn], None] | None = None
+) -> SipCarrier:
+    stack = SipStack(settings.sip_host, settings.sip_port).start()
+    return SipCarrier(
+        stack,
+        TrunkDirectory(store, settings.sip_trunk),
+        clock,
+        make_tts(settings.tts_engine, settings.tts_voice),
+        make_asr(settings.asr_engine, settings.asr_model),
+        RecordingStore(settings.recordings_dir),
+        media_host=settings.sip_media_host,
+        stereo_recordings=settings.sip_stereo_recordings,
+        on_turn=on_turn,
+    )
