@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     sip_media_host: str | None = None
     sip_trunk: str = "default"
     sip_stereo_recordings: bool = False
+    sip_barge_in: bool = True
     sim_speed: float | None = Field(1.0, gt=0)
     sim_seed: int = 0
     sim_instant: bool = False

@@ -14,7 +14,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from outdial.cli.push import push_app
-from outdial.cli.sip import call_app, trunk_app
+from outdial.cli.sip import call_app, set_account_trunk, trunk_app
 from outdial.cli.tasks import task_app
 from outdial.clock import SystemClock
 from outdial.config import Settings
@@ -37,6 +37,7 @@ db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 app.add_typer(task_app, name="task")
 app.add_typer(push_app, name="push")
 app.add_typer(trunk_app, name="trunk")
+account_app.command("set-trunk")(set_account_trunk)
 app.add_typer(call_app, name="call")
 for sub, name in (
     (account_app, "account"),

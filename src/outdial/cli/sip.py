@@ -98,6 +98,26 @@ def trunk_remove(name: Annotated[str, typer.Argument(help="trunk name")]) -> Non
     _run(action)
 
 
+def set_account_trunk(
+    account_id: Annotated[int, typer.Argument(help="account id")],
+    trunk: Annotated[
+        str | None, typer.Argument(help="trunk name; omit to use the default trunk again")
+    ] = None,
+) -> None:
+    """Send an account's calls out on a trunk (registered as ``account set-trunk``)."""
+
+    def action(store: Store, _s: Settings) -> dict[str, Any]:
+        with store.write() as tx:
+            if tx.account(account_id) is None:
+                raise NotFound(f"account {account_id} does not exist")
+            if trunk is not None and tx.trunk(trunk) is None:
+                raise NotFound(f"no trunk named {trunk!r} (outdial trunk add)")
+            tx.update_account(account_id, sip_trunk=trunk)
+        return {"accountId": account_id, "sipTrunk": trunk}
+
+    _run(action)
+
+
 @call_app.command("test")
 def call_test(
     number: Annotated[str, typer.Argument(help="the number to call (digits, E.164)")],

@@ -72,5 +72,6 @@ def sip_carrier(
         RecordingStore(settings.recordings_dir),
         media_host=settings.sip_media_host,
         stereo_recordings=settings.sip_stereo_recordings,
+        barge_in=settings.sip_barge_in,
         on_turn=on_turn,
     )

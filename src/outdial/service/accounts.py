@@ -164,6 +164,7 @@ class AccountService:
             "timezone": acc.timezone,
             "lines": acc.lines,
             "maxTasks": acc.max_tasks,
+            "sipTrunk": acc.sip_trunk,
             "unfinishedTasks": unfinished,
             "balance": format_units(acc.balance),
             "gift": format_units(acc.gift),

@@ -78,7 +78,11 @@ class SipCarrier:
         media_host: str | None = None,
         stereo_recordings: bool = False,
         on_turn: Callable[[Turn], None] | None = None,
+        barge_in: bool = True,
     ) -> None:
+        # Barge-in assumes the trunk does not send our own audio back (networks cancel echo);
+        # against a far end that echoes it, the prompt would interrupt itself.
+        self.barge_in = barge_in
         self.on_turn = on_turn  # sees each transcript line as it happens (outdial call test)
         # One fixed trunk, or a lookup by name ("" = the default) for per-account trunks.
         self._trunk = (lambda _name: trunk) if isinstance(trunk, Trunk) else trunk
@@ -196,7 +200,9 @@ class SipCarrier:
         progress: _Progress,
     ) -> CallResult:
         recorder = Recorder() if request.record and self.recordings is not None else None
-        session = SipCallSession(rtp, self.tts, self.asr, recorder, on_turn=self.on_turn)
+        session = SipCallSession(
+            rtp, self.tts, self.asr, recorder, on_turn=self.on_turn, barge_in=self.barge_in
+        )
         rtp.on_audio, rtp.on_dtmf = session.on_audio, session.on_dtmf
         if recorder is not None:
             rtp.on_sent = recorder.said

@@ -1,0 +1,132 @@
+"""A task switched from simulated to real calls by configuration only: the server's dialer
+(OUTDIAL_CARRIER=sip) calls SIPp over a trunk added with the CLI, speaks with flite and
+records each call like the simulated carrier does."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from outdial.client import LaafficClient
+from tests.integration.sip.sipp import free_port
+
+OUTDIAL = [sys.executable, "-m", "outdial"]
+TEMPLATE = """
+name: sip notice
+language: en
+start: notice
+nodes:
+  notice:
+    say: Hello ${text1}. Your parcel arrives tomorrow. Goodbye.
+    hangup: true
+"""
+CALLEES = ["15551230001", "15551230002", "15551230003"]
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    if shutil.which("sipp") is None or shutil.which("flite") is None:
+        pytest.skip("sipp or flite is missing (.ci/run installs sip-tester and flite)")
+    out = {k: v for k, v in os.environ.items() if not k.startswith("OUTDIAL_")}
+    out.update(
+        OUTDIAL_DATABASE_URL=f"sqlite:///{tmp_path / 'outdial.db'}",
+        OUTDIAL_CARRIER="sip",
+        OUTDIAL_SIP_PORT="0",
+        OUTDIAL_RECORDINGS_DIR=str(tmp_path / "recordings"),
+        OUTDIAL_PUSH_ENABLED="false",
+        OUTDIAL_SIP_BARGE_IN="false",  # SIPp echoes our audio back (-rtp_echo)
+    )
+    return out
+
+
+def cli(env: dict[str, str], cwd: Path, *args: str) -> dict[str, object]:
+    proc = subprocess.run(
+        [*OUTDIAL, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+@pytest.fixture
+def sipp(tmp_path: Path) -> Iterator[int]:
+    port = free_port()
+    out = subprocess.run(
+        ["sipp", "-sn", "uas", "-rtp_echo", "-i", "127.0.0.1", "-p", str(port),
+         "-mp", str(free_port(4)), "-m", str(len(CALLEES)), "-bg", "-nostdin",
+         "-timeout", "60s"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    pid = int(re.search(r"PID=\[(\d+)\]", out.stdout + out.stderr).group(1))  # type: ignore[union-attr]
+    try:
+        yield port
+    finally:
+        try:
+            os.kill(pid, signal.SIGUSR1)
+            time.sleep(0.3)
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def test_a_task_dials_over_sip(env: dict[str, str], sipp: int, tmp_path: Path) -> None:
+    acc = cli(env, tmp_path, "account", "create", "--name", "Sip", "--balance", "100")
+    (tmp_path / "notice.yaml").write_text(TEMPLATE)
+    script = cli(
+        env, tmp_path, "script", "import", "notice.yaml", "--account", str(acc["accountId"])
+    )
+    cli(env, tmp_path, "trunk", "add", "default", "--host", "127.0.0.1", "--port", str(sipp))
+    port = free_port()
+    log = (tmp_path / "server.log").open("wb")
+    server = subprocess.Popen(
+        [*OUTDIAL, "serve", "--port", str(port)], cwd=tmp_path, env=env, stdout=log,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        with LaafficClient(base, str(acc["apiKey"]), str(acc["apiSecret"])) as client:
+            task_id = client.send_ai(
+                app_id=str(acc["appId"]), task_name="over sip", max_calls=30,
+                script_id=int(str(script["scriptId"])), enable_recording=1,
+                numbers=[{"calleeNumber": n, "text1": "Ann"} for n in CALLEES],
+            )  # fmt: skip
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                [task] = [t for t in client.query_tasks().records if t.task_id == task_id]
+                if task.status == 2:
+                    break
+                time.sleep(0.5)
+            else:
+                pytest.fail("the task did not finish: " + (tmp_path / "server.log").read_text())
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=20)
+        log.close()
+    calls = subprocess.run(
+        [*OUTDIAL, "task", "calls", str(task_id)], cwd=tmp_path, env=env, capture_output=True,
+        text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    rows = [json.loads(line) for line in calls.strip().splitlines()]
+    assert sorted(r["callee"] for r in rows) == CALLEES
+    for row in rows:
+        assert row["outcome"] == "connected" and row["terminationCode"] == "200", row
+        # The whole prompt was played (about 3 s), then the bot hung up.
+        assert int(row["callDuration"]) >= 3 and row["hangupSide"] == "bot", row
+    recordings = list((tmp_path / "recordings").glob("*.wav"))
+    assert len(recordings) == len(CALLEES)

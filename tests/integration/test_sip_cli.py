@@ -1,0 +1,47 @@
+"""Trunks and account trunk choice through the CLI, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def test_trunk_add_list_replace_remove(cli: Any) -> None:
+    out = cli("trunk", "add", "carrier-a", "--host", "sip.example.net", "--username", "u",
+              "--password", "s3cret", "--cps", "20", "--max-calls", "100")  # fmt: skip
+    trunk = out["trunk"]
+    assert trunk["name"] == "carrier-a" and trunk["port"] == 5060 and trunk["transport"] == "udp"
+    assert trunk["password"] == "***" and "s3cret" not in str(out)
+    assert trunk["max_cps"] == 20 and trunk["max_calls"] == 100
+    # Adding the same name again replaces its settings (it stays one trunk).
+    cli("trunk", "add", "carrier-a", "--host", "sip2.example.net", "--port", "5080")
+    listed = cli("trunk", "list")["trunks"]
+    mine = [t for t in listed if t["name"] == "carrier-a"]
+    assert len(mine) == 1 and mine[0]["host"] == "sip2.example.net" and mine[0]["port"] == 5080
+    assert all(t["password"] in (None, "***") for t in listed)
+    assert cli("trunk", "remove", "carrier-a") == {"removed": "carrier-a"}
+    assert not [t for t in cli("trunk", "list")["trunks"] if t["name"] == "carrier-a"]
+    err = cli("trunk", "remove", "carrier-a", ok=False)
+    assert "no trunk named" in err["error"]
+
+
+def test_trunk_add_refuses_bad_values(cli: Any) -> None:
+    err = cli("trunk", "add", "t", "--host", "h", "--transport", "tcp", ok=False)
+    assert "only udp" in err["error"] and err["code"] == -21
+    err = cli("trunk", "add", "t", "--host", "h", "--port", "70000", ok=False)
+    assert "out of range" in err["error"]
+    err = cli("trunk", "add", "t", "--host", "h", "--cps", "0", ok=False)
+    assert "positive" in err["error"]
+
+
+def test_account_picks_its_trunk(cli: Any) -> None:
+    acc = cli("account", "create", "--name", "trunky")["accountId"]
+    cli("trunk", "add", "carrier-b", "--host", "10.0.0.1")
+    assert cli("account", "set-trunk", str(acc), "carrier-b")["sipTrunk"] == "carrier-b"
+    assert cli("account", "show", str(acc))["sipTrunk"] == "carrier-b"
+    # A trunk in use cannot be removed; an unknown trunk cannot be chosen.
+    err = cli("trunk", "remove", "carrier-b", ok=False)
+    assert f"used by account {acc}" in err["error"]
+    err = cli("account", "set-trunk", str(acc), "nope", ok=False)
+    assert "no trunk named 'nope'" in err["error"]
+    assert cli("account", "set-trunk", str(acc))["sipTrunk"] is None
+    assert cli("trunk", "remove", "carrier-b") == {"removed": "carrier-b"}
