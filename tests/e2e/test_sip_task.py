@@ -130,3 +130,69 @@ def test_a_task_dials_over_sip(env: dict[str, str], sipp: int, tmp_path: Path) -
         assert int(row["callDuration"]) >= 3 and row["hangupSide"] == "bot", row
     recordings = list((tmp_path / "recordings").glob("*.wav"))
     assert len(recordings) == len(CALLEES)
+
+
+ASK = """
+name: ask
+language: en
+start: ask
+intents:
+  confirm: {phrases: ["yes", "i will be there"]}
+nodes:
+  ask:
+    say: Will you come, ${text1}?
+    listen: {timeout: 5}
+    branches: {confirm: thanks}
+    no_input: {retries: 0, then: bye}
+    no_match: {retries: 0, then: bye}
+  thanks: {say: Thank you. Goodbye., hangup: true}
+  bye: {say: Goodbye., hangup: true}
+"""
+
+
+def test_call_test_prints_the_live_transcript(env: dict[str, str], tmp_path: Path) -> None:
+    from outdial.speech.g711 import ulaw_encode
+    from outdial.speech.loopback import spoken
+    from outdial.speech.tts import FliteTts
+    from tests.integration.sip import sipp as S
+
+    said = tmp_path / "yes.ulaw"
+    said.write_bytes(ulaw_encode(spoken(FliteTts(), "yes I will be there", pad=0.2)))
+    body = (
+        S.RECV_INVITE + S.TRYING + S.RINGING + S.ok() + S.RECV_ACK + S.pause(2500)
+        + S.play(said) + S.RECV_BYE
+    )  # fmt: skip
+    far = S.Sipp(tmp_path, "calltest", body).start()
+    try:
+        acc = cli(env, tmp_path, "account", "create", "--name", "Ops")
+        (tmp_path / "ask.yaml").write_text(ASK)
+        script = cli(
+            env, tmp_path, "script", "import", "ask.yaml", "--account", str(acc["accountId"])
+        )
+        cli(env, tmp_path, "trunk", "add", "lab", "--host", "127.0.0.1", "--port", str(far.port))
+        proc = subprocess.run(
+            [*OUTDIAL, "call", "test", "15551239999", "--script", str(script["scriptId"]),
+             "--account", str(acc["accountId"]), "--trunk", "lab", "--var", "text1=Ann"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        far.wait(10)
+        far.stop()
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.strip().splitlines()]
+    turns, result = lines[:-1], lines[-1]["result"]
+    assert [t["speaker"] for t in turns] == ["bot", "callee", "bot"], turns
+    assert turns[0]["text"] == "Will you come, Ann?" and "be there" in turns[1]["text"]
+    assert result["outcome"] == "connected" and result["sipCode"] == 200
+    assert result["intent"] == "confirm" and result["path"] == ["ask", "thanks"]
+
+
+def test_call_test_refuses_an_unknown_template(env: dict[str, str], tmp_path: Path) -> None:
+    acc = cli(env, tmp_path, "account", "create", "--name", "Ops")
+    proc = subprocess.run(
+        [*OUTDIAL, "call", "test", "15551239999", "--script", "99", "--account",
+         str(acc["accountId"])],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert "has no template 99" in json.loads(proc.stderr)["error"]
