@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/dialer_sim.py
 	$(BIN)/python bench/turn_latency.py
 	$(BIN)/python bench/intent_accuracy.py
+	$(BIN)/python bench/sip_concurrency.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
