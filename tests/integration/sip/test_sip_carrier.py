@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import wave
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -49,21 +48,6 @@ nodes:
   declined: {say: Sorry to hear that. Goodbye., hangup: true}
   bye: {say: Goodbye., hangup: true}
 """
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Any]:
-    try:
-        from outdial.telephony.sip.stack import SipStack
-    except ImportError as exc:  # pragma: no cover - the sip extra is missing
-        pytest.skip(f"sip extra missing: {exc}")
-    import shutil
-
-    if shutil.which("sipp") is None:
-        pytest.skip("sipp is not installed (apt-get install sip-tester); .ci/run installs it")
-    s = SipStack("127.0.0.1", 0).start()
-    yield s
-    s.stop()
 
 
 @pytest.fixture(scope="module")

@@ -65,18 +65,27 @@ class Reorder:
         self.hold = hold
         self.next: int | None = None
         self.waiting: dict[int, bytes] = {}
+        self._probe: tuple[int, bytes] | None = None
 
     def push(self, seq: int, payload: bytes) -> list[bytes | None]:
+        out: list[bytes | None] = []
         if self.next is None:
             self.next = seq
-        if seq != self.next and not _newer(seq, self.next):
-            return []  # late or duplicate: already played out (as silence)
-        gap = (seq - self.next) & 0xFFFF
-        if gap > MAX_FILL:
-            self.waiting.clear()
-            self.next = seq
+        ahead = (seq - self.next) & 0xFFFF
+        if ahead >= 0x8000:  # behind what was played
+            if 0x10000 - ahead <= MAX_FILL:
+                return []  # late or duplicate: already played out (as silence)
+            # Far behind: a stray old packet, or a new numbering. Two in a row decide it
+            # (RFC 3550's probation), so one stray packet cannot reset the stream.
+            probe, self._probe = self._probe, (seq, payload)
+            if probe is None or (probe[0] + 1) & 0xFFFF != seq:
+                return []
+            out = self.restart(probe[0])
+            self.waiting[probe[0]] = probe[1]
+        elif ahead > MAX_FILL:
+            out, ahead = self.restart(seq), 0  # far ahead: a new stream, not a long loss
+        self._probe = None
         self.waiting[seq] = payload
-        out: list[bytes | None] = []
         while self.waiting:
             if self.next in self.waiting:
                 out.append(self.waiting.pop(self.next))
@@ -86,6 +95,15 @@ class Reorder:
                 break
             self.next = (self.next + 1) & 0xFFFF
         return out
+
+    def restart(self, seq: int) -> list[bytes | None]:
+        """Start again at ``seq``, handing over what was still held, in order."""
+        assert self.next is not None
+        start = self.next
+        held = [self.waiting[k] for k in sorted(self.waiting, key=lambda k: (k - start) & 0xFFFF)]
+        self.waiting.clear()
+        self.next = seq
+        return list(held)
 
 
 class RtpSession(asyncio.DatagramProtocol):
@@ -118,6 +136,8 @@ class RtpSession(asyncio.DatagramProtocol):
         self.sent = 0
         self.received = 0
         self._heard_at: float | None = None  # when the last packet arrived
+        self._filled_to = 0.0  # silence has been supplied up to this instant
+        self._peer_ssrc: int | None = None
 
     # --- asyncio protocol ---
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -129,7 +149,11 @@ class RtpSession(asyncio.DatagramProtocol):
             return
         pt, seq, ts, payload = got
         self.received += 1
-        self._heard_at = asyncio.get_running_loop().time()
+        self._heard_at = self._filled_to = asyncio.get_running_loop().time()
+        ssrc = HEADER.unpack_from(data)[4]
+        if ssrc != self._peer_ssrc:  # a new source (e.g. after early media): new numbering
+            self._peer_ssrc = ssrc
+            self._reorder = Reorder()
         if pt == self.dtmf_pt:
             self._dtmf(ts, payload)
             return
@@ -155,6 +179,9 @@ class RtpSession(asyncio.DatagramProtocol):
         """Send to ``remote`` with the codec the answer chose (early media or answer)."""
         self.remote = remote
         self.codec, self.pt, self.dtmf_pt = codec, payload_type, dtmf_type
+        if self._heard_at is None:  # the far end's silence counts from the start of media
+            now = asyncio.get_running_loop().time()
+            self._heard_at, self._filled_to = now - SILENT_AFTER, now
         self._silence = silence(FRAME_SECONDS, codec.rate)
         if self._sender is None:
             self._sender = asyncio.ensure_future(self._send_loop())
@@ -193,9 +220,13 @@ class RtpSession(asyncio.DatagramProtocol):
             await asyncio.sleep(max(0.0, start + n * FRAME_SECONDS - loop.time()))
 
     def _fill_silence(self, now: float) -> None:
-        # A far end that stops sending (silence suppression, the end of a played file) still
-        # means time passing: without frames the VAD would never see the end of an answer.
-        if self._heard_at is not None and now - self._heard_at > SILENT_AFTER:
+        # A far end that stops sending (silence suppression, the end of a played file, not
+        # started yet) still means time passing: the VAD must see the end of an answer, and
+        # the recording's two directions must stay in line. Gaps become silence frames.
+        if self._heard_at is None or now - self._heard_at <= SILENT_AFTER:
+            return
+        while self._filled_to + FRAME_SECONDS <= now:
+            self._filled_to += FRAME_SECONDS
             self.on_audio(self._silence)
 
     async def drained(self) -> None:

@@ -42,27 +42,39 @@ class SdpError(ValueError):
 
 
 def answer(text: str) -> Media:
+    """The first audio stream of an SDP answer; SdpError when it cannot be used."""
+    try:
+        return _answer(text)
+    except SdpError:
+        raise
+    except (ValueError, IndexError) as exc:
+        raise SdpError(f"malformed SDP: {exc}") from exc
+
+
+def _answer(text: str) -> Media:
     session_ip: str | None = None
     media_ip: str | None = None
     port: int | None = None
     formats: list[int] = []
     names: dict[int, str] = {}
-    in_audio = False
+    section = "session"  # session | audio | other (a later audio stream is ignored)
     for raw in text.splitlines():
         key, _, value = raw.strip().partition("=")
         if key == "m":
             parts = value.split()
-            in_audio = len(parts) >= 4 and parts[0] == "audio" and port is None
-            if in_audio:
-                port = int(parts[1])
+            if len(parts) >= 4 and parts[0] == "audio" and port is None:
+                section = "audio"
+                port = int(parts[1].split("/")[0])  # "4000/2" is a port and a count
                 formats = [int(p) for p in parts[3:] if p.isdigit()]
+            else:
+                section = "other"
         elif key == "c":
             ip = value.split()[-1].split("/")[0]
-            if in_audio:
-                media_ip = ip
-            elif port is None:
+            if section == "session":
                 session_ip = ip
-        elif key == "a" and in_audio and value.startswith("rtpmap:"):
+            elif section == "audio":
+                media_ip = ip
+        elif key == "a" and section == "audio" and value.startswith("rtpmap:"):
             number, _, name = value[len("rtpmap:") :].partition(" ")
             if number.isdigit():
                 names[int(number)] = name.split("/")[0].upper()
