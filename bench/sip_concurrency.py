@@ -140,6 +140,7 @@ async def main_async(args: argparse.Namespace) -> int:
         print(f"baseline: idle process with the SIP stack: CPU {idle_cpu:.3f} core, "
               f"RSS {rss_idle / 1e6:.0f} MB")  # fmt: skip
         best = None
+        passed: list[dict[str, float]] = []
         for n in levels:
             r = await level(carrier, n, args.hold, args.cps, rss_idle)
             print(
@@ -152,19 +153,26 @@ async def main_async(args: argparse.Namespace) -> int:
             if r["failed"]:
                 break
             best = r
+            passed.append(r)
             await asyncio.sleep(2)
         if best is None:
             print("no level held without failures")
             return 1
-        met = (
-            best["calls"] >= TARGET_CALLS and best["cps"] >= TARGET_CPS
-            and best["mb_per_call"] < TARGET_MB
-        )  # fmt: skip
         print(
             f"highest held for {args.hold:.0f} s with zero failed calls: {best['calls']} "
-            f"(target >= {TARGET_CALLS}), {best['cps']:.1f} calls/s (target >= {TARGET_CPS:.0f}), "
-            f"{best['mb_per_call']:.2f} MB per call (target < {TARGET_MB:.0f}): "
-            f"{'ok' if met else 'FAIL'}"
+            f"({best['cps']:.1f} calls/s reached, {best['mb_per_call']:.2f} MB per call)"
+        )
+        meeting = [
+            r for r in passed
+            if r["calls"] >= TARGET_CALLS and r["cps"] >= TARGET_CPS
+            and r["mb_per_call"] < TARGET_MB
+        ]  # fmt: skip
+        met = bool(meeting)
+        shown = max(meeting, key=lambda r: r["calls"]) if meeting else best
+        print(
+            f"targets (>= {TARGET_CALLS} calls held, >= {TARGET_CPS:.0f} calls/s, "
+            f"< {TARGET_MB:.0f} MB per call): {'ok' if met else 'FAIL'} at N={shown['calls']} "
+            f"({shown['cps']:.1f} calls/s, {shown['mb_per_call']:.2f} MB per call)"
         )
         return 0 if met else 1
     finally:

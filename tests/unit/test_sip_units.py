@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import wave
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -702,8 +702,20 @@ def test_g722_tone_survives_a_round_trip() -> None:
 # --- recording --------------------------------------------------------------------------------
 
 
+_recorders: list[Recorder] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_recorders() -> Iterator[None]:
+    """Recorders keep their tracks in temporary files: close them after each test."""
+    yield
+    while _recorders:
+        _recorders.pop().close()
+
+
 def test_recorder_tracks_are_as_long_as_the_longer_one() -> None:
     r = Recorder()
+    _recorders.append(r)
     for _ in range(3):
         r.said(constant(1000))
     for _ in range(5):
@@ -717,6 +729,7 @@ def test_recorder_tracks_are_as_long_as_the_longer_one() -> None:
 
 def test_recorder_stereo_is_callee_left_and_bot_right() -> None:
     r = Recorder()
+    _recorders.append(r)
     for _ in range(4):
         r.said(constant(1000))
     for _ in range(2):
@@ -729,6 +742,7 @@ def test_recorder_stereo_is_callee_left_and_bot_right() -> None:
 
 def test_recorder_mix_clips_instead_of_wrapping() -> None:
     r = Recorder()
+    _recorders.append(r)
     r.said(constant(30000))
     r.heard(constant(30000))
     assert (np.frombuffer(r.mixed(), dtype="<i2") == 32767).all()
@@ -736,6 +750,7 @@ def test_recorder_mix_clips_instead_of_wrapping() -> None:
 
 def test_recorder_takes_16_khz_frames_at_8_khz() -> None:
     r = Recorder()
+    _recorders.append(r)
     r.said(silence(0.02, 16000))  # a G.722 call's frame
     r.heard(silence(0.02, 16000))
     assert len(r.mixed()) == 160 * 2
@@ -749,6 +764,7 @@ def _wav(path: Path) -> tuple[int, int, np.ndarray]:
 
 def test_recorder_save_writes_mono_and_optionally_stereo(tmp_path: Path) -> None:
     r = Recorder()
+    _recorders.append(r)
     for _ in range(2):
         r.said(constant(1000))
     for _ in range(3):

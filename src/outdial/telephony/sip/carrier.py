@@ -199,7 +199,9 @@ class SipCarrier:
         started: datetime,
         progress: _Progress,
     ) -> CallResult:
-        recorder = Recorder() if request.record and self.recordings is not None else None
+        recorder = None
+        if request.record and self.recordings is not None:
+            recorder = Recorder(str(self.recordings.directory))
         session = SipCallSession(
             rtp, self.tts, self.asr, recorder, on_turn=self.on_turn, barge_in=self.barge_in
         )
@@ -207,17 +209,25 @@ class SipCarrier:
         if recorder is not None:
             rtp.on_sent = recorder.said
         watcher = asyncio.ensure_future(_watch_hangup(call, session))
-        try:
-            outcome, side = await converse(conversation, session, request, stop, request.max_talk)
-        finally:
-            watcher.cancel()
-        if not session.hung_up.is_set():
-            call.hangup()  # BYE: the bot finished, the limit was reached, or we are stopping
-        await _until_dead(call)
-        ended = self.clock.now()
         recording = None
-        if recorder is not None and self.recordings is not None:
-            recording = recorder.save(self.recordings, stereo=self.stereo_recordings)
+        try:
+            try:
+                outcome, side = await converse(
+                    conversation, session, request, stop, request.max_talk
+                )
+            finally:
+                watcher.cancel()
+            if not session.hung_up.is_set():
+                call.hangup()  # BYE: the bot finished, the limit was reached, or we stop
+            await _until_dead(call)
+            ended = self.clock.now()
+            rtp.on_audio, rtp.on_sent = _ignore, None  # the call is over for the recording
+            if recorder is not None and self.recordings is not None:
+                recording = recorder.save(self.recordings, stereo=self.stereo_recordings)
+        finally:
+            rtp.on_audio, rtp.on_sent = _ignore, None
+            if recorder is not None:
+                recorder.close()
         return CallResult(
             Outcome.CONNECTED,
             200,
@@ -230,6 +240,10 @@ class SipCarrier:
             conversation=outcome,
             recording=recording,
         )
+
+
+def _ignore(_: object) -> None:
+    pass
 
 
 def _start_media(rtp: RtpSession, answer: str) -> bool:
