@@ -793,3 +793,23 @@ def test_zz_reactor_still_not_imported() -> None:
     """Runs last in this module; the subprocess test above checks the same in any run."""
     if not _reactor_before[0]:
         assert REACTOR not in sys.modules
+
+
+def test_a_call_on_an_unknown_trunk_fails_without_dialing() -> None:
+    import types
+
+    from outdial.domain.conversation import CallRequest, HangUpAtOnce
+    from outdial.domain.outcome import Outcome
+    from outdial.telephony.sip.carrier import SipCarrier, UnknownTrunk
+    from outdial.testing import FakeClock
+
+    def lookup(name: str) -> Any:
+        raise UnknownTrunk(f"no SIP trunk named {name!r}")
+
+    stack = types.SimpleNamespace(bound=("127.0.0.1", 5060))
+    carrier = SipCarrier(stack, lookup, FakeClock(), None, None)  # type: ignore[arg-type]
+    assert carrier.max_cps is None  # no default trunk: the dialer does not pace by one
+    request = CallRequest("15551230000", "", 30, 60, trunk="nope")
+    result = asyncio.run(carrier.place(request, HangUpAtOnce(), asyncio.Event()))
+    assert result.outcome is Outcome.FAILED and result.sip_code == 503
+    assert carrier.placed == 0

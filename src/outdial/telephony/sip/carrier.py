@@ -91,8 +91,10 @@ class SipCarrier:
         self.tts, self.asr, self.recordings = tts, asr, recordings
         self.media_host = media_host or (stack.bound[0] if stack.bound else "127.0.0.1")
         self.stereo_recordings = stereo_recordings
-        default = self._trunk("")
-        self.max_cps = default.max_cps
+        try:  # the dialer paces by the default trunk's rate (accounts may all have their own)
+            self.max_cps = self._trunk("").max_cps
+        except UnknownTrunk:
+            self.max_cps = None
         self._lines: dict[str, asyncio.Semaphore] = {}
         self.placed = 0
         self.early_media = 0  # calls whose media started on a provisional response
