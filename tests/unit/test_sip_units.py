@@ -813,3 +813,21 @@ def test_a_call_on_an_unknown_trunk_fails_without_dialing() -> None:
     result = asyncio.run(carrier.place(request, HangUpAtOnce(), asyncio.Event()))
     assert result.outcome is Outcome.FAILED and result.sip_code == 503
     assert carrier.placed == 0
+
+
+def test_ring_duration_rounds_and_talk_counts_started_seconds() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from outdial.domain.outcome import Outcome
+    from outdial.telephony.carrier import CallResult
+
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    cancelled = CallResult(
+        Outcome.NO_ANSWER, 487, t0, t0 + timedelta(seconds=60.004), ringing_at=t0
+    )
+    assert cancelled.ring_seconds == 60  # not 61 for 4 ms of jitter
+    answered = CallResult(
+        Outcome.CONNECTED, 200, t0, t0 + timedelta(seconds=70.2), ringing_at=t0,
+        answered_at=t0 + timedelta(seconds=9.6),
+    )  # fmt: skip
+    assert answered.ring_seconds == 10 and answered.talk_seconds == 61

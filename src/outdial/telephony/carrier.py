@@ -44,7 +44,7 @@ class CallResult:
     conversation: ConversationOutcome = field(default_factory=ConversationOutcome)
     recording: str | None = None
 
-    # Durations are whole seconds with any started second counted, as carriers bill them.
+    # Talk is whole seconds with any started second counted, as carriers bill it.
     @property
     def talk_seconds(self) -> int:
         if self.answered_at is None:
@@ -53,10 +53,12 @@ class CallResult:
 
     @property
     def ring_seconds(self) -> int:
+        """Ringing is not billed: it is rounded to the nearest second, so a ring cancelled at
+        maxRingingTime reads as that limit, not one second more for a few ms of jitter."""
         if self.ringing_at is None:
             return 0
         end = self.answered_at or self.ended_at
-        return _started_seconds((end - self.ringing_at).total_seconds())
+        return max(0, math.floor((end - self.ringing_at).total_seconds() + 0.5))
 
 
 def _started_seconds(seconds: float) -> int:
