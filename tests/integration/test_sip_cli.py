@@ -25,8 +25,12 @@ def test_trunk_add_list_replace_remove(cli: Any) -> None:
 
 
 def test_trunk_add_refuses_bad_values(cli: Any) -> None:
-    err = cli("trunk", "add", "t", "--host", "h", "--transport", "tcp", ok=False)
-    assert "only udp" in err["error"] and err["code"] == -21
+    err = cli("trunk", "add", "t", "--host", "h", "--transport", "tls", ok=False)
+    assert "use udp or tcp" in err["error"] and err["code"] == -21
+    assert (
+        cli("trunk", "add", "t", "--host", "h", "--transport", "TCP")["trunk"]["transport"] == "tcp"
+    )
+    cli("trunk", "remove", "t")
     err = cli("trunk", "add", "t", "--host", "h", "--port", "70000", ok=False)
     assert "out of range" in err["error"]
     err = cli("trunk", "add", "t", "--host", "h", "--cps", "0", ok=False)

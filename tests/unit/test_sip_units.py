@@ -831,3 +831,22 @@ def test_ring_duration_rounds_and_talk_counts_started_seconds() -> None:
         answered_at=t0 + timedelta(seconds=9.6),
     )  # fmt: skip
     assert answered.ring_seconds == 10 and answered.talk_seconds == 61
+
+
+def test_tcp_framing_by_content_length() -> None:
+    from outdial.telephony.sip.tcp import MAX_MESSAGE, split_messages
+
+    one = b"SIP/2.0 200 OK\r\nCall-ID: a\r\nContent-Length:   4\r\n\r\nv=0\n"
+    two = b"BYE sip:x SIP/2.0\r\nl: 0\r\n\r\n"
+    assert split_messages(one + two) == ([one, two], b"")
+    # A message cut anywhere waits for the rest; keep-alive CRLFs between messages are skipped.
+    for cut in range(1, len(one)):
+        got, rest = split_messages(one[:cut])
+        assert got == [] and rest == one[:cut].lstrip(b"\r\n")
+        assert split_messages(rest + one[cut:] + b"\r\n\r\n" + two)[0] == [one, two]
+    no_length = b"OPTIONS sip:x SIP/2.0\r\nCall-ID: b\r\n\r\n"
+    assert split_messages(no_length) == ([no_length], b"")
+    with pytest.raises(ValueError, match="too long"):
+        split_messages(b"X" * (MAX_MESSAGE + 1))
+    with pytest.raises(ValueError, match="body too long"):
+        split_messages(b"SIP/2.0 200 OK\r\nContent-Length: 999999\r\n\r\n")

@@ -38,7 +38,7 @@ def trunk_add(
     name: Annotated[str, typer.Argument(help="trunk name (OUTDIAL_SIP_TRUNK picks the default)")],
     host: Annotated[str, typer.Option(help="the provider's SIP host or IP")],
     port: Annotated[int, typer.Option(help="SIP port")] = 5060,
-    transport: Annotated[str, typer.Option(help="udp (tcp is not supported yet)")] = "udp",
+    transport: Annotated[str, typer.Option(help="udp or tcp")] = "udp",
     username: Annotated[str | None, typer.Option(help="digest username")] = None,
     password: Annotated[
         str | None,
@@ -57,15 +57,15 @@ def trunk_add(
     """Add a SIP trunk, or replace the settings of the trunk with this name."""
 
     def action(store: Store, _s: Settings) -> dict[str, Any]:
-        if transport.lower() != "udp":
-            raise ValidationError(f"transport {transport!r}: only udp is supported")
+        if transport.lower() not in ("udp", "tcp"):
+            raise ValidationError(f"transport {transport!r}: use udp or tcp")
         if not 0 < port < 65536:
             raise ValidationError(f"port {port} is out of range")
         if (cps is not None and cps <= 0) or (max_calls is not None and max_calls < 1):
             raise ValidationError("cps and max-calls must be positive")
         with store.write() as tx:
             trunk = tx.save_trunk(
-                name=name, host=host, port=port, transport="udp", username=username,
+                name=name, host=host, port=port, transport=transport.lower(), username=username,
                 password=password, domain=domain, caller_id=caller_id, dial_prefix=dial_prefix,
                 max_cps=cps, max_calls=max_calls, created_at=epoch_ms(SystemClock().now()),
             )  # fmt: skip

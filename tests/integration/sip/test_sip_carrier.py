@@ -226,3 +226,32 @@ def test_early_media_then_answer_on_g722(make_carrier: Any, template: Any, tmp_p
     assert result.outcome is Outcome.CONNECTED, sipp.log()
     assert carrier.early_media == 1 and carrier.codecs == {9: 1}
     assert result.ringing_at is not None and result.ringing_at < result.answered_at
+
+
+def test_tcp_trunk_answer_and_our_bye(
+    make_carrier: Any, template: Any, flite: Any, tmp_path: Path
+) -> None:
+    said = answer_file(flite, tmp_path, "yes I will be there")
+    body = (
+        S.RECV_INVITE + S.TRYING + S.RINGING + S.ok() + S.RECV_ACK
+        + S.pause(3500) + S.play(said) + S.RECV_BYE
+    )  # fmt: skip
+    sipp = S.Sipp(tmp_path, "tcp_answer", body, extra=("-t", "t1"))
+    result = run(sipp, lambda: place(make_carrier(sipp, transport="tcp"), template, request()))
+    assert result.outcome is Outcome.CONNECTED and result.hangup_side == "bot", sipp.log()
+    assert result.conversation.intent == "confirm"
+    assert sipp.succeeded() == 1, sipp.log()
+    assert "TCP message received" in sipp.messages.read_text()
+
+
+def test_tcp_trunk_callee_bye_and_busy(make_carrier: Any, template: Any, tmp_path: Path) -> None:
+    body = S.RECV_INVITE_FOR_BYE + S.TRYING + S.ok() + S.RECV_ACK + S.pause(800) + S.SEND_BYE
+    sipp = S.Sipp(tmp_path, "tcp_bye", body, extra=("-t", "t1"))
+    result = run(sipp, lambda: place(make_carrier(sipp, transport="tcp"), template, request()))
+    assert result.hangup_side == "callee" and sipp.succeeded() == 1, sipp.log()
+    busy = S.Sipp(
+        tmp_path, "tcp_busy", S.RECV_INVITE + S._reply("486 Busy Here", retrans=True) + S.RECV_ACK,
+        extra=("-t", "t1"),
+    )  # fmt: skip
+    result = run(busy, lambda: place(make_carrier(busy, transport="tcp"), template, request()))
+    assert result.outcome is Outcome.BUSY and result.sip_code == 486

@@ -132,6 +132,7 @@ class SipCarrier:
                     sdp=sdp.offer(self.media_host, port, secrets.randbits(31)),
                     from_user=trunk.caller_id or request.caller_id or "anonymous",
                     domain=trunk.domain,
+                    transport=trunk.transport,
                     username=trunk.username,
                     password=trunk.password,
                     give_up_after=request.max_ringing + 30,

@@ -135,6 +135,9 @@ class SipStack:
             server = next(iter(tm.l4r.cache_l2s.values()))
             address = server.getSIPaddr()[0]
             self.bound = (str(address[0]), int(address[1]))
+            from outdial.telephony.sip.tcp import install_tcp
+
+            install_tcp(self.config, *self.bound)
         except BaseException as exc:  # noqa: BLE001 - handed to start(), which raises it
             self._error = exc
             self._ready.set()
@@ -163,6 +166,7 @@ class SipStack:
 
         def shutdown() -> None:
             try:
+                self.config["_tcp_server"].shutdown()
                 self.config["_sip_tm"].shutdown()
             finally:
                 self.ed2.breakLoop()
@@ -183,6 +187,7 @@ class Dial:
     username: str | None = None
     password: str | None = None
     headers: Sequence[tuple[str, str]] = ()
+    transport: str = "udp"  # or "tcp"
     give_up_after: float = 180.0  # CANCEL if not answered by then (a safety net)
 
 
@@ -221,10 +226,13 @@ class SipCall:
                 nh_address=dial.next_hop,
                 dead_cbs=(self._dead,),
                 expire_time=dial.give_up_after,
+                **({"nh_transport": dial.transport} if dial.transport != "udp" else {}),
             )
             ua.godead_timeout = 0.5
             contact = SipContact()
             contact.getUri().name = None
+            if dial.transport == "tcp":  # the far end's requests come back over TCP
+                contact.getUrl().transport = "tcp"
             ua.lContact = contact
             self._ua = ua
             event = CCEventTry(
@@ -232,15 +240,18 @@ class SipCall:
             )
             if dial.headers:
                 event.extra_headers = tuple(verbatim_header(n, v) for n, v in dial.headers)
-            if dial.domain:
-                domain = dial.domain
+            if dial.domain or dial.transport != "udp":
+                domain, transport = dial.domain, dial.transport
 
-                def set_domain(uac: Any) -> None:
-                    uac.rTarget.host = domain
-                    uac.rTarget.port = None
-                    uac.rUri.getUrl().host = domain
+                def set_target(uac: Any) -> None:
+                    if domain:
+                        uac.rTarget.host = domain
+                        uac.rTarget.port = None
+                        uac.rUri.getUrl().host = domain
+                    if transport != "udp":
+                        uac.rTarget.transport = transport
 
-                event.onUacSetupComplete = set_domain
+                event.onUacSetupComplete = set_target
             ua.recvEvent(event)
         except Exception as exc:  # reported as a failed call, never lost
             log.exception("could not start a SIP call")
