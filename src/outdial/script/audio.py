@@ -14,7 +14,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from outdial.domain.conversation import CalleeHungUp, Heard, PromptParts
+from outdial.domain.conversation import Heard, PromptParts
+from outdial.script.persona import Persona, TextSession
 from outdial.speech.asr import AsrEngine
 from outdial.speech.audio import FRAME_SECONDS, Audio, concat, silence
 from outdial.speech.errors import SpeechUnavailable
@@ -59,32 +60,18 @@ class Hearing:
         return self.tts(self.callee_voice or CALLEE.get(self.tts_engine))
 
 
-@dataclass
-class AudioTurn:
-    said: str
-    heard: str
-    accepted: bool
-    decode_ms: float
+class AudioSession(TextSession):
+    """A persona's CallSession over audio: the same turns as in text, but prompts are rendered
+    and spoken answers go through the line and the recogniser (see the module docstring)."""
 
-
-class AudioSession:
-    """A CallSession played by a persona over audio (see the module docstring)."""
-
-    def __init__(self, persona: object, hearing: Hearing, bot_voice: str | None) -> None:
-        from outdial.script.persona import Persona
-
-        assert isinstance(persona, Persona)
-        self.persona = persona
+    def __init__(self, persona: Persona, hearing: Hearing, bot_voice: str | None) -> None:
+        super().__init__(persona)
         self.hearing = hearing
         self.bot = hearing.bot(bot_voice)
         self.callee = hearing.callee()
-        self.transcript: list[dict[str, str]] = []
         self.latencies: list[float] = []  # seconds, end of speech -> first bot frame
-        self.turns: list[AudioTurn] = []
         self.bot_audio: list[Audio] = []
-        self._next = 0
         self._endpoint: float | None = None
-        self.hung_up_by_bot = False
         self.cache_prompts = hearing.cache_prompts
 
     async def say(self, text: str, parts: PromptParts = ()) -> None:
@@ -104,23 +91,9 @@ class AudioSession:
 
     async def listen(self, timeout: float, expect: tuple[str, ...] = ()) -> Heard | None:
         self._endpoint = None
-        if self._next >= len(self.persona.turns):
-            self.transcript.append({"speaker": "callee", "text": "(silence)"})
-            return None
-        turn = self.persona.turns[self._next]
-        self._next += 1
-        if turn.hangup:
-            self.transcript.append({"speaker": "callee", "text": "(hangs up)"})
-            raise CalleeHungUp
-        if turn.dtmf:
-            self.transcript.append({"speaker": "callee", "text": f"(keys {turn.dtmf})"})
-            return Heard(dtmf=turn.dtmf)
-        if turn.silence or not turn.say:
-            self.transcript.append({"speaker": "callee", "text": "(silence)"})
-            return None
-        return self._hear(turn.say, expect)
+        return await super().listen(timeout, expect)
 
-    def _hear(self, said: str, expect: tuple[str, ...]) -> Heard | None:
+    def _spoken(self, said: str, expect: tuple[str, ...]) -> Heard | None:
         vad = EnergyVad()
         recognizer = self.hearing.asr.recognizer(expect)
         line = spoken(self.callee, said, pad=0.4) + silence(1.0)
@@ -143,10 +116,6 @@ class AudioSession:
             self.transcript.append({"speaker": "callee", "text": f"{said} (not heard)"})
             return None
         got = recognizer.finish()
-        self.turns.append(AudioTurn(said, got.heard, got.accepted, got.decode_seconds * 1000))
         heard = got.text if got.accepted else f"{got.heard or '-'} (not understood)"
         self.transcript.append({"speaker": "callee", "text": said, "heard": heard})
         return Heard(text=got.text, unclear=not got.accepted)
-
-    async def hangup(self) -> None:
-        self.hung_up_by_bot = True

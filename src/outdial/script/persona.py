@@ -102,8 +102,12 @@ class TextSession:
         if turn.silence or not turn.say:
             self.transcript.append({"speaker": "callee", "text": "(silence)"})
             return None
-        self.transcript.append({"speaker": "callee", "text": turn.say})
-        return Heard(text=turn.say)
+        return self._spoken(turn.say, expect)
+
+    def _spoken(self, said: str, expect: tuple[str, ...]) -> Heard | None:
+        """What the bot gets of an answer the persona says (here: the text itself)."""
+        self.transcript.append({"speaker": "callee", "text": said})
+        return Heard(text=said)
 
     async def hangup(self) -> None:
         self.hung_up_by_bot = True
@@ -120,13 +124,14 @@ async def run_persona(
 
     With ``hearing`` the persona talks over audio (TTS -> 8 kHz line -> ASR) instead of text.
     """
-    session: TextSession | AudioSession
+    session: TextSession
+    audio: AudioSession | None = None
     if hearing is None:
         session = TextSession(persona)
     else:
         from outdial.script.audio import AudioSession  # needs the speech extra
 
-        session = AudioSession(persona, hearing, template.voice)
+        session = audio = AudioSession(persona, hearing, template.voice)
     request = CallRequest(
         callee="0", caller_id="", max_ringing=60, max_talk=999, variables=variables_of(persona)
     )
@@ -152,9 +157,9 @@ async def run_persona(
         "failures": failures,
         "passed": not failures,
     }
-    if not isinstance(session, TextSession):
+    if audio is not None:
         result["audio"] = {
-            "replyLatencyMs": [round(x * 1000, 1) for x in session.latencies],
-            "promptSeconds": round(sum(a.seconds for a in session.bot_audio), 2),
+            "replyLatencyMs": [round(x * 1000, 1) for x in audio.latencies],
+            "promptSeconds": round(sum(a.seconds for a in audio.bot_audio), 2),
         }
     return result
