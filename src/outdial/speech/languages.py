@@ -27,15 +27,20 @@ _PLACEHOLDER = re.compile(r"\$\{[^}]*\}")
 
 
 @functools.cache
-def espeak_languages() -> tuple[str, ...]:
+def espeak_voices() -> tuple[tuple[str, ...], ...]:
+    """The rows of ``espeak-ng --voices`` (priority, language, age/gender, name, file, ...),
+    read once per process; empty where espeak-ng is not installed."""
     program = shutil.which("espeak-ng")
     if program is None:
         return ()
     listing = subprocess.run(  # noqa: S603 - fixed program from PATH
         [program, "--voices"], capture_output=True, check=True, text=True, timeout=30
     ).stdout
-    codes = {line.split()[1].split("-")[0].lower() for line in listing.splitlines()[1:] if line}
-    return tuple(sorted(codes))
+    return tuple(tuple(line.split()) for line in listing.splitlines()[1:] if len(line.split()) >= 5)
+
+
+def espeak_languages() -> tuple[str, ...]:
+    return tuple(sorted({row[1].split("-")[0].lower() for row in espeak_voices()}))
 
 
 def tts_languages(engine: str, configured: Iterable[str] = ()) -> tuple[str, ...]:

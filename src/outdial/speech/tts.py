@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from outdial.speech.audio import TELEPHONY_RATE, Audio, concat, from_wav
 from outdial.speech.errors import SpeechUnavailable
+from outdial.speech.languages import FLITE_LANGUAGES, espeak_languages, espeak_voices
 
 
 @dataclass
@@ -116,7 +117,7 @@ class FliteTts(TtsEngine):
         return frozenset(listing.split(":", 1)[-1].split())
 
     def languages(self) -> frozenset[str]:
-        return frozenset({"en"})
+        return frozenset(FLITE_LANGUAGES)
 
     def _impl(self, text: str) -> Audio:
         # "-o -" is not supported by every flite build; /dev/stdout is.
@@ -138,13 +139,9 @@ class EspeakTts(TtsEngine):
     def __init__(self, voice: str | None = None, cache_bytes: int = 64 * 1024 * 1024) -> None:
         super().__init__(voice, cache_bytes)
         self._bin = _program("espeak-ng", "espeak-ng")
-        listing = subprocess.run(  # noqa: S603 - fixed program from PATH
-            [self._bin, "--voices"], capture_output=True, check=True, text=True, timeout=30
-        ).stdout
-        rows = [line.split() for line in listing.splitlines()[1:] if len(line.split()) >= 5]
-        self._languages = frozenset(r[1].split("-")[0].lower() for r in rows)
+        self._languages = frozenset(espeak_languages())
         # -v takes a language code, a voice name or a voice file, optionally "+variant".
-        self._voices = frozenset(n.lower() for r in rows for n in (r[1], r[3], r[4]))
+        self._voices = frozenset(n.lower() for r in espeak_voices() for n in (r[1], r[3], r[4]))
         _check_voice(self, self._voices, self.voice.split("+")[0].lower())
 
     def voices(self) -> frozenset[str]:
