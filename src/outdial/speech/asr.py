@@ -22,7 +22,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -353,7 +353,3 @@ def make_asr(name: str, model: str | None = None) -> AsrEngine:
 
         return make_extra(name, model)
     raise SpeechUnavailable(f"unknown ASR engine {name!r}; choose pocketsphinx, vosk or whisper")
-
-
-def phrases_of(groups: Sequence[Sequence[str]]) -> list[str]:
-    return [p for g in groups for p in g]

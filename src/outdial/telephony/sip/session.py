@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from outdial.domain.conversation import CalleeHungUp, Heard, PromptParts, Turn
 from outdial.speech.asr import AsrEngine, Recognizer
-from outdial.speech.audio import FRAME_SECONDS, Audio
+from outdial.speech.audio import Audio
 from outdial.speech.tts import TtsEngine
 from outdial.speech.vad import EnergyVad
 from outdial.telephony.sip.recorder import Recorder
@@ -186,6 +186,3 @@ class SipCallSession:
     async def hangup(self) -> None:
         self.bot_hung_up = True
         await self.rtp.drained()
-
-
-__all__ = ["FRAME_SECONDS", "SipCallSession"]

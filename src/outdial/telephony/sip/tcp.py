@@ -59,7 +59,6 @@ def make_tcp_transport(config: dict[str, Any], host: str, port: int) -> Any:
             super().__init__(Network_server_opts((host, port), tm.handleIncoming))
             self._conns: dict[tuple[str, int], socket.socket] = {}
             self._lock = threading.Lock()
-            self._threads: list[threading.Thread] = []
             self._sender = threading.Thread(
                 target=self._send_loop, name="sip-tcp-send", daemon=True
             )
@@ -88,7 +87,6 @@ def make_tcp_transport(config: dict[str, Any], host: str, port: int) -> Any:
                         target=self._read_loop, args=(conn, address), name="sip-tcp-read",
                         daemon=True,
                     )  # fmt: skip
-                    self._threads.append(reader)
                     reader.start()
                 return conn
 
