@@ -135,17 +135,19 @@ def call_test(
     """Place one call now and print the transcript live (a JSON line per turn), then the
     result. For checking a trunk and a template before a campaign."""
     from outdial.cli.main import _fail
+    from outdial.domain.conversation import CallRequest
 
     settings = Settings()
     store = Store.open(settings.database_url, migrate=settings.auto_migrate)
     try:
-        request, template = _prepare(store, settings, number, script, account, caller_id, var)
-        result = asyncio.run(
-            _place(
-                settings, store, trunk, template,
-                request(max_ringing=max_ringing, max_talk=max_talk, record=record),
-            )
+        if not number.lstrip("+").isdigit():
+            raise ValidationError(f"{number!r} is not a phone number")
+        request = CallRequest(
+            callee=number.lstrip("+"), caller_id=caller_id, max_ringing=max_ringing,
+            max_talk=max_talk, record=record, variables=_variables(var or []),
         )  # fmt: skip
+        template = _template(store, account, script)
+        result = asyncio.run(_place(settings, store, trunk, template, request))
     except (NotFound, ValidationError) as exc:
         _fail(exc.message, int(exc.code))
     finally:
@@ -153,38 +155,25 @@ def call_test(
     typer.echo(json.dumps({"result": result}, ensure_ascii=False))
 
 
-def _prepare(
-    store: Store,
-    settings: Settings,
-    number: str,
-    script_id: int,
-    account: int,
-    caller_id: str,
-    var: list[str] | None,
-) -> tuple[Callable[..., Any], Any]:
-    from outdial.domain.conversation import CallRequest
-    from outdial.script.template import from_json, load
-
-    if not number.lstrip("+").isdigit():
-        raise ValidationError(f"{number!r} is not a phone number")
+def _variables(items: list[str]) -> tuple[str | None, ...]:
+    """text1..text10 from ``--var textN=value`` options."""
     values: list[str | None] = [None] * 10
-    for item in var or []:
+    for item in items:
         key, _, value = item.partition("=")
         if not (key.startswith("text") and key[4:].isdigit() and 1 <= int(key[4:]) <= 10):
             raise ValidationError(f"--var {item!r}: use text1..text10=value")
         values[int(key[4:]) - 1] = value
+    return tuple(values)
+
+
+def _template(store: Store, account: int, script_id: int) -> Any:
+    from outdial.script.template import from_json, load
+
     with store.read() as tx:
         record = tx.script(account, script_id)
     if record is None:
         raise NotFound(f"account {account} has no template {script_id}")
-    template = load(from_json(record.definition))
-
-    def request(**limits: Any) -> CallRequest:
-        return CallRequest(
-            callee=number.lstrip("+"), caller_id=caller_id, variables=tuple(values), **limits
-        )
-
-    return request, template
+    return load(from_json(record.definition))
 
 
 async def _place(
