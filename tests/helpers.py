@@ -17,6 +17,24 @@ from outdial.store.repo import Store
 from outdial.testing import TestAccount
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def wait_until_serving(base: str, log: Path) -> None:
+    """Wait for a started ``outdial serve`` to answer /healthz; fail with its log if it does not."""
+    import time
+
+    import httpx
+    import pytest
+
+    for _ in range(200):
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.05)
+    pytest.fail("the server did not start: " + log.read_text())
+
+
 SEND = "/v3/voice/group/call/send/ai"
 
 

@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import httpx
 import pytest
 
 from outdial.client import LaafficClient, LaafficError, published_example
-from tests.helpers import EXAMPLES
+from tests.helpers import EXAMPLES, wait_until_serving
 
 OUTDIAL = [sys.executable, "-m", "outdial"]
 
@@ -67,14 +66,7 @@ def server(workdir: Path) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.05)
-        else:
-            pytest.fail("the server did not start: " + (workdir / "server.log").read_text())
+        wait_until_serving(base, workdir / "server.log")
         yield base
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -15,10 +15,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from outdial.client import LaafficClient
+from tests.helpers import wait_until_serving
 from tests.integration.sip.sipp import free_port
 
 OUTDIAL = [sys.executable, "-m", "outdial"]
@@ -94,12 +94,7 @@ def test_a_task_dials_over_sip(env: dict[str, str], sipp: int, tmp_path: Path) -
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.05)
+        wait_until_serving(base, tmp_path / "server.log")
         with LaafficClient(base, str(acc["apiKey"]), str(acc["apiSecret"])) as client:
             task_id = client.send_ai(
                 app_id=str(acc["appId"]), task_name="over sip", max_calls=30,
