@@ -175,6 +175,9 @@ callees = Table(
     Column("next_at", BigInteger, nullable=True),
     Column("lease_owner", String(64), nullable=True),
     Column("lease_until", BigInteger, nullable=True),
+    # Raised by every claim: a write about a claimed callee counts only with the epoch it was
+    # claimed with, so a worker whose lease was taken over cannot finish it (fencing).
+    Column("lease_epoch", BigInteger, nullable=False, server_default="0"),
     Index("ix_callees_task_state", "task_id", "state", "id"),
 )
 
@@ -269,6 +272,8 @@ push_outbox = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("delivered_at", BigInteger, nullable=True),
     Column("last_error", Text, nullable=True),
+    # Raised by every claim of the report (fencing, as on callees).
+    Column("lease_epoch", BigInteger, nullable=False, server_default="0"),
     Index("ix_push_outbox_due", "status", "next_at"),
     Index("ix_push_outbox_account", "account_id", "id"),
 )
@@ -305,6 +310,8 @@ sms_messages = Table(
     Column("last_error", Text, nullable=True),
     Column("created_at", BigInteger, nullable=False),
     Column("sent_at", BigInteger, nullable=True),
+    # Raised by every claim of the message (fencing, as on callees).
+    Column("lease_epoch", BigInteger, nullable=False, server_default="0"),
     Index("ix_sms_messages_due", "status", "next_at"),
 )
 
@@ -325,6 +332,31 @@ recall_flows = Table(
     Column("last_task_id", Id, nullable=True),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+)
+
+# Dialer workers: a heartbeat each few seconds; a worker whose heartbeat stopped (or that
+# stopped cleanly) has its leases taken over at once instead of when they expire.
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    # A new value each time a process starts with this id: tells a restart from a twin.
+    Column("incarnation", String(32), nullable=False),
+    Column("started_at", BigInteger, nullable=False),
+    Column("heartbeat_at", BigInteger, nullable=False),
+    Column("stopped_at", BigInteger, nullable=True),
+    Column("fenced_writes", BigInteger, nullable=False, server_default="0"),
+)
+
+# The simulated timeline (OUTDIAL_SIM_SPEED): one row, anchored at the first start, so every
+# process using the database reads the same simulated instant.
+sim_clock = Table(
+    "sim_clock",
+    metadata,
+    Column("id", SmallInteger, primary_key=True),
+    Column("speed", Float, nullable=False),
+    Column("real_epoch_ms", BigInteger, nullable=False),
+    Column("sim_epoch_ms", BigInteger, nullable=False),
 )
 
 CALLEE_COLUMNS: tuple[str, ...] = (
