@@ -307,6 +307,10 @@ def serve(
     dialer = WorkerThread(settings, store) if worker else None
     if dialer is not None:
         dialer.start()
+    # uvicorn stops serving on SIGTERM/SIGINT and then raises the signal again under the
+    # handlers it found: with Python's defaults SIGTERM would kill the process before the
+    # dialer drains. These handlers make the second delivery harmless.
+    _quiet_stop_signals()
     try:
         uvicorn.run(api, host=bind_host, port=bind_port, log_level=settings.log_level.lower())
     finally:
@@ -315,11 +319,22 @@ def serve(
         store.close()
 
 
+def _quiet_stop_signals() -> threading.Event:
+    import signal
+
+    stopping = threading.Event()
+
+    def _stop(_signum: int, _frame: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    return stopping
+
+
 @app.command("worker")
 def worker_command() -> None:
     """Run a dialer worker (many may share one PostgreSQL database)."""
-    import signal
-
     from outdial.dialer.runner import WorkerThread
 
     settings = _settings()
@@ -328,13 +343,7 @@ def worker_command() -> None:
     )
     store = _store(settings)
     dialer = WorkerThread(settings, store)
-    stopping = threading.Event()
-
-    def _stop(_signum: int, _frame: object) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    stopping = _quiet_stop_signals()
     dialer.start()
     _emit({"worker": dialer.dialer.config.worker_id, "database": _safe_url(settings.database_url)})
     try:

@@ -11,7 +11,9 @@ from outdial.domain.billing import charge
 from outdial.domain.outcome import TERMINATIONS, Outcome
 from outdial.domain.rates import RateTable
 from outdial.store import schema as s
-from outdial.store.dialing import Claimed, FinishedCall, LeaseLost, RunnableTask
+from outdial.store.dialing import RunnableTask
+from outdial.store.leases import Claimed, LeaseLost
+from outdial.store.results import FinishedCall
 from outdial.telephony.carrier import CallResult
 
 # An attempt cut short by a dying worker is retried once: at most this many attempts then.
@@ -90,6 +92,7 @@ def finished_call(
         cost=billed.cost if billed else 0,
         push_url=task.push_url,
         opt_out=result.conversation.intent == OPT_OUT_INTENT,
+        epoch=claimed.epoch,
     )
 
 
@@ -120,6 +123,7 @@ def blocked_call(
         talk_seconds=0,
         cost=0,
         push_url=task.push_url,
+        epoch=claimed.epoch,
     )
 
 
@@ -193,4 +197,20 @@ def interrupted_call(lost: LeaseLost, now: datetime) -> FinishedCall:
         talk_seconds=0,
         cost=0,
         push_url=lost.push_url,
+        epoch=claimed.epoch,
     )
+
+
+def cut_short(claimed: Claimed, task: RunnableTask, now: datetime, worker: str) -> FinishedCall:
+    """The record of this worker's own call ended by a stop before it finished: recorded
+    ``interrupted`` and given back at once, as a stopped worker's calls are."""
+    lost = LeaseLost(
+        claimed,
+        task.account_id,
+        task.display_num,
+        task.script_id,
+        task.created_at,
+        task.push_url,
+        worker,
+    )
+    return interrupted_call(lost, now)

@@ -6,16 +6,19 @@ This is an edge: it reads Settings and the system clock once, then hands objects
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
 import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
+from sqlalchemy.exc import SQLAlchemyError
 
 from outdial.clock import SystemClock
 from outdial.config import Settings
@@ -37,6 +40,15 @@ log = logging.getLogger(__name__)
 
 def worker_id(settings: Settings) -> str:
     return settings.worker_id or f"{socket.gethostname()}-{os.getpid()}"
+
+
+def timeline_speed(settings: Settings) -> float:
+    """How many of the dialer's seconds pass per real second (1 unless simulated time is sped
+    up). Leases, liveness and the drain time are set in real seconds and scaled by it: a
+    supervisor's kill timeout and a slow statement are real time at any speed."""
+    if settings.carrier == "sim" and settings.sim_speed is not None:
+        return settings.sim_speed
+    return 1.0
 
 
 def make_loop(settings: Settings) -> asyncio.AbstractEventLoop:
@@ -99,6 +111,24 @@ def make_sms_sender(settings: Settings) -> SmsSender:
     raise OutdialError(f"unknown SMS sender {settings.sms_sender!r} (file, http)")
 
 
+async def _until_stopped(
+    name: str, run: Callable[[asyncio.Event], Awaitable[None]], stop: asyncio.Event
+) -> None:
+    """Run a delivery loop until ``stop``, starting it again after database failures (a
+    restarted or unreachable database must not end delivery for the life of the process)."""
+    wait = 0.5
+    while not stop.is_set():
+        try:
+            await run(stop)
+        except SQLAlchemyError as exc:
+            log.warning("%s: database unavailable (%s); retrying", name, type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), wait)
+            wait = min(wait * 2, 5.0)
+        else:
+            return
+
+
 class PushThread:
     """Delivers push reports in real time on its own thread (never on an accelerated loop,
     where network timeouts would shrink with the simulated clock)."""
@@ -124,9 +154,10 @@ class PushThread:
 
     async def _run(self, stop: asyncio.Event) -> None:
         async with PushDelivery(self.store, SystemClock()) as delivery:
-            jobs = [delivery.run(stop)]
+            jobs = [_until_stopped("push delivery", delivery.run, stop)]
             if self.sms is not None:
-                jobs.append(SmsDelivery(self.store, SystemClock(), self.sms).run(stop))
+                sms = SmsDelivery(self.store, SystemClock(), self.sms)
+                jobs.append(_until_stopped("SMS delivery", sms.run, stop))
             await asyncio.gather(*jobs)
 
     def start(self) -> None:
@@ -147,13 +178,17 @@ class WorkerThread:
         self.store = store
         self.loop = make_loop(settings)
         self.clock = LoopClock(self.loop, start or SystemClock().now())
+        speed = timeline_speed(settings)
         self.dialer = Dialer(
             store,
             make_carrier(settings, self.clock, store),
             self.clock,
             DialerConfig(
                 worker_id=worker_id(settings),
-                lease_seconds=settings.lease_seconds,
+                lease_seconds=settings.lease_seconds * speed,
+                dead_after_seconds=settings.worker_dead_seconds * speed,
+                drain_seconds=settings.drain_seconds * speed,
+                recover_every_seconds=min(15.0, settings.worker_dead_seconds / 2) * speed,
                 batch_size=settings.dialer_batch,
                 flush_size=settings.dialer_flush,
                 min_balance=to_units(settings.min_balance),
@@ -184,8 +219,11 @@ class WorkerThread:
             self.push.start()
         log.info("dialer started", extra={"worker": self.dialer.config.worker_id})
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop taking new calls, let in-flight ones finish, write them, and return."""
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop taking new calls, let in-flight ones finish for the drain time, end the rest
+        as interrupted, write everything, and return."""
+        if timeout is None:
+            timeout = self.settings.drain_seconds + 30.0
         if self._stop is not None and not self.loop.is_closed():
             self.loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(timeout)

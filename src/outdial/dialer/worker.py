@@ -1,5 +1,7 @@
 """The dialer worker: claims due callees under leases, paces them, places the calls through a
-Carrier and writes each attempt's record, state, counters and charge in batches.
+Carrier and hands each attempt's result to the result buffer. Its side tasks live beside it:
+the lease keeper (heartbeat, renewal, recovery: ``leases.py``) and the buffer that writes
+results under their leases (``results.py``).
 
 Database work runs on the loop's thread: statements are short (one batch each) and running them
 inline keeps virtual time still while they execute.
@@ -15,14 +17,17 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import orjson
-import phonenumbers
-from phonenumbers import timezone as number_zones
+from sqlalchemy.exc import SQLAlchemyError
 
 from outdial.clock import Clock, epoch_ms
-from outdial.dialer.records import blocked_call, finished_call, interrupted_call
+from outdial.dialer.funds import out_of_funds
+from outdial.dialer.leases import LeaseKeeper, LeaseTiming
+from outdial.dialer.records import blocked_call, cut_short, finished_call
+from outdial.dialer.results import ResultBuffer
+from outdial.dialer.zones import CalleeZones
 from outdial.domain.codes import TaskStatus
 from outdial.domain.outcome import Outcome
-from outdial.domain.pacing import task_limits
+from outdial.domain.pacing import CallsPerSecond, task_limits
 from outdial.domain.rates import Rate, RateTable
 from outdial.domain.schedule import allowed_at, next_allowed_at
 from outdial.domain.windows import Window, parse_windows
@@ -32,8 +37,10 @@ from outdial.script.model import Template
 from outdial.script.rules import grade, sms_text
 from outdial.script.template import from_json, load
 from outdial.service.recall import RecallService
-from outdial.store.dialing import Claimed, FinishedCall, RunnableTask
+from outdial.store.dialing import RunnableTask
+from outdial.store.leases import Claimed
 from outdial.store.repo import Store, Tx
+from outdial.store.results import FinishedCall
 from outdial.telephony.carrier import (
     CallRequest,
     CallResult,
@@ -50,6 +57,14 @@ log = logging.getLogger(__name__)
 CAPACITY_RETRY_SECONDS = 0.05
 # Returned by _claim when lines are taken: distinct from "nothing due" (None).
 _AT_CAPACITY: list[Claimed] = []
+# After the drain time, how long calls told to stop get to hang up before they are abandoned.
+CUT_GRACE_SECONDS = 5.0
+# Waits between tries while the database cannot be reached.
+DB_RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)
+
+
+class _Superseded(Exception):
+    """Another process took this worker's id: the claim is rolled back."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,16 +78,23 @@ class DialerConfig:
     flush_seconds: float = 0.25
     flush_size: int = 1000
     recover_every_seconds: float = 15.0
+    dead_after_seconds: float = 30.0
+    drain_seconds: float = 25.0
     min_balance: int = 0
     rates_ttl_seconds: float = 60.0
 
 
 @dataclass(slots=True)
 class _InFlight:
-    task_id: int
-    account_id: int
+    task: RunnableTask
+    claimed: Claimed
+    lease_until: datetime
     stop: asyncio.Event
-    job: asyncio.Task[None]
+    job: asyncio.Task[None] | None = None
+    cut: bool = False
+    """Stopped at the end of the drain time: recorded interrupted and given back."""
+    lost: bool = False
+    """Taken over by another worker: its result is void."""
 
 
 @dataclass(slots=True)
@@ -86,12 +108,15 @@ class _TaskPlan:
 class DialerStats:
     placed: int = 0
     finished: int = 0
-    interrupted_recovered: int = 0
+    stale_claims: int = 0
+    cut_at_stop: int = 0
+    db_errors: int = 0
     by_outcome: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
 class Dialer:
-    """One worker. ``run(stop)`` works until ``stop`` is set; ``drain()`` until no work is left."""
+    """One worker. ``run(stop)`` works until ``stop`` is set, then drains gracefully;
+    ``drain()`` works until no work is left (tests, demos, benchmarks)."""
 
     def __init__(
         self,
@@ -114,59 +139,93 @@ class Dialer:
         self._last_recall: datetime | None = None
         self._recall_due: int | None = None
         self.stats = DialerStats()
+        self.keeper = LeaseKeeper(
+            store,
+            clock,
+            config.worker_id,
+            LeaseTiming(
+                lease_seconds=config.lease_seconds,
+                dead_after_seconds=config.dead_after_seconds,
+                recover_every_seconds=config.recover_every_seconds,
+            ),
+        )
+        self.results = ResultBuffer(
+            store,
+            clock,
+            self.keeper,
+            flush_seconds=config.flush_seconds,
+            flush_size=config.flush_size,
+            min_balance=config.min_balance,
+        )
         self._in_flight: dict[int, _InFlight] = {}
         self._per_task: dict[int, int] = defaultdict(int)
         self._per_account: dict[int, int] = defaultdict(int)
-        self._results: list[FinishedCall] = []
-        self._last_flush: datetime | None = None
-        self._last_recover: datetime | None = None
-        self._last_renew: datetime | None = None
         self._rates: dict[int, tuple[datetime, RateTable]] = {}
-        self._zone_memo: dict[str, tuple[ZoneInfo, ...]] = {}
+        self._zones = CalleeZones()
         self._wake = asyncio.Event()
-        self._cps_tokens = 0.0
-        self._cps_at: datetime | None = None
+        self._holding = asyncio.Event()
+        self._cps = CallsPerSecond(carrier.max_cps)
+        self._started = False
 
     # --- public ------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
-        """Work until ``stop`` is set; then let in-flight calls finish and write them."""
-        while not stop.is_set():
-            wait = await self.step()
-            await self._sleep(wait, stop)
-        await self._finish_in_flight()
+        """Work until ``stop`` is set (or another process takes this worker's id); then stop
+        claiming, let calls in flight finish for up to ``drain_seconds``, record the rest
+        ``interrupted`` and give their callees back, so the next worker dials them at once."""
+        keeper = self._start_side_tasks()
+        try:
+            failures = 0
+            while not stop.is_set() and not self.keeper.superseded:
+                try:
+                    wait = await self.step()
+                    failures = 0
+                except SQLAlchemyError as exc:
+                    wait = self._database_away(exc, failures)
+                    failures += 1
+                await self._sleep(wait, stop)
+            await self._drain_and_stop()
+        finally:
+            keeper.cancel()
 
     async def drain(self, limit: timedelta = timedelta(days=30)) -> None:
         """Work until no task is runnable and no call is in flight (tests, demos, benchmarks).
 
         Tasks waiting for a later window or start time are waited for, up to ``limit``.
         """
-        deadline = self.clock.now() + limit
-        never = asyncio.Event()
-        while self.clock.now() < deadline:
-            wait = await self.step()
-            if wait is None and not self._in_flight and not self._results:
-                # Rounds of recall flows may become due only now that every task is done.
-                wait = self._advance_recalls(self.clock.now(), force=True)
-                if wait is None:
-                    return
-            await self._sleep(wait, never)
-        await self._finish_in_flight()
+        keeper = self._start_side_tasks()
+        try:
+            deadline = self.clock.now() + limit
+            never = asyncio.Event()
+            while self.clock.now() < deadline:
+                wait = await self.step()
+                if wait is None and not self._in_flight and not self.results:
+                    # Rounds of recall flows may become due only now that every task is done.
+                    wait = self._advance_recalls(self.clock.now(), force=True)
+                    if wait is None:
+                        break
+                await self._sleep(wait, never)
+            await self._finish_in_flight()
+            self.keeper.stopped()
+        finally:
+            keeper.cancel()
 
     # --- one pass ----------------------------------------------------------------------------
     async def step(self) -> float | None:
         """Claim and start what is due; return seconds until there may be more (None: idle)."""
+        if not self._started:
+            self.keeper.start()
+            self._started = True
         now = self.clock.now()
         now_ms = epoch_ms(now)
-        self._recover(now)
+        self.keeper.recover(set(self._in_flight) | self.results.callee_ids())
         # Every step writes what finished since the last one: a finished call frees its line
         # (counted from the database) only once its callee has left DIALING.
-        self._flush_if_due(force=True)
+        self.results.flush(force=True)
         recall_wait = self._advance_recalls(now)
         with self.store.read() as tx:
             tasks = tx.runnable_tasks(now_ms)
             next_start = tx.next_send_at(now_ms)
-        self._stop_cancelled(now)
-        self._renew(now)
+        self._stop_cancelled()
         by_account: dict[int, list[RunnableTask]] = defaultdict(list)
         for task in tasks:
             by_account[task.account_id].append(task)
@@ -178,13 +237,15 @@ class Dialer:
         busy = False
         drained: list[int] = []
         for account_tasks in by_account.values():
+            if self.keeper.superseded:
+                break
             result = self._plan_account(account_tasks, now, drained)
             busy |= result[0]
             waits.extend(result[1])
         self._finish_idle_tasks(drained, now)
         if busy:
             return 0.0
-        if self._in_flight or self._results:
+        if self._in_flight or self.results:
             return self.config.poll_seconds
         return min(waits) if waits else None
 
@@ -193,7 +254,7 @@ class Dialer:
     ) -> tuple[bool, list[float]]:
         lines = tasks[0].lines
         account_id = tasks[0].account_id
-        if self._out_of_funds(account_id, now):
+        if out_of_funds(self.store, account_id, self.config.min_balance, epoch_ms(now)):
             return False, []
         plans = []
         waits: list[float] = []
@@ -216,7 +277,7 @@ class Dialer:
                 limits[task.task_id] - self._per_task[task.task_id],
                 lines - self._per_account[account_id],
                 self.config.batch_size,
-                self._cps_budget(now),
+                self._cps.budget(self._seconds(now)),
             )
             if free <= 0:
                 continue
@@ -227,24 +288,38 @@ class Dialer:
             if claimed is None:
                 with self.store.read() as tx:
                     later = tx.next_callee_at(task.task_id, epoch_ms(now))
+                    others = tx.dialing_counts(account_id).get(task.task_id, 0)
                 if later is not None:
                     waits.append((later - epoch_ms(now)) / 1000)
+                elif others > self._per_task.get(task.task_id, 0):
+                    # Another worker holds callees of this task: it finishes them, or the
+                    # next recovery pass takes them over.
+                    waits.append(self.keeper.timing.recover_every_seconds)
                 elif self._per_task.get(task.task_id, 0) == 0:
                     drained.append(task.task_id)
                 continue
             busy = True
+            lease_until = self.keeper.lease_until(now)
             for c in claimed:
-                self._start(task, c)
+                self._start(task, c, lease_until)
         return busy, waits
 
     def _claim(
         self, plan: _TaskPlan, task_limit: int, free: int, now: datetime
     ) -> list[Claimed] | None:
-        """Claim up to ``free`` callees; None when none is due; _AT_CAPACITY when the
-        account's lines or the task's share are taken (by this or another worker)."""
+        """Claim up to ``free`` callees; None when none is due (or this worker was superseded);
+        _AT_CAPACITY when the account's lines or the task's share are taken."""
+        try:
+            return self._claim_in_tx(plan, task_limit, free, now)
+        except _Superseded:
+            return None
+
+    def _claim_in_tx(
+        self, plan: _TaskPlan, task_limit: int, free: int, now: datetime
+    ) -> list[Claimed] | None:
         task = plan.task
         now_ms = epoch_ms(now)
-        lease = epoch_ms(now + timedelta(seconds=self.config.lease_seconds))
+        lease = epoch_ms(self.keeper.lease_until(now))
         with self.store.write() as tx:
             # Workers share an account's lines: count its dialing callees in the database,
             # under the account row's lock, so several workers never exceed them together.
@@ -260,6 +335,10 @@ class Dialer:
             )
             if free <= 0:
                 return _AT_CAPACITY
+            # The heartbeat goes with the claim: a worker idle for long must not look dead to
+            # the others the moment it holds leases again.
+            if not self.keeper.beat_in(tx, now):
+                raise _Superseded
             claimed = tx.claim(task.task_id, free, self.config.worker_id, lease, now_ms)
             if not claimed:
                 return None
@@ -268,7 +347,8 @@ class Dialer:
             if task.window_zone == "callee":
                 claimed = self._hold_outside_window(tx, plan, claimed, now)
             claimed = self._skip_do_not_call(tx, task, claimed, now)
-        self._spend_cps(len(claimed))
+        self._cps.spend(len(claimed))
+        self.keeper.renewed_now()
         return claimed
 
     def _hold_outside_window(
@@ -279,9 +359,9 @@ class Dialer:
         task, windows = plan.task, plan.windows
         keep = []
         never: list[FinishedCall] = []
-        later: dict[int, list[int]] = defaultdict(list)
+        later: dict[int, list[Claimed]] = defaultdict(list)
         for c in claimed:
-            zones = self._callee_zones(c.number, plan.zone)
+            zones = self._zones.of(c.number, plan.zone)
             if allowed_at(windows, zones, now):
                 keep.append(c)
                 continue
@@ -289,9 +369,9 @@ class Dialer:
             if opens is None:
                 never.append(blocked_call(c, task, now, Outcome.NO_WINDOW))
             else:
-                later[epoch_ms(opens)].append(c.callee_id)
-        for when_ms, ids in later.items():
-            tx.release(ids, when_ms)
+                later[epoch_ms(opens)].append(c)
+        for when_ms, claims in later.items():
+            tx.release(claims, when_ms)
         if never:
             tx.write_results(never, epoch_ms(now))
         return keep
@@ -308,33 +388,39 @@ class Dialer:
         )
         return [c for c in claimed if c.number not in listed]
 
-    def _callee_zones(self, number: str, fallback: ZoneInfo) -> tuple[ZoneInfo, ...]:
-        # The fallback (the task's zone) is part of the key: numbers of no known zone use it.
-        head = f"{number[:7]}@{fallback.key}"
-        memo = self._zone_memo.get(head)
-        if memo is not None:
-            return memo
-        zones: tuple[ZoneInfo, ...] = (fallback,)
-        try:
-            parsed = phonenumbers.parse("+" + number)
-            names = [n for n in number_zones.time_zones_for_number(parsed) if n != "Etc/Unknown"]
-            if names:
-                zones = tuple(ZoneInfo(n) for n in names)
-        except phonenumbers.NumberParseException:
-            pass
-        self._zone_memo[head] = zones
-        return zones
-
     # --- calls -------------------------------------------------------------------------------
-    def _start(self, task: RunnableTask, claimed: Claimed) -> None:
-        stop = asyncio.Event()
-        job = asyncio.ensure_future(self._call(task, claimed, stop))
-        self._in_flight[claimed.callee_id] = _InFlight(task.task_id, task.account_id, stop, job)
+    def _start(self, task: RunnableTask, claimed: Claimed, lease_until: datetime) -> None:
+        flight = _InFlight(task, claimed, lease_until, asyncio.Event())
+        flight.job = asyncio.ensure_future(self._call(flight))
+        self._in_flight[claimed.callee_id] = flight
         self._per_task[task.task_id] += 1
         self._per_account[task.account_id] += 1
-        self.stats.placed += 1
+        self._holding.set()
 
-    async def _call(self, task: RunnableTask, claimed: Claimed, stop: asyncio.Event) -> None:
+    async def _call(self, flight: _InFlight) -> None:
+        task, claimed = flight.task, flight.claimed
+        try:
+            if not self.keeper.may_place(flight.lease_until):
+                # Claimed before a stall (a stopped process, a frozen VM): others may have
+                # taken the callee over meanwhile. Give it back undialed if it is still ours.
+                self.stats.stale_claims += 1
+                with self.store.write() as tx:
+                    tx.release([claimed], None)
+                return
+            self.stats.placed += 1
+            result = await self._place(task, claimed, flight.stop)
+            self._record(flight, result)
+        except asyncio.CancelledError:
+            if not flight.lost:
+                self.results.add(cut_short(claimed, task, self.clock.now(), self.config.worker_id))
+            raise
+        finally:
+            self._in_flight.pop(claimed.callee_id, None)
+            self._per_task[task.task_id] -= 1
+            self._per_account[task.account_id] -= 1
+            self._wake.set()
+
+    async def _place(self, task: RunnableTask, claimed: Claimed, stop: asyncio.Event) -> CallResult:
         request = CallRequest(
             callee=claimed.number,
             caller_id=task.display_num,
@@ -348,26 +434,29 @@ class Dialer:
         )
         started = self.clock.now()
         try:
-            result = await self.carrier.place(request, self._conversation(task), stop)
+            return await self.carrier.place(request, self._conversation(task), stop)
         except Exception:
             log.exception("carrier failed", extra={"task_id": task.task_id})
-            result = CallResult(Outcome.FAILED, 500, started, self.clock.now())
+            return CallResult(Outcome.FAILED, 500, started, self.clock.now())
+
+    def _record(self, flight: _InFlight, result: CallResult) -> None:
+        task, claimed = flight.task, flight.claimed
+        now = self.clock.now()
+        if flight.lost:
+            self.keeper.fenced(1)
+            return
+        if flight.cut:
+            self.stats.cut_at_stop += 1
+            self.results.add(cut_short(claimed, task, now, self.config.worker_id))
+            return
         self._grade_unanswered(task, claimed, result)
-        finished = finished_call(
-            claimed,
-            task,
-            result,
-            self._rate_table(task.account_id),
-            self.clock.now(),
-            self.config.worker_id,
+        self.results.add(
+            finished_call(
+                claimed, task, result, self._rate_table(task.account_id), now, self.config.worker_id
+            )
         )
-        self._results.append(finished)
         self.stats.finished += 1
         self.stats.by_outcome[str(result.outcome)] += 1
-        self._in_flight.pop(claimed.callee_id, None)
-        self._per_task[task.task_id] -= 1
-        self._per_account[task.account_id] -= 1
-        self._wake.set()
 
     def _template(self, task: RunnableTask) -> Template | None:
         if task.script_id not in self._templates:
@@ -406,83 +495,61 @@ class Dialer:
         self._rates[account_id] = (now, table)
         return table
 
+    # --- side tasks --------------------------------------------------------------------------
+    def _start_side_tasks(self) -> asyncio.Task[None]:
+        return asyncio.ensure_future(self._keep_leases())
+
+    async def _keep_leases(self) -> None:
+        """While this worker holds leases: heartbeat, renew, and end calls taken over."""
+        every = self.keeper.timing.tick_seconds
+        while True:
+            if not self._in_flight and not self.results:
+                self._holding.clear()
+                await self._holding.wait()
+            await asyncio.sleep(every)
+            held = {i: f.claimed.epoch for i, f in self._in_flight.items()}
+            held.update(self.results.leases())
+            try:
+                lost = self.keeper.beat(held)
+            except SQLAlchemyError as exc:
+                self.stats.db_errors += 1
+                log.warning("heartbeat failed: %s", type(exc).__name__)
+                continue
+            for callee_id in lost:
+                flight = self._in_flight.get(callee_id)
+                if flight is not None:
+                    flight.lost = True
+                    flight.stop.set()
+            self.results.drop(lost)
+
     # --- bookkeeping -------------------------------------------------------------------------
-    def _flush_if_due(self, force: bool = False) -> None:
-        if not self._results:
-            return
-        # Measured on the dialer's clock: results must be written long before a lease could
-        # expire in that same time, or recovery would take them for calls cut short.
-        now = self.clock.now()
-        if (
-            not force
-            and len(self._results) < self.config.flush_size
-            and self._last_flush is not None
-            and now - self._last_flush < timedelta(seconds=self.config.flush_seconds)
-        ):
-            return
-        self._flush()
+    def _seconds(self, now: datetime) -> float:
+        return now.timestamp()
 
-    def _out_of_funds(self, account_id: int, now: datetime) -> bool:
-        """No call starts while the account's funds are below the minimum: its tasks are
-        suspended instead (a resume, or funds set below it, must not slip a call through)."""
-        with self.store.read() as tx:
-            funds = tx.funds(account_id)
-        if funds >= self.config.min_balance:
-            return False
-        with self.store.write() as tx:
-            paused = tx.suspend_account_tasks(
-                account_id, "balance exhausted: top up and resume", epoch_ms(now)
-            )
-        if paused:
-            log.warning("balance exhausted; tasks suspended", extra={"account_id": account_id})
-        return True
-
-    def _flush(self) -> None:
-        results, self._results = self._results, []
-        now = self.clock.now()
-        accounts = {r.account_id for r in results if r.cost}
-        with self.store.write() as tx:
-            tx.write_results(results, epoch_ms(now))
-            for account_id in accounts:
-                if tx.funds(account_id) < self.config.min_balance:
-                    paused = tx.suspend_account_tasks(
-                        account_id, "balance exhausted: top up and resume", epoch_ms(now)
-                    )
-                    if paused:
-                        log.warning(
-                            "balance exhausted; tasks suspended",
-                            extra={"account_id": account_id, "tasks": paused},
-                        )
-        self._last_flush = self.clock.now()
+    def _database_away(self, exc: SQLAlchemyError, failures: int) -> float:
+        self.stats.db_errors += 1
+        wait = DB_RETRY_SECONDS[min(failures, len(DB_RETRY_SECONDS) - 1)]
+        # The error's text may quote statement parameters (numbers); its class is enough.
+        log.warning("database unavailable (%s); retrying in %.1f s", type(exc).__name__, wait)
+        return wait
 
     def _finish_idle_tasks(self, task_ids: list[int], now: datetime) -> None:
         idle = [t for t in task_ids if self._per_task.get(t, 0) == 0]
         if not idle:
             return
-        self._flush_if_due(force=True)
+        self.results.flush(force=True)
         with self.store.write() as tx:
             tx.finish_done_tasks(idle, epoch_ms(now))
 
-    def _stop_cancelled(self, now: datetime) -> None:
-        tasks = {f.task_id for f in self._in_flight.values()}
+    def _stop_cancelled(self) -> None:
+        tasks = {f.task.task_id for f in self._in_flight.values()}
         if not tasks:
             return
         with self.store.read() as tx:
             statuses = tx.task_statuses(tasks)
         for f in self._in_flight.values():
-            if statuses.get(f.task_id) == TaskStatus.CANCELLED:
+            if statuses.get(f.task.task_id) == TaskStatus.CANCELLED:
                 f.stop.set()
-
-    def _renew(self, now: datetime) -> None:
-        if not self._in_flight:
-            return
-        every = timedelta(seconds=self.config.lease_seconds / 3)
-        if self._last_renew is not None and now - self._last_renew < every:
-            return
-        self._last_renew = now
-        until = epoch_ms(now + timedelta(seconds=self.config.lease_seconds))
-        with self.store.write() as tx:
-            tx.renew_leases(self.config.worker_id, list(self._in_flight), until)
 
     def _advance_recalls(self, now: datetime, force: bool = False) -> float | None:
         """Start due recall rounds; return seconds until the next one (None: none waits)."""
@@ -504,41 +571,6 @@ class Dialer:
             return None
         return max(0.0, (self._recall_due - epoch_ms(now)) / 1000)
 
-    def _recover(self, now: datetime) -> None:
-        every = timedelta(seconds=self.config.recover_every_seconds)
-        if self._last_recover is not None and now - self._last_recover < every:
-            return
-        self._last_recover = now
-        while True:
-            with self.store.write() as tx:
-                lost = tx.expired_leases(epoch_ms(now), 1000)
-                # Our own calls are not lost, whether still ringing or finished and unwritten.
-                ours = set(self._in_flight) | {r.callee_id for r in self._results}
-                lost = [x for x in lost if x.claimed.callee_id not in ours]
-                if not lost:
-                    return
-                tx.write_results([interrupted_call(x, now) for x in lost], epoch_ms(now))
-            self.stats.interrupted_recovered += len(lost)
-            log.warning(
-                "recovered calls interrupted by a stopped worker", extra={"count": len(lost)}
-            )
-
-    def _cps_budget(self, now: datetime) -> int:
-        cps = self.carrier.max_cps
-        if cps is None:
-            return 1 << 30
-        if self._cps_at is None:
-            self._cps_at, self._cps_tokens = now, cps
-        else:
-            elapsed = (now - self._cps_at).total_seconds()
-            self._cps_tokens = min(cps, self._cps_tokens + elapsed * cps)
-            self._cps_at = now
-        return int(self._cps_tokens)
-
-    def _spend_cps(self, n: int) -> None:
-        if self.carrier.max_cps is not None:
-            self._cps_tokens -= n
-
     async def _sleep(self, seconds: float | None, stop: asyncio.Event) -> None:
         if seconds == 0.0:
             await asyncio.sleep(0)
@@ -557,10 +589,41 @@ class Dialer:
                 w.cancel()
 
     async def _finish_in_flight(self) -> None:
-        jobs = [f.job for f in self._in_flight.values()]
+        jobs = [f.job for f in self._in_flight.values() if f.job is not None]
         if jobs:
             await asyncio.gather(*jobs, return_exceptions=True)
-        self._flush_if_due(force=True)
+        self.results.flush(force=True)
+
+    async def _drain_and_stop(self) -> None:
+        """The graceful stop: no new claims; calls in flight get ``drain_seconds`` to end;
+        then the rest are hung up, recorded ``interrupted`` and their callees given back."""
+        jobs = [f.job for f in self._in_flight.values() if f.job is not None]
+        if jobs:
+            log.info("stopping: %d calls in flight, draining", len(jobs))
+            await asyncio.wait(jobs, timeout=self.config.drain_seconds)
+        rest = list(self._in_flight.values())
+        if rest:
+            log.warning("drain time over: ending %d calls as interrupted", len(rest))
+            for f in rest:
+                f.cut = True
+                f.stop.set()
+            jobs = [f.job for f in rest if f.job is not None]
+            _done, hung = await asyncio.wait(jobs, timeout=CUT_GRACE_SECONDS)
+            for job in hung:
+                job.cancel()
+            if hung:
+                await asyncio.gather(*hung, return_exceptions=True)
+        for attempt, wait in enumerate((*DB_RETRY_SECONDS, None)):
+            try:
+                self.results.flush(force=True)
+                self.keeper.stopped()
+                return
+            except SQLAlchemyError as exc:
+                if wait is None:
+                    log.error("could not write the last results (%s)", type(exc).__name__)
+                    return
+                self._database_away(exc, attempt)
+                await asyncio.sleep(wait)
 
 
 __all__ = ["Dialer", "DialerConfig"]

@@ -33,3 +33,12 @@ def charge(duration: int, rate: Rate) -> Charge:
     seconds = charged_seconds(duration, rate.bill_period)
     cost = (seconds * rate.price + 30) // 60
     return Charge(seconds, cost, rate.price, rate.bill_period, rate.currency)
+
+
+OUT_OF_FUNDS_REASON = "balance exhausted: top up and resume"
+
+
+def may_dial(funds: int, min_balance: int) -> bool:
+    """Whether an account with ``funds`` (balance + gift + credit, ten-thousandths) may start
+    calls: at or above the configured minimum. Below it, its tasks are suspended and stay so."""
+    return funds >= min_balance
