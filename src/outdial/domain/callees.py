@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable, Iterator, KeysView, Sequence
 from dataclasses import dataclass
 
-from outdial.errors import DataCaps, ParameterError, ValidationError
+from outdial.domain.errors import DataCaps, ParameterError, ValidationError
 
 MAX_CALLEES = 200_000
 TEXT_FIELDS: tuple[str, ...] = tuple(f"text{i}" for i in range(1, 11))

@@ -9,10 +9,17 @@ from typing import Any
 import orjson
 
 from outdial.clock import Clock, epoch_ms
-from outdial.domain.codes import UNFINISHED_STATUSES, Code, TaskStatus
+from outdial.domain.codes import UNFINISHED_STATUSES, TaskStatus
 from outdial.domain.money import format_units
 from outdial.domain.task import TaskFields, parse_local_time, validate_task, zone
-from outdial.errors import OutdialError, ValidationError
+from outdial.errors import (
+    AuthError,
+    DataCaps,
+    NotFound,
+    TaskNameExists,
+    TaskNotOperable,
+    ValidationError,
+)
 from outdial.service.paging import MAX_PAGE_SIZE, account_timezone, page
 from outdial.service.requests import (
     TaskIdsBody,
@@ -165,7 +172,7 @@ class TaskService:
             tz = account_timezone(tx, account_id)
             task = tx.task(account_id, task_id)
         if task is None:
-            raise OutdialError(f"task {task_id} does not exist", code=Code.NOT_FOUND)
+            raise NotFound(f"task {task_id} does not exist")
         return task_detail(task, tz)
 
     def update(self, account_id: int, body: bytes) -> None:
@@ -176,23 +183,19 @@ class TaskService:
                 tz = account_timezone(tx, account_id)
                 task = tx.task(account_id, req.keyId, lock=True)
                 if task is None:
-                    raise OutdialError(f"task {req.keyId} does not exist", code=Code.NOT_FOUND)
+                    raise NotFound(f"task {req.keyId} does not exist")
                 if task.status != TaskStatus.WAITING:
-                    raise OutdialError(
+                    raise TaskNotOperable(
                         f"task {task.id} has status {task.status}; only a waiting task (0) "
-                        "can be updated",
-                        code=Code.TASK_NOT_OPERABLE,
+                        "can be updated"
                     )
                 settings = validate_task(merged_fields(req, task), tz, now)
                 template_for_task(tx, account_id, settings.script_id, task.id, self.policy)
                 if tx.task_name_taken(account_id, settings.task_name, other_than=task.id):
-                    raise OutdialError(
-                        f"task name {settings.task_name!r} already exists",
-                        code=Code.TASK_NAME_EXISTS,
-                    )
+                    raise TaskNameExists(f"task name {settings.task_name!r} already exists")
                 tx.update_task(task.id, **task_row_values(settings), updated_at=epoch_ms(now))
         except IntegrityError as exc:
-            raise OutdialError("task name already exists", code=Code.TASK_NAME_EXISTS) from exc
+            raise TaskNameExists("task name already exists") from exc
 
     def cancel(self, account_id: int, body: bytes) -> None:
         self._transition(
@@ -226,9 +229,7 @@ class TaskService:
         if not req.taskIdList:
             raise ValidationError("taskIdList is empty")
         if len(req.taskIdList) > MAX_PAGE_SIZE:
-            raise OutdialError(
-                f"taskIdList holds more than {MAX_PAGE_SIZE} ids", code=Code.DATA_CAPS
-            )
+            raise DataCaps(f"taskIdList holds more than {MAX_PAGE_SIZE} ids")
         now = epoch_ms(self.clock.now())
         allowed_ints = frozenset(int(s) for s in allowed)
         # All or nothing: every id is checked under lock before any task changes.
@@ -238,10 +239,7 @@ class TaskService:
                 task = tx.task(account_id, task_id, lock=True)
                 if task is None or task.status not in allowed_ints:
                     why = "does not exist" if task is None else f"has status {task.status}"
-                    raise OutdialError(
-                        f"task {task_id} {why} and cannot be {verb}",
-                        code=Code.TASK_NOT_OPERABLE,
-                    )
+                    raise TaskNotOperable(f"task {task_id} {why} and cannot be {verb}")
                 tasks.append(task)
             for task in tasks:
                 tx.update_task(task.id, updated_at=now, **change(task))
@@ -269,7 +267,7 @@ class TaskService:
         with self.store.read() as tx:
             acc = tx.account(account_id)
         if acc is None:
-            raise OutdialError("account vanished", code=Code.AUTH)
+            raise AuthError("account vanished")
         return {
             "balance": format_units(acc.balance),
             "gift": format_units(acc.gift),
