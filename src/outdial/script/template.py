@@ -15,6 +15,7 @@ import orjson
 import yaml
 from pydantic import ValidationError as PydanticError
 
+from outdial.errors import ValidationError
 from outdial.script.model import Template
 from outdial.script.model import problems as semantic_problems
 
@@ -23,7 +24,7 @@ _TEXT_VAR = re.compile(r"text([1-9]|10)", re.ASCII)
 _LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*", re.ASCII)
 
 
-class TemplateProblem(Exception):
+class TemplateProblem(ValidationError):
     """A template file that cannot be imported; ``problems`` lists (path, message) pairs."""
 
     def __init__(self, problems: list[tuple[str, str]]) -> None:
