@@ -69,6 +69,11 @@ class SubmitPolicy:
         )
 
 
+def funds_below_minimum(acc: AccountRecord, policy: SubmitPolicy) -> bool:
+    """Balance + gift + credit under OUTDIAL_MIN_BALANCE: no task may start or resume (-10)."""
+    return acc.balance + acc.gift + acc.credit < policy.min_balance
+
+
 def fields_of(body: TaskFieldsBody, max_calls: int) -> TaskFields:
     return TaskFields(
         task_name=body.taskName,
@@ -300,7 +305,7 @@ class SubmitService:
             raise TooManyTasks(
                 f"the account has {unfinished} unfinished tasks; its limit is {acc.max_tasks}"
             )
-        if acc.balance + acc.gift + acc.credit < self.policy.min_balance:
+        if funds_below_minimum(acc, self.policy):
             raise InsufficientBalance(
                 "balance plus credit is below the minimum needed to start a task"
             )

@@ -15,6 +15,7 @@ from outdial.domain.task import TaskFields, parse_local_time, validate_task, zon
 from outdial.errors import (
     AuthError,
     DataCaps,
+    InsufficientBalance,
     NotFound,
     TaskNameExists,
     TaskNotOperable,
@@ -28,7 +29,13 @@ from outdial.service.requests import (
     load_object,
     validate,
 )
-from outdial.service.submit import SubmitPolicy, fields_of, task_row_values, template_for_task
+from outdial.service.submit import (
+    SubmitPolicy,
+    fields_of,
+    funds_below_minimum,
+    task_row_values,
+    template_for_task,
+)
 from outdial.store.records import TaskFilter, TaskRecord
 from outdial.store.repo import IntegrityError, Store
 
@@ -212,8 +219,10 @@ class TaskService:
         self._transition(account_id, body, allowed, "paused", self._to_paused)
 
     def resume(self, account_id: int, body: bytes) -> None:
+        """Resume suspended tasks, all or none: while the account's funds are below the
+        minimum the dialer would suspend them again at once, so that answers -10 instead."""
         allowed = frozenset({TaskStatus.SUSPENDED})
-        self._transition(account_id, body, allowed, "resumed", self._to_resumed)
+        self._transition(account_id, body, allowed, "resumed", self._to_resumed, needs_funds=True)
 
     def _transition(
         self,
@@ -224,6 +233,7 @@ class TaskService:
         change: Any,
         *,
         cancel_callees: bool = False,
+        needs_funds: bool = False,
     ) -> None:
         req = validate(TaskIdsBody, load_object(body))
         if not req.taskIdList:
@@ -234,6 +244,8 @@ class TaskService:
         allowed_ints = frozenset(int(s) for s in allowed)
         # All or nothing: every id is checked under lock before any task changes.
         with self.store.write() as tx:
+            # The account row is locked first, as submission and the dialer's charges lock it.
+            acc = tx.account(account_id, lock=True) if needs_funds else None
             tasks = []
             for task_id in dict.fromkeys(req.taskIdList):
                 task = tx.task(account_id, task_id, lock=True)
@@ -241,6 +253,8 @@ class TaskService:
                     why = "does not exist" if task is None else f"has status {task.status}"
                     raise TaskNotOperable(f"task {task_id} {why} and cannot be {verb}")
                 tasks.append(task)
+            if acc is not None and funds_below_minimum(acc, self.policy):
+                raise InsufficientBalance("balance exhausted: top up before resuming")
             for task in tasks:
                 tx.update_task(task.id, updated_at=now, **change(task))
                 if cancel_callees:
