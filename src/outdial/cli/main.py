@@ -18,7 +18,7 @@ from outdial.cli.sip import call_app, set_account_trunk, trunk_app
 from outdial.cli.tasks import task_app
 from outdial.clock import SystemClock
 from outdial.config import Settings
-from outdial.errors import OutdialError
+from outdial.errors import OutdialError, ValidationError
 from outdial.script.template import TemplateProblem
 from outdial.service.accounts import AccountService, NewAccount
 from outdial.service.rates_csv import RatesFileError
@@ -363,6 +363,8 @@ def _read(file: Path) -> str:
         return file.read_text(encoding="utf-8")
     except OSError as exc:
         _fail(f"cannot read {file}: {exc.strerror}")
+    except UnicodeDecodeError as exc:
+        _fail(f"{file} is not UTF-8 text (byte {exc.start})", int(ValidationError.code))
 
 
 def _safe_url(url: str) -> str:

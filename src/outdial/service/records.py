@@ -10,6 +10,7 @@ import phonenumbers
 
 from outdial.domain.money import format_units
 from outdial.domain.task import zone
+from outdial.domain.text import check_text
 from outdial.errors import NotFound, ValidationError
 from outdial.service.paging import account_timezone, page
 from outdial.service.requests import RecordQueryBody, load_object, validate
@@ -135,6 +136,7 @@ class RecordService:
 
     def recording(self, account_id: int, recording_id: str) -> str:
         """The stored file name of a recording of this account's call."""
+        check_text(recording_id, "recordingFileId")
         with self.store.read() as tx:
             row = tx.call_by_recording(account_id, recording_id)
         if row is None:

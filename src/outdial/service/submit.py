@@ -18,6 +18,7 @@ from outdial.domain.codes import TaskStatus
 from outdial.domain.money import to_units
 from outdial.domain.rates import RateTable
 from outdial.domain.task import TaskFields, TaskSettings, validate_task, zone
+from outdial.domain.text import check_text
 from outdial.errors import (
     AuthError,
     Conflict,
@@ -172,6 +173,7 @@ class SubmitService:
             idempotency_key = idempotency_key.strip()
             if not 1 <= len(idempotency_key) <= 255:
                 raise ParameterError("Idempotency-Key must be 1-255 characters")
+            check_text(idempotency_key, "Idempotency-Key")
             replay = self._replayed(account_id, idempotency_key, body_hash)
             if replay is not None:
                 return replay
