@@ -1,69 +1,83 @@
-"""One exception root; each error carries the LAAFFIC status code it answers with.
+"""One exception root, one class per LAAFFIC status code, and the carrier's failures.
 
-The docstring of each class is its default message.
+The root and the per-code classes live in ``outdial.domain.errors`` (standard library only, so
+the domain rules can raise them) and are re-exported here: import them from this module. The
+docstring of each class is its default message when its code has no LAAFFIC reason.
 """
 
 from __future__ import annotations
 
-from outdial.domain.codes import REASONS, Code
+from outdial.domain.errors import (
+    AuthError,
+    Conflict,
+    DataCaps,
+    InsufficientBalance,
+    IpRestricted,
+    LanguageRequired,
+    LanguageUnsupported,
+    NoCallableLeft,
+    NoNumber,
+    NoRate,
+    NotFound,
+    OutdialError,
+    ParameterError,
+    ScriptNotFound,
+    SmsTriggerRequired,
+    TaskNameExists,
+    TaskNotOperable,
+    TimestampExpired,
+    TooManyTasks,
+    TtsQuotaUsed,
+    ValidationError,
+)
+
+__all__ = [
+    "AuthError",
+    "CallRejected",
+    "CarrierError",
+    "CarrierUnavailable",
+    "Conflict",
+    "DataCaps",
+    "InsufficientBalance",
+    "IpRestricted",
+    "LanguageRequired",
+    "LanguageUnsupported",
+    "NoCallableLeft",
+    "NoNumber",
+    "NoRate",
+    "NotFound",
+    "OutdialError",
+    "ParameterError",
+    "ScriptNotFound",
+    "SmsTriggerRequired",
+    "TaskNameExists",
+    "TaskNotOperable",
+    "TimestampExpired",
+    "TooManyTasks",
+    "TtsQuotaUsed",
+    "ValidationError",
+]
 
 
-class OutdialError(Exception):
-    """outdial error."""
-
-    code: Code = Code.SERVER_FAULT
-    retryable: bool = False
-
-    def __init__(self, message: str | None = None, *, code: Code | None = None) -> None:
-        if code is not None:
-            self.code = code
-        self.message = message or REASONS.get(self.code) or (self.__doc__ or "").strip()
-        super().__init__(self.message)
+# --- the carrier ----------------------------------------------------------------------------
+# A carrier adapter turns its library's and network's exceptions into these, so the dialer
+# decides from ``retryable`` alone: try the callee again, or record the attempt as failed.
 
 
-class AuthError(OutdialError):
-    """authentication error"""
+class CarrierError(OutdialError):
+    """the carrier could not place the call"""
 
-    code = Code.AUTH
-
-
-class IpRestricted(OutdialError):
-    """restricted IP access"""
-
-    code = Code.IP_RESTRICTED
+    retryable = False
 
 
-class TimestampExpired(OutdialError):
-    """timestamp expires"""
+class CarrierUnavailable(CarrierError):
+    """the carrier cannot be reached (trunk down, transient network failure): try the callee
+    again later instead of recording the attempt as failed"""
 
-    code = Code.TIMESTAMP_EXPIRED
-
-
-class ParameterError(OutdialError):
-    """parameter exception: malformed body, wrong types or missing required fields"""
-
-    code = Code.PARAMETER
+    retryable = True
 
 
-class ValidationError(OutdialError):
-    """data validation exception: a field value is out of its rule"""
+class CallRejected(CarrierError):
+    """the carrier refused the call for good (final: record the attempt as failed)"""
 
-    code = Code.VALIDATION
-
-
-class DataCaps(OutdialError):
-    """data caps exceeded"""
-
-    code = Code.DATA_CAPS
-
-
-class NotFound(OutdialError):
-    """data unexisting"""
-
-    code = Code.NOT_FOUND
-
-
-class Conflict(OutdialError):
-    """data existing"""
-
-    code = Code.DATA_EXISTS
+    retryable = False

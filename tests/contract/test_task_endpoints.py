@@ -270,3 +270,49 @@ def test_unauthenticated_requests_answer_their_envelope(api: TestClient) -> None
     assert b["code"] == -1 and b["data"] is None
     a = api.get("/v3/getBalance").json()
     assert a["status"] == "-1"
+
+
+def test_resume_refuses_while_funds_are_below_the_minimum(
+    make_client: Any, store: Store, clock: FakeClock
+) -> None:
+    api = make_client(min_balance="0.5")
+    acc = make_account(store, clock, balance="1")
+    sid = import_example(store, clock, acc, "simple-notice.yaml")
+    waiting = submit(api, acc, clock, sid, taskName="waiting")
+    calling = submit(api, acc, clock, sid, taskName="calling")
+    paused = submit(api, acc, clock, sid, taskName="paused by request")
+    set_status(store, calling, TaskStatus.CALLING)
+    assert post(api, acc, clock, PAUSE, {"taskIdList": [paused]})["code"] == 0
+    # What the dialer does when a charge takes the funds below the minimum (written directly:
+    # the dialer's store methods are not this test's subject).
+    with store.write() as tx:
+        tx.update_account(acc.account_id, balance=0)
+        for task_id, before in ((waiting, TaskStatus.WAITING), (calling, TaskStatus.CALLING)):
+            tx.update_task(
+                task_id,
+                status=int(TaskStatus.SUSPENDED),
+                paused_from=int(before),
+                status_reason="balance exhausted: top up and resume",
+            )
+
+    def detail(t: int) -> dict[str, Any]:
+        data: dict[str, Any] = get(api, acc, clock, f"/v3/voice/group/call/detail/{t}")["data"]
+        return data
+
+    for ids in ([waiting], [waiting, calling], [paused], [paused, waiting]):
+        resp = post(api, acc, clock, RESUME, {"taskIdList": ids})
+        assert resp["code"] == -10, resp
+        assert resp["msg"] == "balance exhausted: top up before resuming"
+    assert [detail(t)["status"] for t in (waiting, calling, paused)] == [5, 5, 5]
+    assert detail(waiting)["statusReason"] == "balance exhausted: top up and resume"
+    assert detail(paused)["statusReason"] == "paused by request"
+    # The ids are checked first: an unknown or running one is named, whatever the funds.
+    assert post(api, acc, clock, RESUME, {"taskIdList": [waiting, 999999]})["code"] == -54
+
+    # Funds at the minimum (a negative balance covered by credit counts) resume every task.
+    with store.write() as tx:
+        tx.update_account(acc.account_id, balance=-1000, credit=6000)
+    resp = post(api, acc, clock, RESUME, {"taskIdList": [waiting, calling, paused]})
+    assert resp["code"] == 0, resp
+    assert [detail(t)["status"] for t in (waiting, calling, paused)] == [0, 1, 0]
+    assert detail(waiting)["statusReason"] is None

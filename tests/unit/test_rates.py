@@ -10,6 +10,7 @@ import pytest
 
 from outdial.domain.money import SCALE, format_units, to_units
 from outdial.domain.rates import Rate, RateTable, check_rate
+from outdial.errors import ValidationError
 from outdial.service.rates_csv import HEADER, RatesFileError, parse_rates_csv
 
 
@@ -327,7 +328,7 @@ def test_csv_bad_lines(text: str, line: int, message: str) -> None:
         parse_rates_csv(text)
     assert info.value.line == line
     assert str(info.value).startswith(f"line {line}: ")
-    assert isinstance(info.value, ValueError)
+    assert isinstance(info.value, ValidationError) and info.value.code == -21
 
 
 @pytest.mark.parametrize(

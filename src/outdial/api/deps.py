@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from outdial.api.auth import Caller, Network, client_ip, verify
 from outdial.clock import Clock
 from outdial.config import Settings
+from outdial.domain.text import unstorable
 from outdial.errors import AuthError
 from outdial.service.accounts import AccountService
 from outdial.service.recall import RecallService
@@ -50,8 +51,9 @@ async def caller(request: Request) -> Caller:
     ip = client_ip(peer, request.headers.get("x-forwarded-for"), svc.trusted_proxies)
 
     def lookup() -> Caller:
+        # A key that could not be stored is unknown (-1) without asking the database.
         with svc.store.read() as tx:
-            key = tx.key(api_key)
+            key = tx.key(api_key) if unstorable(api_key) is None else None
         return verify(
             key,
             api_key,

@@ -13,8 +13,7 @@ from outdial.api import docs
 from outdial.api.auth import Caller
 from outdial.api.deps import caller, services
 from outdial.api.envelope import StyleARoute, StyleBRoute, style_a, style_b
-from outdial.domain.codes import Code
-from outdial.errors import OutdialError, ParameterError
+from outdial.errors import NotFound, ParameterError
 from outdial.service.requests import (
     DncBody,
     DncQueryBody,
@@ -228,7 +227,7 @@ async def recording(request: Request, recording_id: str, who: Authed) -> Respons
     name = await run_in_threadpool(svc.records.recording, who.account_id, recording_id)
     path = Path(svc.settings.recordings_dir) / f"{name}.wav"
     if not path.is_file():
-        raise OutdialError(f"recording {recording_id!r} is not stored", code=Code.NOT_FOUND)
+        raise NotFound(f"recording {recording_id!r} is not stored")
     return FileResponse(path, media_type="audio/wav", filename=f"{name}.wav")
 
 

@@ -18,7 +18,7 @@ from outdial.cli.sip import call_app, set_account_trunk, trunk_app
 from outdial.cli.tasks import task_app
 from outdial.clock import SystemClock
 from outdial.config import Settings
-from outdial.errors import OutdialError
+from outdial.errors import OutdialError, ValidationError
 from outdial.script.template import TemplateProblem
 from outdial.service.accounts import AccountService, NewAccount
 from outdial.service.rates_csv import RatesFileError
@@ -64,6 +64,14 @@ def _fail(message: str, code: int | None = None, **extra: Any) -> NoReturn:
     raise typer.Exit(1)
 
 
+def _template_problems(exc: TemplateProblem) -> NoReturn:
+    _fail(
+        "the template has problems",
+        int(exc.code),
+        problems=[{"path": p, "message": m} for p, m in exc.problems],
+    )
+
+
 def _settings() -> Settings:
     return Settings()
 
@@ -78,12 +86,9 @@ def _run(action: Callable[[Store, Settings], dict[str, Any]]) -> None:
     try:
         _emit(action(store, settings))
     except TemplateProblem as exc:
-        _fail(
-            "the template has problems",
-            problems=[{"path": p, "message": m} for p, m in exc.problems],
-        )
+        _template_problems(exc)
     except RatesFileError as exc:
-        _fail(str(exc), line=exc.line)
+        _fail(exc.message, int(exc.code), line=exc.line)
     except OutdialError as exc:
         _fail(exc.message, int(exc.code))
     finally:
@@ -215,12 +220,9 @@ def script_test(
         template = load(parse(_read(file)))
         personas = [load_persona(_read(p)) for p in persona]
     except TemplateProblem as exc:
-        _fail(
-            "the template has problems",
-            problems=[{"path": p, "message": m} for p, m in exc.problems],
-        )
+        _template_problems(exc)
     except PersonaProblem as exc:
-        _fail(f"a persona file has problems: {exc}")
+        _fail(f"a persona file has problems: {exc}", int(exc.code))
     hearing = _hearing(callee_voice) if audio else None
     results = [asyncio.run(run_persona(template, p, hearing)) for p in personas]
     passed = all(r["passed"] for r in results)
@@ -370,6 +372,8 @@ def _read(file: Path) -> str:
         return file.read_text(encoding="utf-8")
     except OSError as exc:
         _fail(f"cannot read {file}: {exc.strerror}")
+    except UnicodeDecodeError as exc:
+        _fail(f"{file} is not UTF-8 text (byte {exc.start})", int(ValidationError.code))
 
 
 def _safe_url(url: str) -> str:

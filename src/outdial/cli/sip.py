@@ -12,6 +12,7 @@ import typer
 
 from outdial.clock import SystemClock, epoch_ms
 from outdial.config import Settings
+from outdial.domain.text import check_text, check_texts
 from outdial.errors import NotFound, ValidationError
 from outdial.store.records import TrunkRecord
 from outdial.store.repo import Store
@@ -57,6 +58,13 @@ def trunk_add(
     """Add a SIP trunk, or replace the settings of the trunk with this name."""
 
     def action(store: Store, _s: Settings) -> dict[str, Any]:
+        check_texts(
+            {
+                "name": name, "--host": host, "--transport": transport, "--username": username,
+                "--password": password, "--domain": domain, "--caller-id": caller_id,
+                "--dial-prefix": dial_prefix,
+            }
+        )  # fmt: skip
         if transport.lower() not in ("udp", "tcp"):
             raise ValidationError(f"transport {transport!r}: use udp or tcp")
         if not 0 < port < 65536:
@@ -90,6 +98,7 @@ def trunk_remove(name: Annotated[str, typer.Argument(help="trunk name")]) -> Non
     """Remove a trunk no account uses."""
 
     def action(store: Store, _s: Settings) -> dict[str, Any]:
+        check_text(name, "name")
         with store.write() as tx:
             if not tx.delete_trunk(name):
                 raise NotFound(f"no trunk named {name!r}")
@@ -107,6 +116,7 @@ def set_account_trunk(
     """Send an account's calls out on a trunk (registered as ``account set-trunk``)."""
 
     def action(store: Store, _s: Settings) -> dict[str, Any]:
+        check_texts({"trunk": trunk})
         with store.write() as tx:
             if tx.account(account_id) is None:
                 raise NotFound(f"account {account_id} does not exist")

@@ -10,7 +10,8 @@ import re
 from collections.abc import Iterable, Iterator, KeysView, Sequence
 from dataclasses import dataclass
 
-from outdial.errors import DataCaps, ParameterError, ValidationError
+from outdial.domain.errors import DataCaps, ParameterError, ValidationError
+from outdial.domain.text import unstorable
 
 MAX_CALLEES = 200_000
 TEXT_FIELDS: tuple[str, ...] = tuple(f"text{i}" for i in range(1, 11))
@@ -134,6 +135,10 @@ class CalleeStream:
                     if slot is not None and text is not None:
                         if type(text) is not str:
                             raise ParameterError(f"numberList[{index}].{key} must be a string")
+                        # The storable-text rule (domain.text), inline: one C-level scan for
+                        # NUL, and the surrogate search only for the rare non-ASCII text.
+                        if "\x00" in text or (not text.isascii() and unstorable(text)):
+                            raise ValidationError(f"numberList[{index}].{key} {unstorable(text)}")
                         slots[slot] = text[:TEXT_MAX_CHARS]
                 for n in required:
                     if not slots[n]:

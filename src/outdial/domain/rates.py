@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 _PERIOD = re.compile(r"(\d{1,4})\+(\d{1,4})", re.ASCII)
 _PREFIX = re.compile(r"\d{1,18}", re.ASCII)
-_CURRENCY = re.compile(r"[A-Z]{3}", re.ASCII)
+CURRENCY = re.compile(r"[A-Z]{3}", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +36,7 @@ def check_rate(prefix: str, bill_period: str, currency: str) -> None:
     m = _PERIOD.fullmatch(bill_period)
     if m is None or int(m.group(1)) == 0 or int(m.group(2)) == 0:
         raise ValueError(f"bill period {bill_period!r} must look like 60+60 (seconds, not 0)")
-    if not _CURRENCY.fullmatch(currency):
+    if not CURRENCY.fullmatch(currency):
         raise ValueError(f"currency {currency!r} must be a three-letter ISO code")
 
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from outdial.domain.errors import ValidationError
 from outdial.domain.windows import Window, parse_windows
-from outdial.errors import ValidationError
 
 _DISPLAY_NUM = re.compile(r"\d{0,20}", re.ASCII)
 _SEND_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", re.ASCII)

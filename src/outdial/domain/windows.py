@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import time
 
-from outdial.errors import DataCaps, ValidationError
+from outdial.domain.errors import DataCaps, ValidationError
 
 MAX_WINDOWS = 3
 _HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)", re.ASCII)

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticError
 
 from outdial.domain.conversation import CalleeHungUp, CallRequest, Heard, PromptParts
+from outdial.errors import ValidationError
 from outdial.script.engine import TemplateConversation
 from outdial.script.model import Template
 
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from outdial.script.audio import AudioSession, Hearing
 
 
-class PersonaProblem(Exception):
+class PersonaProblem(ValidationError):
     """A persona file that cannot be read."""
 
 

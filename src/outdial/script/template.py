@@ -15,6 +15,8 @@ import orjson
 import yaml
 from pydantic import ValidationError as PydanticError
 
+from outdial.domain.text import unstorable
+from outdial.errors import ValidationError
 from outdial.script.model import Template
 from outdial.script.model import problems as semantic_problems
 
@@ -23,7 +25,7 @@ _TEXT_VAR = re.compile(r"text([1-9]|10)", re.ASCII)
 _LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*", re.ASCII)
 
 
-class TemplateProblem(Exception):
+class TemplateProblem(ValidationError):
     """A template file that cannot be imported; ``problems`` lists (path, message) pairs."""
 
     def __init__(self, problems: list[tuple[str, str]]) -> None:
@@ -53,6 +55,21 @@ def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
     elif isinstance(value, list):
         for i, v in enumerate(value):
             yield from _strings(v, f"{path}[{i}]")
+
+
+def _unstorable_texts(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    # Names and texts are stored (the name in its own column): each must be storable text.
+    if isinstance(value, dict):
+        for k, v in value.items():
+            here = f"{path}.{k}".lstrip(".") if isinstance(k, str) else path
+            if isinstance(k, str) and (why := unstorable(k)) is not None:
+                yield here, f"the key {why}"
+            yield from _unstorable_texts(v, here)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _unstorable_texts(v, f"{path}[{i}]")
+    elif isinstance(value, str) and (why := unstorable(value)) is not None:
+        yield path or "file", why
 
 
 def _non_string_keys(value: Any, path: str) -> Iterator[tuple[str, str]]:
@@ -90,6 +107,7 @@ def parse(source: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise TemplateProblem([("file", "a template is a mapping with name, language and nodes")])
     problems: list[tuple[str, str]] = list(_non_string_keys(data, ""))
+    problems.extend(_unstorable_texts(data, ""))
     if problems:
         raise TemplateProblem(problems)
     try:

@@ -10,8 +10,9 @@ from typing import Any
 
 from outdial.clock import Clock, epoch_ms
 from outdial.domain.money import format_units, to_units
-from outdial.domain.rates import Rate
+from outdial.domain.rates import CURRENCY, Rate
 from outdial.domain.task import zone
+from outdial.domain.text import check_text, check_texts
 from outdial.errors import DataCaps, NotFound, ValidationError
 from outdial.service.ids import token
 from outdial.service.paging import page
@@ -37,7 +38,9 @@ def _dnc_numbers(numbers: Sequence[str]) -> list[str]:
     if len(numbers) > MAX_DNC_PER_REQUEST:
         raise DataCaps(f"at most {MAX_DNC_PER_REQUEST} numbers per request")
     clean = []
-    for n in numbers:
+    for i, n in enumerate(numbers):
+        if isinstance(n, str):
+            check_text(n, f"numbers[{i}]")
         digits = n.strip().lstrip("+") if isinstance(n, str) else ""
         if not (digits.isascii() and digits.isdigit() and 6 <= len(digits) <= 18):
             raise ValidationError(f"{n!r} is not a phone number (6-18 digits)")
@@ -47,7 +50,8 @@ def _dnc_numbers(numbers: Sequence[str]) -> list[str]:
 
 def _check_cidrs(cidrs: Sequence[str]) -> list[str]:
     out = []
-    for c in cidrs:
+    for i, c in enumerate(cidrs):
+        check_text(c, f"ip-allow[{i}]")
         try:
             out.append(str(ip_network(c.strip(), strict=False)))
         except ValueError as exc:
@@ -81,10 +85,13 @@ class AccountService:
         return epoch_ms(self.clock.now())
 
     def create_account(self, new: NewAccount) -> dict[str, Any]:
+        check_texts({"name": new.name, "timezone": new.timezone, "currency": new.currency})
         name = new.name.strip()
         if not 1 <= len(name) <= 128:
             raise ValidationError("name must be 1-128 characters")
         zone(new.timezone)
+        if not CURRENCY.fullmatch(new.currency):
+            raise ValidationError(f"currency {new.currency!r} must be a three-letter ISO code")
         if new.lines < 1 or new.max_tasks < 1:
             raise ValidationError("lines and max-tasks must be at least 1")
         try:
@@ -120,7 +127,9 @@ class AccountService:
         }
 
     def _new_app(self, tx: Tx, account_id: int, push_url: str | None, now: int) -> tuple[str, str]:
-        if push_url is not None and not push_url.startswith(("http://", "https://")):
+        if push_url is not None and not check_text(push_url, "push URL").startswith(
+            ("http://", "https://")
+        ):
             raise ValidationError("push URL must start with http:// or https://")
         app_id = token(APP_ID_LENGTH)
         push_secret = token(PUSH_SECRET_LENGTH)
@@ -191,6 +200,8 @@ class AccountService:
         self, account_id: int, numbers: Sequence[str], reason: str | None
     ) -> dict[str, Any]:
         clean = _dnc_numbers(numbers)
+        if reason is not None:
+            check_text(reason, "reason")
         if reason is not None and len(reason) > 64:
             raise ValidationError("reason must be at most 64 characters")
         with self.store.write() as tx:
@@ -209,6 +220,8 @@ class AccountService:
         self, account_id: int, number: str | None, current: int, size: int
     ) -> dict[str, Any]:
         wanted = page(current, size)
+        if number is not None:
+            check_text(number, "number")
         with self.store.read() as tx:
             total, rows = tx.dnc_page(account_id, number, wanted.offset, wanted.size)
         return wanted.json(

@@ -6,8 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from outdial.domain.codes import Code
-from outdial.errors import OutdialError, ValidationError
+from outdial.errors import AuthError, ValidationError
 from outdial.store.repo import Tx
 
 MAX_PAGE_SIZE = 100
@@ -49,5 +48,5 @@ def account_timezone(tx: Tx, account_id: int) -> str:
     """The caller's account zone (the account was just authenticated, so it exists)."""
     acc = tx.account(account_id)
     if acc is None:
-        raise OutdialError("account vanished", code=Code.AUTH)
+        raise AuthError("account vanished")
     return acc.timezone

@@ -7,12 +7,13 @@ import io
 
 from outdial.domain.money import to_units
 from outdial.domain.rates import Rate, check_rate
+from outdial.errors import ValidationError
 
 HEADER = ("prefix", "price_per_minute", "bill_period", "currency")
 
 
-class RatesFileError(ValueError):
-    """A rate file line that cannot be read."""
+class RatesFileError(ValidationError):
+    """A rate file line that cannot be read (``line`` 0: the file as a whole)."""
 
     def __init__(self, line: int, message: str) -> None:
         self.line = line

@@ -11,7 +11,15 @@ import orjson
 from outdial.clock import Clock, epoch_ms
 from outdial.domain.codes import Code, TaskStatus
 from outdial.domain.task import TaskFields, TaskSettings, parse_local_time, validate_task, zone
-from outdial.errors import OutdialError, ValidationError
+from outdial.errors import (
+    AuthError,
+    NoCallableLeft,
+    NotFound,
+    OutdialError,
+    TaskNameExists,
+    TaskNotOperable,
+    ValidationError,
+)
 from outdial.service.paging import account_timezone, page
 from outdial.service.requests import (
     KeyIdBody,
@@ -94,10 +102,7 @@ def create_child(
     copied = tx.copy_callees(parent.id, task_id, only_not_connected)
     blocked = tx.block_dnc_callees(task_id, parent.account_id) if copied else 0
     if copied - blocked <= 0:
-        raise OutdialError(
-            f"task {parent.id} has no callable callee left for a new task",
-            code=Code.NO_CALLABLE_LEFT,
-        )
+        raise NoCallableLeft(f"task {parent.id} has no callable callee left for a new task")
     tx.set_callees_count(task_id, (copied, blocked))
     return task_id
 
@@ -121,15 +126,14 @@ class RecallService:
             with self.store.write() as tx:
                 acc = tx.account(account_id, lock=True)
                 if acc is None:
-                    raise OutdialError("account vanished", code=Code.AUTH)
+                    raise AuthError("account vanished")
                 parent = tx.task(account_id, req.keyId)
                 if parent is None:
-                    raise OutdialError(f"task {req.keyId} does not exist", code=Code.NOT_FOUND)
+                    raise NotFound(f"task {req.keyId} does not exist")
                 if parent.status not in RESEND_FROM:
-                    raise OutdialError(
+                    raise TaskNotOperable(
                         f"task {parent.id} has status {parent.status}; only a finished (2) or "
-                        "cancelled (4) task can be called again",
-                        code=Code.TASK_NOT_OPERABLE,
+                        "cancelled (4) task can be called again"
                     )
                 max_calls = parent.max_calls if req.maxCalls is None else req.maxCalls
                 settings = validate_task(fields_of(req, max_calls), acc.timezone, now)
@@ -138,7 +142,7 @@ class RecallService:
                 app_pk = tx.task_app_pk(parent.id)
                 return create_child(tx, parent, app_pk, settings, req.resendType == 1, now)
         except IntegrityError as exc:
-            raise OutdialError("task name already exists", code=Code.TASK_NAME_EXISTS) from exc
+            raise TaskNameExists("task name already exists") from exc
 
     # --- recall flows ------------------------------------------------------------------------
     def flow_json(self, tx: Tx, flow: RecallFlow, task_name: str | None = None) -> dict[str, Any]:
@@ -189,7 +193,7 @@ class RecallService:
         with self.store.read() as tx:
             flow = tx.flow(account_id, req.keyId)
             if flow is None:
-                raise OutdialError(f"recall flow {req.keyId} does not exist", code=Code.NOT_FOUND)
+                raise NotFound(f"recall flow {req.keyId} does not exist")
             out = self.flow_json(tx, flow)
             out["nodeList"] = [
                 {"keyId": task_id, "taskId": task_id, "round": round_no, "nodeStatus": status}
@@ -203,12 +207,11 @@ class RecallService:
         with self.store.write() as tx:
             flow = tx.flow(account_id, req.keyId, lock=True)
             if flow is None:
-                raise OutdialError(f"recall flow {req.keyId} does not exist", code=Code.NOT_FOUND)
+                raise NotFound(f"recall flow {req.keyId} does not exist")
             if flow.status not in (FLOW_PENDING, FLOW_RUNNING) or req.recallNum < flow.rounds_done:
-                raise OutdialError(
+                raise TaskNotOperable(
                     f"recall flow {flow.id} has status {flow.status} and "
-                    f"{flow.rounds_done} rounds done; it cannot be changed so",
-                    code=Code.TASK_NOT_OPERABLE,
+                    f"{flow.rounds_done} rounds done; it cannot be changed so"
                 )
             tx.update_flow(
                 flow.id,
@@ -232,10 +235,7 @@ class RecallService:
                 raise ValidationError("type must be 1 (flow id) or 2 (original task id)")
             live = [f for f in flows if f.status in (FLOW_PENDING, FLOW_RUNNING)]
             if not live:
-                raise OutdialError(
-                    f"no pending or running recall flow for id {req.id}",
-                    code=Code.TASK_NOT_OPERABLE,
-                )
+                raise TaskNotOperable(f"no pending or running recall flow for id {req.id}")
             for flow in live:
                 tx.update_flow(
                     flow.id,

@@ -8,10 +8,10 @@ from typing import Any
 import orjson
 import phonenumbers
 
-from outdial.domain.codes import Code
 from outdial.domain.money import format_units
 from outdial.domain.task import zone
-from outdial.errors import OutdialError, ValidationError
+from outdial.domain.text import check_text
+from outdial.errors import NotFound, ValidationError
 from outdial.service.paging import account_timezone, page
 from outdial.service.requests import RecordQueryBody, load_object, validate
 from outdial.store.calls import CallFilter
@@ -126,18 +126,19 @@ class RecordService:
 
     def one(self, account_id: int, voice_id: str) -> dict[str, Any]:
         if not voice_id.isascii() or not voice_id.isdigit() or len(voice_id) > 18:
-            raise OutdialError(f"voiceId {voice_id!r} does not exist", code=Code.NOT_FOUND)
+            raise NotFound(f"voiceId {voice_id!r} does not exist")
         tz = self._tz(account_id)
         with self.store.read() as tx:
             row = tx.call(account_id, int(voice_id))
         if row is None:
-            raise OutdialError(f"voiceId {voice_id} does not exist", code=Code.NOT_FOUND)
+            raise NotFound(f"voiceId {voice_id} does not exist")
         return record_json(row, tz)
 
     def recording(self, account_id: int, recording_id: str) -> str:
         """The stored file name of a recording of this account's call."""
+        check_text(recording_id, "recordingFileId")
         with self.store.read() as tx:
             row = tx.call_by_recording(account_id, recording_id)
         if row is None:
-            raise OutdialError(f"recording {recording_id!r} does not exist", code=Code.NOT_FOUND)
+            raise NotFound(f"recording {recording_id!r} does not exist")
         return str(recording_id)

@@ -12,6 +12,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticError
 
+from outdial.domain.text import check_text
 from outdial.errors import ParameterError
 
 # JSON allows any integer; the database stores signed 64-bit ones.
@@ -208,10 +209,26 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def validate(model: type[M], data: Any) -> M:
-    """Validate JSON types and presence against ``model``, or raise -22 naming the field."""
+    """Validate JSON types and presence against ``model``, or raise -22 naming the field; then
+    every text it holds against the storable-text rule (-21, see ``domain.text``)."""
     try:
-        return model.model_validate(data)
+        body = model.model_validate(data)
     except PydanticError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "body"
         raise ParameterError(f"{where}: {err['msg']}") from exc
+    _check_texts(body, "")
+    return body
+
+
+def _check_texts(value: object, where: str) -> None:
+    # Only the model's own fields are walked: ignored unknown fields are never stored. Field
+    # names are the JSON names (the models use no aliases).
+    if isinstance(value, str):
+        check_text(value, where or "body")
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            _check_texts(getattr(value, name), f"{where}.{name}" if where else name)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_texts(item, f"{where}[{i}]")

@@ -14,11 +14,28 @@ import orjson
 from outdial.clock import Clock, epoch_ms
 from outdial.config import Settings
 from outdial.domain.callees import CalleeStream
-from outdial.domain.codes import Code, TaskStatus
+from outdial.domain.codes import TaskStatus
 from outdial.domain.money import to_units
 from outdial.domain.rates import RateTable
 from outdial.domain.task import TaskFields, TaskSettings, validate_task, zone
-from outdial.errors import Conflict, OutdialError, ParameterError, ValidationError
+from outdial.domain.text import check_text
+from outdial.errors import (
+    AuthError,
+    Conflict,
+    InsufficientBalance,
+    LanguageRequired,
+    LanguageUnsupported,
+    NoNumber,
+    NoRate,
+    NotFound,
+    ParameterError,
+    ScriptNotFound,
+    SmsTriggerRequired,
+    TaskNameExists,
+    TooManyTasks,
+    TtsQuotaUsed,
+    ValidationError,
+)
 from outdial.script.template import TemplateFacts, facts, from_json
 from outdial.service.requests import (
     RecallFlowBody,
@@ -53,6 +70,11 @@ class SubmitPolicy:
         )
 
 
+def funds_below_minimum(acc: AccountRecord, policy: SubmitPolicy) -> bool:
+    """Balance + gift + credit under OUTDIAL_MIN_BALANCE: no task may start or resume (-10)."""
+    return acc.balance + acc.gift + acc.credit < policy.min_balance
+
+
 def fields_of(body: TaskFieldsBody, max_calls: int) -> TaskFields:
     return TaskFields(
         task_name=body.taskName,
@@ -75,21 +97,16 @@ def check_template(script: ScriptRecord, policy: SubmitPolicy) -> TemplateFacts:
     # The stored language is the template's own or, when it gave none, the detected one.
     language = script.language or info.language
     if info.has_prompts and not language:
-        raise OutdialError(
-            f"template {script.id} has prompt text but no language (none given, none detected)",
-            code=Code.LANGUAGE_REQUIRED,
+        raise LanguageRequired(
+            f"template {script.id} has prompt text but no language (none given, none detected)"
         )
     if language and language.split("-")[0].lower() not in policy.tts_languages:
-        raise OutdialError(
+        raise LanguageUnsupported(
             f"template {script.id}: language {language!r} is not supported by the TTS "
-            f"(supported: {', '.join(policy.tts_languages)})",
-            code=Code.LANGUAGE_UNSUPPORTED,
+            f"(supported: {', '.join(policy.tts_languages)})"
         )
     if info.sms_enabled and not info.sms_has_trigger:
-        raise OutdialError(
-            f"template {script.id} enables hang-up SMS without a trigger",
-            code=Code.SMS_TRIGGER_REQUIRED,
-        )
+        raise SmsTriggerRequired(f"template {script.id} enables hang-up SMS without a trigger")
     return info
 
 
@@ -100,7 +117,7 @@ def template_for_task(
     it exists (-60), passes the template checks, and finds every text variable it uses (-21)."""
     script = tx.script(account_id, script_id)
     if script is None:
-        raise OutdialError(f"scriptId {script_id} does not exist", code=Code.SCRIPT_NOT_FOUND)
+        raise ScriptNotFound(f"scriptId {script_id} does not exist")
     info = check_template(script, policy)
     for n in info.variables:
         missing = tx.first_callee_without_text(task_id, n)
@@ -156,6 +173,7 @@ class SubmitService:
             idempotency_key = idempotency_key.strip()
             if not 1 <= len(idempotency_key) <= 255:
                 raise ParameterError("Idempotency-Key must be 1-255 characters")
+            check_text(idempotency_key, "Idempotency-Key")
             replay = self._replayed(account_id, idempotency_key, body_hash)
             if replay is not None:
                 return replay
@@ -180,21 +198,19 @@ class SubmitService:
         with self.store.read() as tx:
             account = tx.account(account_id)
             if account is None:
-                raise OutdialError("account vanished", code=Code.AUTH)
+                raise AuthError("account vanished")
             settings = validate_task(fields_of(fields, fields.maxCalls), account.timezone, now)
             app = tx.app(account_id, fields.appId)
             if app is None:
-                raise OutdialError(f"appId {fields.appId!r} does not exist", code=Code.NOT_FOUND)
+                raise NotFound(f"appId {fields.appId!r} does not exist")
             script = tx.script(account_id, fields.scriptId)
             if script is None:
-                raise OutdialError(
-                    f"scriptId {fields.scriptId} does not exist", code=Code.SCRIPT_NOT_FOUND
-                )
+                raise ScriptNotFound(f"scriptId {fields.scriptId} does not exist")
             info = check_template(script, self.policy)
             rates = RateTable(tx.rates_of(account_id))
         callees = CalleeStream(raw_numbers, info.variables)
         if callees.empty:
-            raise OutdialError("numberList is empty", code=Code.NO_NUMBER)
+            raise NoNumber("numberList is empty")
         task = NewTask(
             account_id=account_id,
             app_pk=app.id,
@@ -225,9 +241,7 @@ class SubmitService:
                 if tx.has_dnc(account_id):
                     blocked = tx.block_dnc_callees(task_id, account_id)
                     if blocked >= callees.unique:
-                        raise OutdialError(
-                            "every callee is on the do-not-call list", code=Code.NO_NUMBER
-                        )
+                        raise NoNumber("every callee is on the do-not-call list")
                 tx.update_task(
                     task_id,
                     num_cnt=callees.unique,
@@ -254,9 +268,7 @@ class SubmitService:
                 replay = self._replayed(account_id, idempotency_key, body_hash)
                 if replay is not None:
                     return replay
-            raise OutdialError(
-                f"task name {settings.task_name!r} already exists", code=Code.TASK_NAME_EXISTS
-            ) from exc
+            raise TaskNameExists(f"task name {settings.task_name!r} already exists") from exc
         log.info(
             "task accepted",
             extra={
@@ -272,9 +284,8 @@ class SubmitService:
     def _check_rates(rates: RateTable, numbers: Iterable[str]) -> None:
         unrated = rates.first_unrated(numbers)
         if unrated is not None:
-            raise OutdialError(
-                f"no rate for callee {unrated}: add its destination prefix to the rate table",
-                code=Code.FEE_FAILED,
+            raise NoRate(
+                f"no rate for callee {unrated}: add its destination prefix to the rate table"
             )
 
     def _replayed(self, account_id: int, key: str, body_hash: str) -> int | None:
@@ -293,26 +304,21 @@ class SubmitService:
     def check_account(self, tx: Tx, acc: AccountRecord, task_name: str) -> None:
         unfinished = tx.count_unfinished(acc.id)
         if unfinished >= acc.max_tasks:
-            raise OutdialError(
-                f"the account has {unfinished} unfinished tasks; its limit is {acc.max_tasks}",
-                code=Code.TOO_MANY_TASKS,
+            raise TooManyTasks(
+                f"the account has {unfinished} unfinished tasks; its limit is {acc.max_tasks}"
             )
-        if acc.balance + acc.gift + acc.credit < self.policy.min_balance:
-            raise OutdialError(
-                "balance plus credit is below the minimum needed to start a task",
-                code=Code.INSUFFICIENT_BALANCE,
+        if funds_below_minimum(acc, self.policy):
+            raise InsufficientBalance(
+                "balance plus credit is below the minimum needed to start a task"
             )
         if tx.task_name_taken(acc.id, task_name):
-            raise OutdialError(
-                f"task name {task_name!r} already exists", code=Code.TASK_NAME_EXISTS
-            )
+            raise TaskNameExists(f"task name {task_name!r} already exists")
 
     def _use_tts_quota(self, tx: Tx, acc: AccountRecord, now: datetime) -> None:
         day = tts_day(now, acc.timezone)
         if tx.tts_used(acc.id, day) >= self.policy.long_tts_daily_quota:
-            raise OutdialError(
+            raise TtsQuotaUsed(
                 f"the account's {self.policy.long_tts_daily_quota} long-TTS tasks for {day} "
-                "are used up",
-                code=Code.TTS_QUOTA,
+                "are used up"
             )
         tx.add_tts_use(acc.id, day)

@@ -9,10 +9,18 @@ from typing import Any
 import orjson
 
 from outdial.clock import Clock, epoch_ms
-from outdial.domain.codes import UNFINISHED_STATUSES, Code, TaskStatus
+from outdial.domain.codes import UNFINISHED_STATUSES, TaskStatus
 from outdial.domain.money import format_units
 from outdial.domain.task import TaskFields, parse_local_time, validate_task, zone
-from outdial.errors import OutdialError, ValidationError
+from outdial.errors import (
+    AuthError,
+    DataCaps,
+    InsufficientBalance,
+    NotFound,
+    TaskNameExists,
+    TaskNotOperable,
+    ValidationError,
+)
 from outdial.service.paging import MAX_PAGE_SIZE, account_timezone, page
 from outdial.service.requests import (
     TaskIdsBody,
@@ -21,7 +29,13 @@ from outdial.service.requests import (
     load_object,
     validate,
 )
-from outdial.service.submit import SubmitPolicy, fields_of, task_row_values, template_for_task
+from outdial.service.submit import (
+    SubmitPolicy,
+    fields_of,
+    funds_below_minimum,
+    task_row_values,
+    template_for_task,
+)
 from outdial.store.records import TaskFilter, TaskRecord
 from outdial.store.repo import IntegrityError, Store
 
@@ -165,7 +179,7 @@ class TaskService:
             tz = account_timezone(tx, account_id)
             task = tx.task(account_id, task_id)
         if task is None:
-            raise OutdialError(f"task {task_id} does not exist", code=Code.NOT_FOUND)
+            raise NotFound(f"task {task_id} does not exist")
         return task_detail(task, tz)
 
     def update(self, account_id: int, body: bytes) -> None:
@@ -176,23 +190,19 @@ class TaskService:
                 tz = account_timezone(tx, account_id)
                 task = tx.task(account_id, req.keyId, lock=True)
                 if task is None:
-                    raise OutdialError(f"task {req.keyId} does not exist", code=Code.NOT_FOUND)
+                    raise NotFound(f"task {req.keyId} does not exist")
                 if task.status != TaskStatus.WAITING:
-                    raise OutdialError(
+                    raise TaskNotOperable(
                         f"task {task.id} has status {task.status}; only a waiting task (0) "
-                        "can be updated",
-                        code=Code.TASK_NOT_OPERABLE,
+                        "can be updated"
                     )
                 settings = validate_task(merged_fields(req, task), tz, now)
                 template_for_task(tx, account_id, settings.script_id, task.id, self.policy)
                 if tx.task_name_taken(account_id, settings.task_name, other_than=task.id):
-                    raise OutdialError(
-                        f"task name {settings.task_name!r} already exists",
-                        code=Code.TASK_NAME_EXISTS,
-                    )
+                    raise TaskNameExists(f"task name {settings.task_name!r} already exists")
                 tx.update_task(task.id, **task_row_values(settings), updated_at=epoch_ms(now))
         except IntegrityError as exc:
-            raise OutdialError("task name already exists", code=Code.TASK_NAME_EXISTS) from exc
+            raise TaskNameExists("task name already exists") from exc
 
     def cancel(self, account_id: int, body: bytes) -> None:
         self._transition(
@@ -209,8 +219,10 @@ class TaskService:
         self._transition(account_id, body, allowed, "paused", self._to_paused)
 
     def resume(self, account_id: int, body: bytes) -> None:
+        """Resume suspended tasks, all or none: while the account's funds are below the
+        minimum the dialer would suspend them again at once, so that answers -10 instead."""
         allowed = frozenset({TaskStatus.SUSPENDED})
-        self._transition(account_id, body, allowed, "resumed", self._to_resumed)
+        self._transition(account_id, body, allowed, "resumed", self._to_resumed, needs_funds=True)
 
     def _transition(
         self,
@@ -221,28 +233,28 @@ class TaskService:
         change: Any,
         *,
         cancel_callees: bool = False,
+        needs_funds: bool = False,
     ) -> None:
         req = validate(TaskIdsBody, load_object(body))
         if not req.taskIdList:
             raise ValidationError("taskIdList is empty")
         if len(req.taskIdList) > MAX_PAGE_SIZE:
-            raise OutdialError(
-                f"taskIdList holds more than {MAX_PAGE_SIZE} ids", code=Code.DATA_CAPS
-            )
+            raise DataCaps(f"taskIdList holds more than {MAX_PAGE_SIZE} ids")
         now = epoch_ms(self.clock.now())
         allowed_ints = frozenset(int(s) for s in allowed)
         # All or nothing: every id is checked under lock before any task changes.
         with self.store.write() as tx:
+            # The account row is locked first, as submission and the dialer's charges lock it.
+            acc = tx.account(account_id, lock=True) if needs_funds else None
             tasks = []
             for task_id in dict.fromkeys(req.taskIdList):
                 task = tx.task(account_id, task_id, lock=True)
                 if task is None or task.status not in allowed_ints:
                     why = "does not exist" if task is None else f"has status {task.status}"
-                    raise OutdialError(
-                        f"task {task_id} {why} and cannot be {verb}",
-                        code=Code.TASK_NOT_OPERABLE,
-                    )
+                    raise TaskNotOperable(f"task {task_id} {why} and cannot be {verb}")
                 tasks.append(task)
+            if acc is not None and funds_below_minimum(acc, self.policy):
+                raise InsufficientBalance("balance exhausted: top up before resuming")
             for task in tasks:
                 tx.update_task(task.id, updated_at=now, **change(task))
                 if cancel_callees:
@@ -269,7 +281,7 @@ class TaskService:
         with self.store.read() as tx:
             acc = tx.account(account_id)
         if acc is None:
-            raise OutdialError("account vanished", code=Code.AUTH)
+            raise AuthError("account vanished")
         return {
             "balance": format_units(acc.balance),
             "gift": format_units(acc.gift),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from outdial.errors import OutdialError
 
-class SpeechUnavailable(RuntimeError):
+
+class SpeechUnavailable(OutdialError):
     """An engine's program, package or model is missing; the message says how to get it."""
 
 
