@@ -272,3 +272,48 @@ def test_graceful_stop_drains_then_gives_the_rest_back_at_once(rig: Any) -> None
     r.drain(nxt)
     audit(r, task, 4, opening, acc)
     assert r.detail(acc, task)["status"] == FINISHED
+
+
+class _FlakyCarrier(ScriptedCarrier):
+    """Unavailable for its first ``outages`` calls; refuses ``refused`` numbers for good."""
+
+    def __init__(self, *args: Any, outages: int, refused: set[str], **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.outages = outages
+        self.refused = refused
+
+    async def place(self, request: Any, conversation: Any, stop: asyncio.Event) -> Any:
+        from outdial.errors import CallRejected, CarrierUnavailable
+
+        if request.callee in self.refused:
+            raise CallRejected("no route to that destination")
+        if self.outages > 0:
+            self.outages -= 1
+            raise CarrierUnavailable("trunk unreachable")
+        return await super().place(request, conversation, stop)
+
+
+def test_carrier_failures_are_decided_by_kind(rig: Any) -> None:
+    """A retryable carrier error gives the callee back for later (its attempt not counted, no
+    record, no charge); a final one records the attempt failed."""
+    r = rig(START)
+    acc = account(r, 1)
+    opening = r.balance(acc)
+    callees = numbers("8613242957", 3)
+    task = r.submit(acc, r.template(acc), callees, maxCalls=999)
+    carrier = _FlakyCarrier(
+        r.clock, default=Scripted(ring=5, talk=10), outages=2, refused={callees[2]}
+    )
+    w1 = worker(r, carrier, "w1")
+    r.drain(w1)
+    assert w1.stats.carrier_retries == 2
+    records = sorted(r.calls(task), key=lambda rec: rec["callee"])
+    assert [(rec["callee"], rec["outcome"], rec["attempt"]) for rec in records] == [
+        (callees[0], "connected", 1),
+        (callees[1], "connected", 1),
+        (callees[2], "failed", 1),
+    ]
+    assert records[2]["sip_code"] == 503
+    first = min(rec["call_time"] for rec in records if rec["outcome"] == "connected")
+    assert first >= int(START.timestamp() * 1000) + 30_000, "retried after the carrier's wait"
+    audit(r, task, 3, opening, acc)

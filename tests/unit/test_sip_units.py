@@ -795,11 +795,10 @@ def test_zz_reactor_still_not_imported() -> None:
         assert REACTOR not in sys.modules
 
 
-def test_a_call_on_an_unknown_trunk_fails_without_dialing() -> None:
+def test_a_call_on_an_unknown_trunk_is_rejected_for_good_without_dialing() -> None:
     import types
 
     from outdial.domain.conversation import CallRequest, HangUpAtOnce
-    from outdial.domain.outcome import Outcome
     from outdial.telephony.sip.carrier import SipCarrier, UnknownTrunk
     from outdial.testing import FakeClock
 
@@ -810,8 +809,9 @@ def test_a_call_on_an_unknown_trunk_fails_without_dialing() -> None:
     carrier = SipCarrier(stack, lookup, FakeClock(), None, None)  # type: ignore[arg-type]
     assert carrier.max_cps is None  # no default trunk: the dialer does not pace by one
     request = CallRequest("15551230000", "", 30, 60, trunk="nope")
-    result = asyncio.run(carrier.place(request, HangUpAtOnce(), asyncio.Event()))
-    assert result.outcome is Outcome.FAILED and result.sip_code == 503
+    with pytest.raises(UnknownTrunk) as raised:
+        asyncio.run(carrier.place(request, HangUpAtOnce(), asyncio.Event()))
+    assert raised.value.retryable is False  # the dialer records the attempt failed
     assert carrier.placed == 0
 
 

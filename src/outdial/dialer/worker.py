@@ -31,6 +31,7 @@ from outdial.domain.pacing import CallsPerSecond, task_limits
 from outdial.domain.rates import Rate, RateTable
 from outdial.domain.schedule import allowed_at, next_allowed_at
 from outdial.domain.windows import Window, parse_windows
+from outdial.errors import CarrierError
 from outdial.script.engine import TemplateConversation
 from outdial.script.intents import RuleMatcher
 from outdial.script.model import Template
@@ -59,6 +60,10 @@ CAPACITY_RETRY_SECONDS = 0.05
 _AT_CAPACITY: list[Claimed] = []
 # After the drain time, how long calls told to stop get to hang up before they are abandoned.
 CUT_GRACE_SECONDS = 5.0
+# When a carrier is unavailable (a retryable CarrierError), how long its callee waits.
+CARRIER_RETRY_SECONDS = 30.0
+# The SIP code recorded when a carrier refuses a call for good (CallRejected).
+FINAL_CARRIER_SIP = 503
 # Waits between tries while the database cannot be reached.
 DB_RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)
 
@@ -109,6 +114,7 @@ class DialerStats:
     placed: int = 0
     finished: int = 0
     stale_claims: int = 0
+    carrier_retries: int = 0
     cut_at_stop: int = 0
     db_errors: int = 0
     by_outcome: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -408,7 +414,17 @@ class Dialer:
                     tx.release([claimed], None)
                 return
             self.stats.placed += 1
-            result = await self._place(task, claimed, flight.stop)
+            try:
+                result = await self._place(task, claimed, flight.stop)
+            except CarrierError as exc:
+                # Retryable (the trunk is unreachable): the callee waits and is tried again;
+                # the attempt is not counted and nothing is recorded or billed.
+                self.stats.carrier_retries += 1
+                log.warning("carrier unavailable (%s); callee retried later", exc.message)
+                retry_at = self.clock.now() + timedelta(seconds=CARRIER_RETRY_SECONDS)
+                with self.store.write() as tx:
+                    tx.release([claimed], epoch_ms(retry_at))
+                return
             self._record(flight, result)
         except asyncio.CancelledError:
             if not flight.lost:
@@ -435,7 +451,15 @@ class Dialer:
         started = self.clock.now()
         try:
             return await self.carrier.place(request, self._conversation(task), stop)
+        except CarrierError as exc:
+            if exc.retryable:
+                raise
+            log.warning("carrier refused a call: %s", exc.message, extra={"task_id": task.task_id})
+            return CallResult(
+                Outcome.FAILED, FINAL_CARRIER_SIP, started, self.clock.now(), hangup_side="system"
+            )
         except Exception:
+            # Not a carrier's verdict but a fault in our code: recorded failed, logged whole.
             log.exception("carrier failed", extra={"task_id": task.task_id})
             return CallResult(Outcome.FAILED, 500, started, self.clock.now())
 

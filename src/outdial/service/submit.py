@@ -13,6 +13,7 @@ import orjson
 
 from outdial.clock import Clock, epoch_ms
 from outdial.config import Settings
+from outdial.domain.billing import may_dial
 from outdial.domain.callees import CalleeStream
 from outdial.domain.codes import TaskStatus
 from outdial.domain.money import to_units
@@ -72,7 +73,7 @@ class SubmitPolicy:
 
 def funds_below_minimum(acc: AccountRecord, policy: SubmitPolicy) -> bool:
     """Balance + gift + credit under OUTDIAL_MIN_BALANCE: no task may start or resume (-10)."""
-    return acc.balance + acc.gift + acc.credit < policy.min_balance
+    return not may_dial(acc.balance + acc.gift + acc.credit, policy.min_balance)
 
 
 def fields_of(body: TaskFieldsBody, max_calls: int) -> TaskFields:

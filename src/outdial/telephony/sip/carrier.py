@@ -14,6 +14,7 @@ from datetime import datetime
 from outdial.clock import Clock
 from outdial.domain.conversation import CallRequest, Conversation, Turn
 from outdial.domain.outcome import Outcome, outcome_for_sip
+from outdial.errors import CallRejected, CarrierUnavailable
 from outdial.speech.asr import AsrEngine
 from outdial.speech.tts import TtsEngine
 from outdial.telephony.carrier import CallResult
@@ -52,8 +53,8 @@ class Trunk:
         return f"{self.dial_prefix}{callee.lstrip('+')}"
 
 
-class UnknownTrunk(LookupError):
-    """A call names a trunk that is not configured."""
+class UnknownTrunk(CallRejected):
+    """A call names a trunk that is not configured (final: no retry can place it)."""
 
 
 @dataclass
@@ -103,12 +104,7 @@ class SipCarrier:
     async def place(
         self, request: CallRequest, conversation: Conversation, stop: asyncio.Event
     ) -> CallResult:
-        try:
-            trunk = self._trunk(request.trunk)
-        except UnknownTrunk as exc:
-            log.error("%s", exc)
-            now = self.clock.now()
-            return CallResult(Outcome.FAILED, 503, now, now, hangup_side="system")
+        trunk = self._trunk(request.trunk)
         if not trunk.max_calls:
             return await self._place(trunk, request, conversation, stop)
         lines = self._lines.setdefault(trunk.name, asyncio.Semaphore(trunk.max_calls))
@@ -120,7 +116,11 @@ class SipCarrier:
     ) -> CallResult:
         self.placed += 1
         started = self.clock.now()
-        rtp = await open_rtp(self.media_host)
+        try:
+            rtp = await open_rtp(self.media_host)
+        except OSError as exc:
+            # No media port (exhausted, or the address went away): nothing was sent yet.
+            raise CarrierUnavailable(f"cannot open an RTP port: {exc.strerror}") from exc
         call = SipCall(self.stack, asyncio.get_running_loop())
         progress = _Progress()
         try:
