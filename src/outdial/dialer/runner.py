@@ -133,9 +133,12 @@ class PushThread:
     """Delivers push reports in real time on its own thread (never on an accelerated loop,
     where network timeouts would shrink with the simulated clock)."""
 
-    def __init__(self, store: Store, sms: SmsSender | None = None) -> None:
+    def __init__(
+        self, store: Store, sms: SmsSender | None = None, settings: Settings | None = None
+    ) -> None:
         self.store = store
         self.sms = sms
+        self.settings = settings or Settings()
         self.loop = asyncio.new_event_loop()
         self._stop: asyncio.Event | None = None
         self._ready = threading.Event()
@@ -153,7 +156,12 @@ class PushThread:
             self.loop.close()
 
     async def _run(self, stop: asyncio.Event) -> None:
-        async with PushDelivery(self.store, SystemClock()) as delivery:
+        async with PushDelivery(
+            self.store,
+            SystemClock(),
+            first_backoff=self.settings.push_first_backoff_seconds,
+            max_backoff=self.settings.push_max_backoff_seconds,
+        ) as delivery:
             jobs = [_until_stopped("push delivery", delivery.run, stop)]
             if self.sms is not None:
                 sms = SmsDelivery(self.store, SystemClock(), self.sms)
@@ -195,7 +203,11 @@ class WorkerThread:
             ),
             recalls=RecallService(store, self.clock, SubmitPolicy.from_settings(settings)),
         )
-        self.push = PushThread(store, make_sms_sender(settings)) if settings.push_enabled else None
+        self.push = (
+            PushThread(store, make_sms_sender(settings), settings)
+            if settings.push_enabled
+            else None
+        )
         self._stop: asyncio.Event | None = None
         self._thread = threading.Thread(target=self._main, name="outdial-dialer", daemon=True)
         self._ready = threading.Event()
