@@ -29,6 +29,7 @@ from outdial.store.records import (
     TaskFilter,
     TaskRecord,
 )
+from outdial.store.simclock import SimClockQueries
 from outdial.store.sms import SmsQueries
 from outdial.store.trunks import TrunkQueries
 
@@ -78,7 +79,15 @@ def _task(row: RowMapping) -> TaskRecord:
     return TaskRecord(**data)
 
 
-class Tx(DialerQueries, CallQueries, RecallQueries, PushQueries, SmsQueries, TrunkQueries):
+class Tx(
+    DialerQueries,
+    CallQueries,
+    RecallQueries,
+    PushQueries,
+    SmsQueries,
+    TrunkQueries,
+    SimClockQueries,
+):
     """Queries bound to one connection and transaction."""
 
     def __init__(self, conn: Connection) -> None:
