@@ -17,8 +17,9 @@ from typing import Any
 
 import yaml
 
-from outdial.clock import SystemClock
+from outdial.clock import Clock, SimTimeline, SystemClock
 from outdial.config import Settings
+from outdial.dialer.timeline import shared_clock
 from outdial.dialer.timeloop import LoopClock, VirtualTimeLoop
 from outdial.dialer.worker import Dialer, DialerConfig
 from outdial.domain.money import to_units
@@ -39,11 +40,19 @@ def worker_id(settings: Settings) -> str:
     return settings.worker_id or f"{socket.gethostname()}-{os.getpid()}"
 
 
-def make_loop(settings: Settings) -> asyncio.AbstractEventLoop:
-    """A real-time loop, or for the simulated carrier an accelerated/virtual one."""
-    if settings.carrier == "sim" and settings.sim_speed != 1.0:
-        return VirtualTimeLoop(speed=settings.sim_speed)
+def make_loop(clock: Clock) -> asyncio.AbstractEventLoop:
+    """A real-time loop, or on a shared simulated timeline one whose timers run as fast."""
+    if isinstance(clock, SimTimeline):
+        return VirtualTimeLoop(speed=clock.speed)
     return asyncio.new_event_loop()
+
+
+def dialer_clock(loop: asyncio.AbstractEventLoop, shared: Clock, start: datetime | None) -> Clock:
+    """The dialer's clock: the shared timeline itself (so every process reads the same instant,
+    and the sped-up loop's timers run at its speed), else the loop's time from ``start``."""
+    if isinstance(shared, SimTimeline):
+        return shared
+    return LoopClock(loop, start or shared.now())
 
 
 _PROFILE_FIELDS = {f.name for f in fields(SimProfile)} - {"seed", "instant", "max_cps"}
@@ -71,7 +80,7 @@ def load_sim_profile(path: str) -> dict[str, Any]:
     return out
 
 
-def make_carrier(settings: Settings, clock: LoopClock, store: Store | None = None) -> Carrier:
+def make_carrier(settings: Settings, clock: Clock, store: Store | None = None) -> Carrier:
     if settings.carrier == "sim":
         shape = load_sim_profile(settings.sim_profile) if settings.sim_profile else {}
         profile = SimProfile(
@@ -100,12 +109,16 @@ def make_sms_sender(settings: Settings) -> SmsSender:
 
 
 class PushThread:
-    """Delivers push reports in real time on its own thread (never on an accelerated loop,
-    where network timeouts would shrink with the simulated clock)."""
+    """Delivers push reports and SMS on its own real-time loop (never on an accelerated one,
+    where network timeouts would shrink with the simulated clock); times are stamped and
+    retries scheduled on ``clock``, the process's shared clock."""
 
-    def __init__(self, store: Store, sms: SmsSender | None = None) -> None:
+    def __init__(
+        self, store: Store, sms: SmsSender | None = None, clock: Clock | None = None
+    ) -> None:
         self.store = store
         self.sms = sms
+        self.clock = clock or SystemClock()
         self.loop = asyncio.new_event_loop()
         self._stop: asyncio.Event | None = None
         self._ready = threading.Event()
@@ -123,10 +136,13 @@ class PushThread:
             self.loop.close()
 
     async def _run(self, stop: asyncio.Event) -> None:
-        async with PushDelivery(self.store, SystemClock()) as delivery:
+        speed = self.clock.speed if isinstance(self.clock, SimTimeline) else 1.0
+        async with PushDelivery(
+            self.store, self.clock, wall_clock=SystemClock(), speed=speed
+        ) as delivery:
             jobs = [delivery.run(stop)]
             if self.sms is not None:
-                jobs.append(SmsDelivery(self.store, SystemClock(), self.sms).run(stop))
+                jobs.append(SmsDelivery(self.store, self.clock, self.sms).run(stop))
             await asyncio.gather(*jobs)
 
     def start(self) -> None:
@@ -145,8 +161,9 @@ class WorkerThread:
     def __init__(self, settings: Settings, store: Store, start: datetime | None = None) -> None:
         self.settings = settings
         self.store = store
-        self.loop = make_loop(settings)
-        self.clock = LoopClock(self.loop, start or SystemClock().now())
+        shared = shared_clock(settings, store, dialing=True)
+        self.loop = make_loop(shared)
+        self.clock = dialer_clock(self.loop, shared, start)
         self.dialer = Dialer(
             store,
             make_carrier(settings, self.clock, store),
@@ -160,7 +177,9 @@ class WorkerThread:
             ),
             recalls=RecallService(store, self.clock, SubmitPolicy.from_settings(settings)),
         )
-        self.push = PushThread(store, make_sms_sender(settings)) if settings.push_enabled else None
+        self.push = (
+            PushThread(store, make_sms_sender(settings), shared) if settings.push_enabled else None
+        )
         self._stop: asyncio.Event | None = None
         self._thread = threading.Thread(target=self._main, name="outdial-dialer", daemon=True)
         self._ready = threading.Event()
