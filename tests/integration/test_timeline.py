@@ -104,3 +104,38 @@ def test_processes_starting_together_all_read_the_timeline_that_won(db: Store) -
     assert len(set(won)) == 1
     with db.read() as tx:
         assert tx.sim_clock() == won[0]
+
+
+def test_outdial_sim_show_reset_and_refusals(
+    fresh_db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from outdial.cli.main import app
+
+    monkeypatch.setenv("OUTDIAL_DATABASE_URL", fresh_db_url)
+    monkeypatch.delenv("OUTDIAL_SIM_SPEED", raising=False)
+    runner = CliRunner()
+
+    def run(*args: str, code: int = 0) -> dict[str, Any]:
+        result = runner.invoke(app, list(args))
+        assert result.exit_code == code, (result.stdout, result.stderr)
+        text = result.stdout if code == 0 else result.stderr
+        out: dict[str, Any] = json.loads(text.strip().splitlines()[-1])
+        return out
+
+    assert run("sim", "show") == {"timeline": None}
+    monkeypatch.setenv("OUTDIAL_SIM_SPEED", "30")
+    run("account", "create", "--name", "Clinic")  # a command with a speed starts the timeline
+    monkeypatch.delenv("OUTDIAL_SIM_SPEED")
+    shown = run("sim", "show")["timeline"]
+    assert shown["speed"] == 30 and shown["now"] >= shown["simEpoch"]
+    monkeypatch.setenv("OUTDIAL_SIM_SPEED", "60")
+    assert "outdial sim reset" in run("worker", code=1)["error"]
+    monkeypatch.delenv("OUTDIAL_SIM_SPEED")
+    monkeypatch.setenv("OUTDIAL_CARRIER", "sip")
+    assert "real calls on real time" in run("worker", code=1)["error"]
+    assert run("sim", "reset")["removed"]["speed"] == 30
+    assert run("sim", "show") == {"timeline": None}
