@@ -18,8 +18,12 @@ from outdial.service.tasks import TaskService
 from outdial.store.repo import Store
 
 
-def create_app(settings: Settings, store: Store, clock: Clock | None = None) -> FastAPI:
-    """Build the API over ``store``; ``clock`` defaults to the system clock."""
+def create_app(
+    settings: Settings, store: Store, clock: Clock | None = None, *, wall_clock: Clock | None = None
+) -> FastAPI:
+    """Build the API over ``store``; ``clock`` (default: the system clock) stamps and schedules
+    everything. ``wall_clock`` (default: ``clock``) checks the callers' ``Timestamp``, which
+    is their real time even when ``clock`` is a simulated timeline."""
     clock = clock or SystemClock()
     policy = SubmitPolicy.from_settings(settings)
     app = FastAPI(
@@ -32,6 +36,7 @@ def create_app(settings: Settings, store: Store, clock: Clock | None = None) -> 
     app.state.services = Services(
         settings=settings,
         clock=clock,
+        wall_clock=wall_clock or clock,
         store=store,
         submit=SubmitService(store, clock, policy),
         tasks=TaskService(store, clock, policy),

@@ -24,6 +24,8 @@ from outdial.store.repo import Store
 class Services:
     settings: Settings
     clock: Clock
+    # The callers' Timestamp is checked against real time, also on a simulated timeline.
+    wall_clock: Clock
     store: Store
     submit: SubmitService
     tasks: TaskService
@@ -60,7 +62,7 @@ async def caller(request: Request) -> Caller:
             timestamp,
             signature,
             ip,
-            svc.clock.now(),
+            svc.wall_clock.now(),
             svc.settings.timestamp_skew_seconds,
         )
 

@@ -26,6 +26,7 @@ from outdial.client import LaafficClient, published_example
 from outdial.clock import SystemClock
 from outdial.config import Settings
 from outdial.dialer.runner import WorkerThread
+from outdial.dialer.timeline import shared_clock
 from outdial.service.accounts import AccountService, NewAccount
 from outdial.service.scripts import ScriptService
 from outdial.speech.languages import tts_languages
@@ -59,13 +60,11 @@ def run_demo(settings: Settings, database_url: str | None) -> dict[str, Any]:
         }
     )
     store = Store.open(url)
-    clock = SystemClock()
+    # The API, the dialer and this command share the database's simulated timeline.
+    clock = shared_clock(settings, store)
     port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings, store, clock), host="127.0.0.1", port=port, log_level="warning"
-        )
-    )
+    api = create_app(settings, store, clock, wall_clock=SystemClock())
+    server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     worker = WorkerThread(settings, store)

@@ -14,9 +14,10 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from outdial.cli.push import push_app
+from outdial.cli.sim import sim_app
 from outdial.cli.sip import call_app, set_account_trunk, trunk_app
 from outdial.cli.tasks import task_app
-from outdial.clock import SystemClock
+from outdial.clock import Clock, SystemClock
 from outdial.config import Settings
 from outdial.errors import OutdialError, ValidationError
 from outdial.script.template import TemplateProblem
@@ -39,6 +40,7 @@ app.add_typer(push_app, name="push")
 app.add_typer(trunk_app, name="trunk")
 account_app.command("set-trunk")(set_account_trunk)
 app.add_typer(call_app, name="call")
+app.add_typer(sim_app, name="sim")
 for sub, name in (
     (account_app, "account"),
     (app_app, "app"),
@@ -95,8 +97,15 @@ def _run(action: Callable[[Store, Settings], dict[str, Any]]) -> None:
         store.close()
 
 
+def _clock(store: Store) -> Clock:
+    """The clock commands stamp times with: the database's simulated timeline, if it has one."""
+    from outdial.dialer.timeline import shared_clock
+
+    return shared_clock(_settings(), store)
+
+
 def _accounts(store: Store) -> AccountService:
-    return AccountService(store, SystemClock())
+    return AccountService(store, _clock(store))
 
 
 @account_app.command("create")
@@ -187,7 +196,7 @@ def script_import(
     def action(store: Store, settings: Settings) -> dict[str, Any]:
         service = ScriptService(
             store,
-            SystemClock(),
+            _clock(store),
             tts_languages=tts_languages(settings.tts_engine, settings.tts_languages),
             long_chars=settings.long_tts_chars,
         )
@@ -288,13 +297,19 @@ def serve(
 
     from outdial.api.app import create_app
     from outdial.dialer.runner import WorkerThread
+    from outdial.dialer.timeline import shared_clock
 
     settings = _settings()
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     store = _store(settings)
-    api = create_app(settings, store)
+    try:
+        clock = shared_clock(settings, store, dialing=worker)
+    except OutdialError as exc:
+        store.close()
+        _fail(exc.message)
+    api = create_app(settings, store, clock, wall_clock=SystemClock())
     bind_host = host or settings.host
     bind_port = port or settings.port
     typer.echo(
@@ -344,7 +359,11 @@ def worker_command() -> None:
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     store = _store(settings)
-    dialer = WorkerThread(settings, store)
+    try:
+        dialer = WorkerThread(settings, store)
+    except OutdialError as exc:
+        store.close()
+        _fail(exc.message)
     stopping = _quiet_stop_signals()
     dialer.start()
     _emit({"worker": dialer.dialer.config.worker_id, "database": _safe_url(settings.database_url)})

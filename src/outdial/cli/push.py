@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 import typer
 
-from outdial.clock import SystemClock
 from outdial.config import Settings
 from outdial.notify.push import STATUS_CODES, PushLog
 from outdial.store.repo import Store
@@ -23,7 +22,9 @@ def _run(action: Callable[[Store, Settings], dict[str, Any]]) -> None:
 
 
 def _log(store: Store) -> PushLog:
-    return PushLog(store, SystemClock())
+    from outdial.cli.main import _clock
+
+    return PushLog(store, _clock(store))
 
 
 @push_app.command("log")

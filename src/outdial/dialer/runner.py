@@ -20,8 +20,9 @@ from typing import Any
 import yaml
 from sqlalchemy.exc import SQLAlchemyError
 
-from outdial.clock import SystemClock
+from outdial.clock import Clock, SimTimeline, SystemClock
 from outdial.config import Settings
+from outdial.dialer.timeline import shared_clock
 from outdial.dialer.timeloop import LoopClock, VirtualTimeLoop
 from outdial.dialer.worker import Dialer, DialerConfig
 from outdial.domain.money import to_units
@@ -42,20 +43,26 @@ def worker_id(settings: Settings) -> str:
     return settings.worker_id or f"{socket.gethostname()}-{os.getpid()}"
 
 
-def timeline_speed(settings: Settings) -> float:
+def timeline_speed(clock: Clock) -> float:
     """How many of the dialer's seconds pass per real second (1 unless simulated time is sped
-    up). Leases, liveness and the drain time are set in real seconds and scaled by it: a
-    supervisor's kill timeout and a slow statement are real time at any speed."""
-    if settings.carrier == "sim" and settings.sim_speed is not None:
-        return settings.sim_speed
-    return 1.0
+    up on the shared timeline). Leases, liveness and the drain time are set in real seconds and
+    scaled by it: a supervisor's kill timeout and a slow statement are real time at any speed."""
+    return clock.speed if isinstance(clock, SimTimeline) else 1.0
 
 
-def make_loop(settings: Settings) -> asyncio.AbstractEventLoop:
-    """A real-time loop, or for the simulated carrier an accelerated/virtual one."""
-    if settings.carrier == "sim" and settings.sim_speed != 1.0:
-        return VirtualTimeLoop(speed=settings.sim_speed)
+def make_loop(clock: Clock) -> asyncio.AbstractEventLoop:
+    """A real-time loop, or on a shared simulated timeline one whose timers run as fast."""
+    if isinstance(clock, SimTimeline):
+        return VirtualTimeLoop(speed=clock.speed)
     return asyncio.new_event_loop()
+
+
+def dialer_clock(loop: asyncio.AbstractEventLoop, shared: Clock, start: datetime | None) -> Clock:
+    """The dialer's clock: the shared timeline itself (so every process reads the same instant,
+    and the sped-up loop's timers run at its speed), else the loop's time from ``start``."""
+    if isinstance(shared, SimTimeline):
+        return shared
+    return LoopClock(loop, start or shared.now())
 
 
 _PROFILE_FIELDS = {f.name for f in fields(SimProfile)} - {"seed", "instant", "max_cps"}
@@ -83,7 +90,7 @@ def load_sim_profile(path: str) -> dict[str, Any]:
     return out
 
 
-def make_carrier(settings: Settings, clock: LoopClock, store: Store | None = None) -> Carrier:
+def make_carrier(settings: Settings, clock: Clock, store: Store | None = None) -> Carrier:
     if settings.carrier == "sim":
         shape = load_sim_profile(settings.sim_profile) if settings.sim_profile else {}
         profile = SimProfile(
@@ -130,14 +137,20 @@ async def _until_stopped(
 
 
 class PushThread:
-    """Delivers push reports in real time on its own thread (never on an accelerated loop,
-    where network timeouts would shrink with the simulated clock)."""
+    """Delivers push reports and SMS on its own real-time loop (never on an accelerated one,
+    where network timeouts would shrink with the simulated clock); times are stamped and
+    retries scheduled on ``clock``, the process's shared clock."""
 
     def __init__(
-        self, store: Store, sms: SmsSender | None = None, settings: Settings | None = None
+        self,
+        store: Store,
+        sms: SmsSender | None = None,
+        clock: Clock | None = None,
+        settings: Settings | None = None,
     ) -> None:
         self.store = store
         self.sms = sms
+        self.clock = clock or SystemClock()
         self.settings = settings or Settings()
         self.loop = asyncio.new_event_loop()
         self._stop: asyncio.Event | None = None
@@ -156,15 +169,18 @@ class PushThread:
             self.loop.close()
 
     async def _run(self, stop: asyncio.Event) -> None:
+        speed = timeline_speed(self.clock)
         async with PushDelivery(
             self.store,
-            SystemClock(),
+            self.clock,
+            wall_clock=SystemClock(),
+            speed=speed,
             first_backoff=self.settings.push_first_backoff_seconds,
             max_backoff=self.settings.push_max_backoff_seconds,
         ) as delivery:
             jobs = [_until_stopped("push delivery", delivery.run, stop)]
             if self.sms is not None:
-                sms = SmsDelivery(self.store, SystemClock(), self.sms)
+                sms = SmsDelivery(self.store, self.clock, self.sms)
                 jobs.append(_until_stopped("SMS delivery", sms.run, stop))
             await asyncio.gather(*jobs)
 
@@ -184,9 +200,10 @@ class WorkerThread:
     def __init__(self, settings: Settings, store: Store, start: datetime | None = None) -> None:
         self.settings = settings
         self.store = store
-        self.loop = make_loop(settings)
-        self.clock = LoopClock(self.loop, start or SystemClock().now())
-        speed = timeline_speed(settings)
+        shared = shared_clock(settings, store, dialing=True)
+        self.loop = make_loop(shared)
+        self.clock = dialer_clock(self.loop, shared, start)
+        speed = timeline_speed(shared)
         self.dialer = Dialer(
             store,
             make_carrier(settings, self.clock, store),
@@ -204,7 +221,7 @@ class WorkerThread:
             recalls=RecallService(store, self.clock, SubmitPolicy.from_settings(settings)),
         )
         self.push = (
-            PushThread(store, make_sms_sender(settings), settings)
+            PushThread(store, make_sms_sender(settings), shared, settings)
             if settings.push_enabled
             else None
         )

@@ -134,3 +134,13 @@ class TaskFilter:
     app_id: str | None = None
     search: str | None = None
     task_type: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SimClockRecord:
+    """The shared simulated timeline: ``speed`` times real time from ``real_epoch_ms``, when
+    simulated time read ``sim_epoch_ms``."""
+
+    speed: float
+    real_epoch_ms: int
+    sim_epoch_ms: int

@@ -30,6 +30,7 @@ from outdial.store.records import (
     TaskRecord,
 )
 from outdial.store.results import ResultQueries
+from outdial.store.simclock import SimClockQueries
 from outdial.store.sms import SmsQueries
 from outdial.store.trunks import TrunkQueries
 
@@ -87,6 +88,7 @@ class Tx(
     PushQueries,
     SmsQueries,
     TrunkQueries,
+    SimClockQueries,
 ):
     """Queries bound to one connection and transaction."""
 

@@ -3,7 +3,9 @@
 Each attempt draws its fate from a generator seeded with (seed, number, attempt), so a task
 replays identically. Ring and talk times follow uniform ranges; callees may say lines from a
 persona so conversations can run. Time passes through asyncio sleeps, so on outdial's virtual
-time loop a day of calling takes moments and on a real loop it takes a day.
+time loop a day of calling takes moments and on a real loop it takes a day. A call's durations
+and instants come from what it drew, not from clock readings after each sleep: on a sped-up
+loop the dialer's own delays, multiplied by the speed, never lengthen a ring or a talk.
 """
 
 from __future__ import annotations
@@ -81,36 +83,55 @@ class SimProfile:
 
 @dataclass(slots=True)
 class _Session:
-    """The call as the conversation sees it on the simulated network."""
+    """The call as the conversation sees it on the simulated network.
+
+    Its time is the call's own: seconds since the answer, advanced by the speech it models
+    (prompts, answers, silences), never by how long the dialer took to get there. The callee
+    hangs up ``leaves_after`` seconds into it (None: never on their own).
+    """
 
     clock: Clock
-    answered_at: datetime
-    hangs_up_at: datetime | None
+    leaves_after: float | None
     persona: list[str]
     instant: bool
     transcript: list[Turn] = field(default_factory=list)
     bot_hung_up: bool = False
+    elapsed: float = 0.0
+    """Seconds of the passes that completed."""
+    _pass_at: datetime | None = None
+    _pass_seconds: float = 0.0
 
-    def _offset(self) -> float:
-        return (self.clock.now() - self.answered_at).total_seconds()
+    def talked(self) -> float:
+        """Seconds since the answer on the call's timeline: the passes that completed, and of
+        one cut short (by the talk limit or a stop) the part that passed, at most all of it."""
+        if self._pass_at is None:
+            return self.elapsed
+        part = (self.clock.now() - self._pass_at).total_seconds()
+        return self.elapsed + min(max(part, 0.0), self._pass_seconds)
 
     async def _pass(self, seconds: float) -> None:
         if self.instant or seconds <= 0:
             self._check()
             return
-        if self.hangs_up_at is not None:
-            left = (self.hangs_up_at - self.clock.now()).total_seconds()
-            if left <= seconds:
-                await asyncio.sleep(max(0.0, left))
-                raise CalleeHungUp
+        leaves = self.leaves_after
+        if leaves is not None and leaves - self.elapsed <= seconds:
+            await self._sleep(max(0.0, leaves - self.elapsed))
+            raise CalleeHungUp
+        await self._sleep(seconds)
+
+    async def _sleep(self, seconds: float) -> None:
+        self._pass_at, self._pass_seconds = self.clock.now(), seconds
+        # Cancelled (limit or stop): _pass_at stays, so talked() counts the part that passed.
         await asyncio.sleep(seconds)
+        self._pass_at = None
+        self.elapsed += seconds
 
     def _check(self) -> None:
-        if self.hangs_up_at is not None and self.clock.now() >= self.hangs_up_at:
+        if self.leaves_after is not None and self.elapsed >= self.leaves_after:
             raise CalleeHungUp
 
     async def say(self, text: str, parts: PromptParts = ()) -> None:
-        self.transcript.append(Turn("bot", text, self._offset()))
+        self.transcript.append(Turn("bot", text, self.talked()))
         await self._pass(len(text) * SPEECH_SECONDS_PER_CHAR)
 
     async def listen(self, timeout: float, expect: tuple[str, ...] = ()) -> Heard | None:
@@ -119,7 +140,7 @@ class _Session:
             return None
         line = self.persona.pop(0)
         await self._pass(0.8 + len(line) * SPEECH_SECONDS_PER_CHAR)
-        self.transcript.append(Turn("callee", line, self._offset()))
+        self.transcript.append(Turn("callee", line, self.talked()))
         return Heard(text=line)
 
     async def hangup(self) -> None:
@@ -144,19 +165,26 @@ class SimCarrier:
     def _rng(self, request: CallRequest) -> random.Random:
         return random.Random(f"{self.profile.seed}:{request.callee}:{request.attempt}")
 
-    async def _wait(self, seconds: float, stop: asyncio.Event) -> bool:
-        """Let ``seconds`` pass; True if ``stop`` was set first."""
+    async def _wait(self, seconds: float, stop: asyncio.Event) -> tuple[bool, float]:
+        """Let ``seconds`` of the call pass; return whether ``stop`` was set first, and how
+        many of them had passed then (all of them when it was not)."""
         if self.profile.instant or seconds <= 0:
-            return stop.is_set()
+            return stop.is_set(), 0.0
         if stop.is_set():
-            return True
+            return True, 0.0
+        began = self.clock.now()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=seconds)
-        return stop.is_set()
+        if not stop.is_set():
+            return False, seconds
+        return True, min(seconds, max(0.0, (self.clock.now() - began).total_seconds()))
 
     async def place(
         self, request: CallRequest, conversation: Conversation, stop: asyncio.Event
     ) -> CallResult:
+        """Place one call. Its instants are the call's own timeline from ``started``: the
+        post-dial delay, ring and talk it drew (or the limits), not clock readings after each
+        wait, which on a sped-up loop would multiply the dialer's own delays by the speed."""
         self.placed += 1
         p = self.profile
         rng = self._rng(request)
@@ -166,32 +194,34 @@ class SimCarrier:
         talk = rng.uniform(*p.talk_seconds)
         persona = list(p.personas[rng.randrange(len(p.personas))]) if p.personas else []
         started = self.clock.now()
-        if await self._wait(post_dial, stop):
-            return CallResult(Outcome.FAILED, 487, started, self.clock.now(), hangup_side="system")
+        stopped, passed = await self._wait(post_dial, stop)
+        ringing = started + timedelta(seconds=passed)
+        if stopped:
+            return CallResult(Outcome.FAILED, 487, started, ringing, hangup_side="system")
         if fate in (Outcome.BUSY, Outcome.UNREACHABLE, Outcome.VACANT, Outcome.FAILED):
-            return CallResult(fate, _SIP[fate], started, self.clock.now())
-        ringing = self.clock.now()
+            return CallResult(fate, _SIP[fate], started, ringing)
         rings_for = request.max_ringing if fate is Outcome.NO_ANSWER else ring
         if rings_for >= request.max_ringing:
-            await self._wait(request.max_ringing, stop)
+            stopped, passed = await self._wait(request.max_ringing, stop)
             return CallResult(
                 Outcome.NO_ANSWER,
                 487,
                 started,
-                self.clock.now(),
+                ringing + timedelta(seconds=passed),
                 ringing_at=ringing,
-                hangup_side="bot",
+                hangup_side="system" if stopped else "bot",
             )
-        if await self._wait(rings_for, stop):
+        stopped, passed = await self._wait(rings_for, stop)
+        if stopped:
             return CallResult(
                 Outcome.NO_ANSWER,
                 487,
                 started,
-                self.clock.now(),
+                ringing + timedelta(seconds=passed),
                 ringing_at=ringing,
                 hangup_side="system",
             )
-        answered = self.clock.now()
+        answered = ringing + timedelta(seconds=passed)
         return await self._talk(
             request, conversation, stop, fate, started, ringing, answered, talk, persona
         )
@@ -209,16 +239,20 @@ class SimCarrier:
         persona: list[str],
     ) -> CallResult:
         instant = self.profile.instant
-        hangs_up_at = None if instant else answered + timedelta(seconds=talk)
         if fate is Outcome.VOICEMAIL:
             persona = []
-        session = _Session(self.clock, answered, hangs_up_at, persona, instant)
+        session = _Session(self.clock, None if instant else talk, persona, instant)
         limit = None if instant else request.max_talk
         outcome, side = await converse(conversation, session, request, stop, limit)
-        ended = self.clock.now()
+        # The loop's limit fires no later than the call's own (the call's time passes only in
+        # the loop's waits): hung up at the limit, the call lasted exactly the limit.
+        talked = session.talked()
+        if limit is not None:
+            talked = limit if side == "limit" else min(talked, limit)
+        ended = answered + timedelta(seconds=talked)
         recording = None
         if request.record and self.recordings is not None:
-            seconds = min((ended - answered).total_seconds(), MAX_PLACEHOLDER_SECONDS)
+            seconds = min(talked, MAX_PLACEHOLDER_SECONDS)
             # Until speech lands the simulated network has no audio: the recording is silence
             # as long as the conversation, so downloads and durations behave as on SIP.
             recording = self.recordings.write(b"\x00\x00" * int(seconds * SAMPLE_RATE))
