@@ -166,16 +166,33 @@ class Campaign:
             stmt = stmt.where(s.callees.c.lease_owner == owner)
         return self._scalar(stmt)
 
-    def wait_for(self, what: Callable[[], bool], timeout: float, why: str) -> None:
+    def wait_for(
+        self, what: Callable[[], bool], timeout: float, why: str | Callable[[], str]
+    ) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if what():
                 return
             time.sleep(0.05)
-        pytest.fail(f"timed out waiting for {why}; logs in {self.dir}")
+        reason = why() if callable(why) else why
+        pytest.fail(f"timed out waiting for {reason}; logs in {self.dir}")
 
     def wait_in_flight(self, owner: str, at_least: int = 5) -> None:
-        self.wait_for(lambda: self.dialing(owner) >= at_least, 60, f"{owner} to hold calls")
+        self.wait_for(
+            lambda: self.dialing(owner) >= at_least,
+            60,
+            lambda: f"{owner} to hold calls (records by worker so far: {self.by_worker()})",
+        )
+
+    def by_worker(self) -> dict[str, int]:
+        assert self.store is not None
+        with self.store.read() as tx:
+            rows = tx.conn.execute(
+                select(s.calls.c.worker, func.count())
+                .where(s.calls.c.task_id == self.task_id)
+                .group_by(s.calls.c.worker)
+            ).all()
+        return {str(w): int(n) for w, n in rows}
 
     def finished(self) -> bool:
         done = self._scalar(
