@@ -98,7 +98,7 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         # commitments and past actions, said with other verbs
         (r"\b(?:good for (?:me|that day|then)|(?:happy|plan|planning|intend|intending) to "
          r"(?:come|attend|be there))\b", "yes"),
-        (r"\b(?:i will|i am going to|i am|i will be|we will|i can)(?: \w+){0,2}? "
+        (r"\b(?:i will|i am going to|i am|i will be|we will|i can)(?: (?!not\b|never\b)\w+){0,2}? "
          r"(?:pay|paying|settle|settling|transfer|send|sort|clear|do a bank transfer|"
          r"get it to you|have it paid)\b", "i will pay"),
         (r"\b(?:went (?:out|through)|i (?:sent|transferred|made) (?:the|that|a|it|my)\b)",
