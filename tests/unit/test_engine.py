@@ -117,3 +117,90 @@ def test_script_test_command_passes_and_fails_as_its_personas_say(tmp_path: Path
         ["script", "test", str(TEMPLATES / "appointment-reminder.yaml"), "--persona", str(broken)],
     )
     assert err.exit_code == 1 and "persona" in err.stderr
+
+
+# --- opt-out confirmation (issue 10, item 4) ---
+
+UNSURE_OPT_OUT = """
+name: asked who is calling, heard as an opt-out
+variables: {text1: Li, text2: Friday}
+turns:
+  - {say: quit calling, confidence: 0.4}
+  - say: no, I asked who is calling
+  - say: yes I'll be there
+expect: {intent: confirm, intents: [confirm], grade: A}
+"""
+
+UNSURE_BUT_MEANT = """
+name: an unsure opt-out, confirmed
+variables: {text1: Li, text2: Friday}
+turns:
+  - {say: quit calling, confidence: 0.4}
+  - say: yes please
+expect: {intent: opt_out, grade: F, path: [remind, opted_out]}
+"""
+
+SURE_OPT_OUT = """
+name: a clear opt-out lists at once
+variables: {text1: Li, text2: Friday}
+turns:
+  - say: stop calling me
+expect: {intent: opt_out, path: [remind, opted_out]}
+"""
+
+
+def test_a_low_confidence_opt_out_is_confirmed_and_a_no_keeps_the_callee() -> None:
+    result = run("appointment-reminder.yaml", UNSURE_OPT_OUT)
+    assert result["passed"], result["failures"]
+    bot = [t["text"] for t in result["transcript"] if t["speaker"] == "bot"]
+    assert "Just to confirm, you'd like us to stop calling you?" in bot
+    assert "opt_out" not in result["outcome"]["intents"]
+
+
+def test_a_low_confidence_opt_out_confirmed_lists_the_callee() -> None:
+    result = run("appointment-reminder.yaml", UNSURE_BUT_MEANT)
+    assert result["passed"], result["failures"]
+
+
+def test_silence_after_the_confirmation_question_does_not_list() -> None:
+    persona = UNSURE_BUT_MEANT.replace("  - say: yes please\n", "  - silence: true\n").replace(
+        "expect: {intent: opt_out, grade: F, path: [remind, opted_out]}", "expect: {}"
+    )
+    result = run("appointment-reminder.yaml", persona)
+    assert result["outcome"]["intent"] != "opt_out"
+
+
+def test_a_confident_opt_out_lists_without_asking() -> None:
+    result = run("appointment-reminder.yaml", SURE_OPT_OUT)
+    assert result["passed"], result["failures"]
+    assert not any("Just to confirm" in t["text"] for t in result["transcript"])
+
+
+def test_the_template_confirmation_node_asks_instead_of_the_built_in() -> None:
+    source = (TEMPLATES / "appointment-reminder.yaml").read_text()
+    source = source.replace(
+        "  busy: later\n", "  busy: later\n  opt_out_confirm: check_stop\n", 1
+    ).replace(
+        "  goodbye:\n",
+        "  check_stop:\n    say: Shall we stop calling you, ${text1}?\n    listen: {timeout: 4}\n"
+        "  goodbye:\n",
+        1,
+    )
+    t = load(parse(source))
+    result = asyncio.run(run_persona(t, load_persona(UNSURE_BUT_MEANT)))
+    assert result["outcome"]["intent"] == "opt_out"
+    assert "Shall we stop calling you, Li?" in [t["text"] for t in result["transcript"]]
+    assert result["outcome"]["path"] == ["remind", "check_stop", "opted_out"]
+
+
+def test_a_reschedule_slot_reaches_the_outcome() -> None:
+    persona = """
+name: counter-offer
+variables: {text1: Li, text2: Monday}
+turns:
+  - say: not that day but maybe friday afternoon
+expect: {intent: reschedule}
+"""
+    result = run("appointment-reminder.yaml", persona)
+    assert result["passed"], result["failures"]
+    assert result["outcome"]["slots"] == {"day": "friday", "time": "afternoon"}

@@ -106,7 +106,7 @@ def test_phrases_are_normalised_like_utterances() -> None:
     ("text", "expected"),
     [
         ("I'm interested", "confirm"),
-        ("I'm not interested", None),
+        ("I'm not interested", "decline"),  # a polite refusal
         ("I am never interested", None),
         ("not a good time", "call_later"),
         ("I can't make it", "decline"),

@@ -78,6 +78,9 @@ def finished_call(
         path=orjson.dumps(list(result.conversation.path)).decode()
         if result.conversation.path
         else None,
+        slots=orjson.dumps(dict(result.conversation.slots)).decode()
+        if result.conversation.slots
+        else None,
         worker=worker,
     )
     return FinishedCall(
@@ -165,6 +168,7 @@ def _base_record(
         "transcript": None,
         "sms_text": None,
         "path": None,
+        "slots": None,
         "worker": None,
         "created_at": ms,
     }

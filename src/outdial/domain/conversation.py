@@ -46,6 +46,8 @@ class ConversationOutcome:
     sms: str | None = None
     transfer_to: str | None = None
     ended_by_callee: bool = False
+    # What the callee named with the intent, e.g. a reschedule's (("day", "friday"),).
+    slots: tuple[tuple[str, str], ...] = ()
 
 
 class CalleeHungUp(Exception):
@@ -57,12 +59,15 @@ class Heard:
     """What the callee said (text) or keyed (dtmf) in answer to a listen.
 
     ``unclear`` means the callee spoke but recognition could not make it out: the engine
-    treats it as an answer it cannot match (it re-asks), not as silence.
+    treats it as an answer it cannot match (it re-asks), not as silence. ``confidence`` is
+    the recogniser's own (0-1) when it gives one; ``None`` for typed text or an engine
+    without one. A low one makes the engine confirm an opt-out before listing the callee.
     """
 
     text: str = ""
     dtmf: str = ""
     unclear: bool = False
+    confidence: float | None = None
 
 
 # A prompt as the parts it was written in: (text, fixed). Fixed parts are the template's own

@@ -48,6 +48,7 @@ def push_payload(voice_id: int, record: Mapping[str, Any]) -> dict[str, Any]:
         "hangupSide": record.get("hangup_side"),
         "path": json.loads(record["path"]) if record.get("path") else None,
         "smsText": record.get("sms_text"),
+        "slots": json.loads(record["slots"]) if record.get("slots") else None,
         "attempt": record["attempt"],
         "outcome": record["outcome"],
     }

@@ -15,8 +15,15 @@ from outdial.domain.conversation import (
     ConversationOutcome,
     Heard,
 )
-from outdial.script.intents import GLOBAL_INTENTS, IntentSpec, Matcher, RuleMatcher
-from outdial.script.model import GLOBAL_INTENT_NAMES, Node, Retry, Template
+from outdial.script.intents import (
+    GLOBAL_INTENTS,
+    OPT_OUT,
+    IntentMatch,
+    IntentSpec,
+    Matcher,
+    RuleMatcher,
+)
+from outdial.script.model import GLOBAL_INTENT_NAMES, OPT_OUT_CONFIRM, Node, Retry, Template
 from outdial.script.playback import parts, render
 from outdial.script.rules import grade, sms_text
 
@@ -27,6 +34,33 @@ BUILT_IN_REPLIES = {
     "call_later": "Of course, we will call you back later. Goodbye.",
     "busy": "Sorry to disturb you. We will call you back later. Goodbye.",
 }
+
+# An opt-out heard with less confidence than this (the match's, or the recogniser's when it
+# gives one) is confirmed before the callee is listed: a mishearing ("who's calling" heard as
+# "quit calling") must not put a willing callee on the do-not-call list.
+OPT_OUT_CONFIRM_BELOW = 0.9
+BUILT_IN_OPT_OUT_CONFIRM = "Just to confirm, you'd like us to stop calling you?"
+# How a confirmation's answer is read: a yes (or another opt-out) confirms; anything else,
+# silence included, does not, and the conversation goes back to the node that was asking.
+CONFIRM_INTENTS = (
+    IntentSpec(
+        "yes",
+        (
+            "yes", "yeah", "yep", "yup", "correct", "that is right", "right", "please do",
+            "please", "i do", "exactly", "sure", "absolutely", "definitely", "that is correct",
+            "go ahead", "do it", "stop", "yes please", "of course",
+        ),
+    ),
+    IntentSpec(
+        "no",
+        (
+            "no", "nope", "nah", "not at all", "i did not say that", "that is not what i said",
+            "i did not", "wrong", "keep calling", "you misheard", "never mind",
+        ),
+        positive=False,
+    ),
+    GLOBAL_INTENTS[OPT_OUT],
+)  # fmt: skip
 
 
 class TemplateConversation:
@@ -68,6 +102,7 @@ class TemplateConversation:
             sms=sms_text(self.t, "connected", s.path, s.intents, given, request.variables),
             transfer_to=s.transfer_to,
             ended_by_callee=s.callee_hung_up,
+            slots=s.slots,
         )
 
     async def _walk(self, call: CallSession, request: CallRequest, s: _State) -> None:
@@ -108,6 +143,16 @@ class TemplateConversation:
                 await self._say(call, retry.say or node.say or "", v)
                 continue
             target = self._route(node, heard, s)
+            if target is _CONFIRM_OPT_OUT:
+                if await self._confirm_opt_out(call, v, s):
+                    s.intents.append(OPT_OUT)
+                    target = self._global(OPT_OUT)
+                elif s.turns >= self.t.max_turns:
+                    return None
+                else:
+                    s.turns += 1  # not confirmed: ask the node's question again
+                    await self._say(call, node.say or "", v)
+                    continue
             if isinstance(target, _Reply):
                 s.turns += 1
                 await call.say(target.text, ((target.text, True),))
@@ -120,6 +165,31 @@ class TemplateConversation:
                 return retry.then
             s.turns += 1
             await self._say(call, retry.say or node.say or "", v)
+
+    async def _confirm_opt_out(
+        self, call: CallSession, v: tuple[str | None, ...], s: _State
+    ) -> bool:
+        """Ask whether a low-confidence opt-out was meant; True only for a clear yes (or a
+        confident opt-out). The template's ``global.opt_out_confirm`` node gives the
+        question and the listen timeout, else the built-in question is asked."""
+        name = self.t.global_intents.get(OPT_OUT_CONFIRM)
+        node = self.t.nodes[name] if name else None
+        s.turns += 1
+        if name and node is not None and node.say:
+            s.path.append(name)
+            await self._say(call, node.say, v)
+        else:
+            await call.say(BUILT_IN_OPT_OUT_CONFIRM, ((BUILT_IN_OPT_OUT_CONFIRM, True),))
+        timeout = node.listen.timeout if node is not None and node.listen else 5.0
+        heard = await call.listen(timeout, tuple(p for i in CONFIRM_INTENTS for p in i.phrases))
+        if heard is None or not heard.text.strip():
+            return False
+        answer = self.matcher.match(heard.text, CONFIRM_INTENTS)
+        if answer is None:
+            return False
+        if answer.intent == OPT_OUT:
+            return _confidence(answer, heard) >= OPT_OUT_CONFIRM_BELOW
+        return answer.intent == "yes"
 
     async def _say(self, call: CallSession, template: str, v: tuple[str | None, ...]) -> None:
         await call.say(render(template, v), parts(template, v))
@@ -141,7 +211,11 @@ class TemplateConversation:
         match = self.matcher.match(heard.text, self._intents_for(node))
         if match is None:
             return _NO_MATCH
+        if match.intent == OPT_OUT and _confidence(match, heard) < OPT_OUT_CONFIRM_BELOW:
+            return _CONFIRM_OPT_OUT
         s.intents.append(match.intent)
+        if match.slots:
+            s.slots = match.slots
         if match.intent in node.branches:
             return node.branches[match.intent]
         if match.intent in GLOBAL_INTENT_NAMES:
@@ -164,6 +238,7 @@ class _State:
         self.dtmf: str | None = None
         self.transfer_to: str | None = None
         self.callee_hung_up = False
+        self.slots: tuple[tuple[str, str], ...] = ()
 
 
 class _Reply:
@@ -174,10 +249,24 @@ class _Reply:
 
 
 _NO_MATCH = object()
+_CONFIRM_OPT_OUT = object()
+
+
+def _confidence(match: IntentMatch, heard: Heard) -> float:
+    """The lower of the match's confidence and the recogniser's (when it gave one)."""
+    if heard.confidence is None:
+        return match.confidence
+    return min(match.confidence, heard.confidence)
 
 
 def conversation_for(template: Template, matcher: Matcher | None = None) -> TemplateConversation:
     return TemplateConversation(template, matcher)
 
 
-__all__ = ["BUILT_IN_REPLIES", "TemplateConversation", "conversation_for"]
+__all__ = [
+    "BUILT_IN_OPT_OUT_CONFIRM",
+    "BUILT_IN_REPLIES",
+    "OPT_OUT_CONFIRM_BELOW",
+    "TemplateConversation",
+    "conversation_for",
+]

@@ -24,21 +24,33 @@ import difflib
 import importlib
 import importlib.util
 import math
-import re
 import threading
-import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from outdial.domain.utterance import (
+    FUNCTION_WORDS,
+    NEGATING_PREFIXES,
+    NEGATORS,
+    POST_NEGATORS,
+    Utterance,
+    analyse,
+    normalise,
+)
 from outdial.errors import OutdialError
+from outdial.script import language
 
 if TYPE_CHECKING:
     from outdial.script.model import Intent
 
 OPT_OUT = "opt_out"
+# The intent a counter-offer ("could we do friday instead") means, when a node listens for it.
+RESCHEDULE = "reschedule"
+# The confidence of an answer decided by a general language rule rather than a phrase.
+RULE_CONFIDENCE = 0.9
 
 
 @dataclass(frozen=True)
@@ -56,11 +68,19 @@ class IntentSpec:
 
 @dataclass(frozen=True)
 class IntentMatch:
-    """The intent heard, how well it matched (0-1] and the phrase that matched."""
+    """The intent heard, how well it matched (0-1], the phrase (or rule) that matched, and
+    the slots the answer named (a reschedule's ``day`` and ``time``)."""
 
     intent: str
     score: float
     phrase: str
+    slots: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def confidence(self) -> float:
+        """How sure the match is, 0-1: 1.0 is a phrase heard exactly, lower for fuzzy words,
+        skipped words or a general rule. The engine confirms opt-outs below a threshold."""
+        return self.score
 
 
 class Matcher(Protocol):
@@ -128,167 +148,6 @@ GLOBAL_INTENTS: dict[str, IntentSpec] = {
     ),
 }  # fmt: skip
 
-NEGATORS = frozenset(
-    {"not", "no", "never", "nobody", "nothing", "neither", "nor", "without", "none", "hardly"}
-)
-# Tokens after which a following "not" or "never" negates the match ("I will not").
-_POST_NEGATORS = frozenset({"not", "never"})
-# Function words and bare yes/no count half towards a phrase's specificity.
-_FUNCTION_WORDS = frozenset({
-    "i", "me", "my", "mine", "you", "your", "we", "us", "our", "it", "its", "is", "am", "are",
-    "was", "were", "be", "been", "the", "a", "an", "to", "of", "in", "on", "at", "for", "this",
-    "that", "these", "those", "do", "does", "did", "will", "would", "can", "could", "shall",
-    "should", "have", "has", "had", "with", "and", "or", "there", "here",
-    "yes", "yeah", "yep", "yup", "no", "nope", "nah", "okay", "ok",
-})  # fmt: skip
-# Never fuzzy-matched: a typo must not turn a word into its opposite.
-_NEGATING_PREFIXES = ("un", "dis", "in", "im", "non", "ir", "il")
-_CLAUSE_BREAK = re.compile(r"[,.;:!?()\[\]\"]+|\s-\s|\s--\s")
-_CONJUNCTIONS = frozenset({"but", "though", "although", "however", "except"})
-_WORD = re.compile(r"[a-z0-9]+")
-_HYPHEN = re.compile(r"(?<=[a-z])-(?=[a-z])")
-_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'"})
-_CONTRACTIONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(p), r)
-    for p, r in (
-        (r"\bwon't\b", "will not"),
-        (r"\bcan't\b", "can not"),
-        (r"\bshan't\b", "shall not"),
-        (r"\bain't\b", "is not"),
-        (r"\bcannot\b", "can not"),
-        (r"n't\b", " not"),
-        (r"'m\b", " am"),
-        (r"'re\b", " are"),
-        (r"'ve\b", " have"),
-        (r"'ll\b", " will"),
-        (r"'d\b", " would"),
-        (r"\blet's\b", "let us"),
-        (r"\b(it|that|what|who|where|there|here|he|she|how|this)'s\b", r"\1 is"),
-        (r"'s\b", ""),
-    )
-)
-# The same contractions as speech recognisers and hurried typists write them.
-_BARE_CONTRACTIONS: dict[str, tuple[str, ...]] = {
-    "dont": ("do", "not"), "cant": ("can", "not"), "wont": ("will", "not"),
-    "didnt": ("did", "not"), "doesnt": ("does", "not"), "isnt": ("is", "not"),
-    "arent": ("are", "not"), "wasnt": ("was", "not"), "werent": ("were", "not"),
-    "havent": ("have", "not"), "hasnt": ("has", "not"), "hadnt": ("had", "not"),
-    "couldnt": ("could", "not"), "wouldnt": ("would", "not"), "shouldnt": ("should", "not"),
-    "im": ("i", "am"), "ive": ("i", "have"), "youre": ("you", "are"), "thats": ("that", "is"),
-    "whats": ("what", "is"), "whos": ("who", "is"), "gonna": ("going", "to"),
-    "wanna": ("want", "to"), "gotta": ("got", "to"), "kinda": ("kind", "of"),
-    "sorta": ("sort", "of"), "dunno": ("do", "not", "know"), "lemme": ("let", "me"),
-    "gimme": ("give", "me"), "u": ("you",), "ur": ("your",), "pls": ("please",),
-    "plz": ("please",), "thx": ("thanks",),
-}  # fmt: skip
-# Set expressions whose words would otherwise mislead the negation rules.
-_IDIOMS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
-    (("not", "a", "problem"), ("fine",)),
-    (("no", "problem"), ("fine",)),
-    (("no", "worries"), ("fine",)),
-    (("no", "problems"), ("fine",)),
-    (("no", "issues"), ("fine",)),
-    (("can", "not", "wait"), ("looking", "forward")),
-    (("why", "not"), ("sure",)),
-    (("no", "doubt"), ("sure",)),
-    (("without", "a", "doubt"), ("sure",)),
-    (("of", "course", "not"), ("no",)),
-    (("so", "so"), ("soso",)),
-)
-_FILLERS = frozenset({
-    "um", "umm", "uhm", "uh", "uhh", "er", "erm", "hmm", "hm", "mm", "mmm", "ah", "ahh", "eh",
-    "oh", "actually", "basically", "honestly", "literally", "just",
-})  # fmt: skip
-_CLAUSE_START_FILLERS = frozenset({"well", "so", "okay", "ok", "alright", "anyway"})
-# "like" is a verb after these ("I'd like to", "didn't like it"), a filler elsewhere.
-_LIKE_KEEPERS = frozenset(
-    {"i", "we", "you", "they", "would", "do", "does", "did", "not", "really", "also"}
-)
-_FILLER_BIGRAMS = (("you", "know"), ("i", "mean"))
-
-
-@dataclass(frozen=True, slots=True)
-class Utterance:
-    """Normalised tokens and, for each token, the clause it belongs to."""
-
-    tokens: tuple[str, ...]
-    clauses: tuple[int, ...]
-
-    @property
-    def text(self) -> str:
-        return " ".join(self.tokens)
-
-
-def _fold(text: str) -> str:
-    text = unicodedata.normalize("NFKD", text.translate(_APOSTROPHES))
-    text = text.encode("ascii", "ignore").decode("ascii").lower()
-    for pattern, replacement in _CONTRACTIONS:
-        text = pattern.sub(replacement, text)
-    return _HYPHEN.sub(" ", text)
-
-
-def _replace_idioms(tokens: list[str]) -> list[str]:
-    out: list[str] = []
-    i = 0
-    while i < len(tokens):
-        for idiom, replacement in _IDIOMS:
-            if tuple(tokens[i : i + len(idiom)]) == idiom:
-                out.extend(replacement)
-                i += len(idiom)
-                break
-        else:
-            out.append(tokens[i])
-            i += 1
-    return out
-
-
-def _drop_fillers(tokens: list[str]) -> list[str]:
-    out: list[str] = []
-    i = 0
-    while i < len(tokens):
-        tok = tokens[i]
-        if tuple(tokens[i : i + 2]) in _FILLER_BIGRAMS:
-            i += 2
-            continue
-        i += 1
-        if tok in _FILLERS or (tok == "like" and (not out or out[-1] not in _LIKE_KEEPERS)):
-            continue
-        out.append(tok)
-    # "well", "so", "okay"... open a clause as fillers; "okay" alone is an answer.
-    while out and out[0] in _CLAUSE_START_FILLERS and (len(out) > 1 or out[0] in ("well", "so")):
-        out.pop(0)
-    return out
-
-
-def analyse(text: str) -> Utterance:
-    """Normalise ``text``: ASCII-folded lowercase words, contractions expanded, noise words
-    dropped, split into clauses at punctuation and at "but"/"though"."""
-    tokens: list[str] = []
-    clauses: list[int] = []
-    clause = 0
-    for chunk in _CLAUSE_BREAK.split(_fold(text)):
-        words: list[str] = []
-        for word in _WORD.findall(chunk):
-            words.extend(_BARE_CONTRACTIONS.get(word, (word,)))
-        parts: list[list[str]] = [[]]
-        for word in words:
-            if word in _CONJUNCTIONS:
-                parts.append([])
-            else:
-                parts[-1].append(word)
-        for part in parts:
-            kept = _drop_fillers(_replace_idioms(part))
-            if kept:
-                tokens.extend(kept)
-                clauses.extend([clause] * len(kept))
-                clause += 1
-    return Utterance(tuple(tokens), tuple(clauses))
-
-
-def normalise(text: str) -> str:
-    """The normalised form of ``text`` as one space-separated string (see ``analyse``)."""
-    return analyse(text).text
-
 
 def with_globals(intents: Iterable[IntentSpec]) -> tuple[IntentSpec, ...]:
     """``intents`` followed by the global intents they do not already name."""
@@ -336,7 +195,7 @@ class _Compiled:
                 tokens = analyse(text).tokens
                 if not tokens:
                     continue
-                weight = sum(0.5 if t in _FUNCTION_WORDS else 1.0 for t in tokens)
+                weight = sum(0.5 if t in FUNCTION_WORDS else 1.0 for t in tokens)
                 phrase = _Phrase(index, text, tokens, any(t in NEGATORS for t in tokens), weight)
                 self.by_first.setdefault(tokens[0], []).append(phrase)
                 vocab.update(tokens)
@@ -382,7 +241,7 @@ class _Compiled:
 
 def _opposites(a: str, b: str) -> bool:
     short, long = sorted((a, b), key=len)
-    return any(long == prefix + short for prefix in _NEGATING_PREFIXES)
+    return any(long == prefix + short for prefix in NEGATING_PREFIXES)
 
 
 class RuleMatcher:
@@ -413,14 +272,69 @@ class RuleMatcher:
         self._lock = threading.Lock()
 
     def match(self, text: str, intents: Sequence[IntentSpec]) -> IntentMatch | None:
-        """The intent ``text`` means among ``intents``, or ``None`` (re-ask)."""
+        """The intent ``text`` means among ``intents``, or ``None`` (re-ask).
+
+        An opt-out anywhere in the answer wins (phrases, or a general opt-out form). Then a
+        self-correction's last part is the answer when it means something; then the answer
+        with the language rules applied (``outdial.script.language``): counter-offers go to
+        an intent named ``reschedule``, hedged answers give no positive intent.
+        """
         compiled = self._compile(tuple(intents))
-        best = _decide(self._candidates(text, compiled), compiled.intents)
+        names = {s.name for s in compiled.intents}
+        if OPT_OUT in names:
+            opted = self._opt_out(text, compiled)
+            if opted is not None:
+                return opted
+        tail = language.after_correction(text)
+        if tail is not None:
+            found = self._meaning(tail, compiled, names)
+            if found is not None:
+                return found
+        return self._meaning(text, compiled, names)
+
+    def _opt_out(self, text: str, compiled: _Compiled) -> IntentMatch | None:
+        found = [
+            c
+            for c in self._candidates(text, compiled)
+            if compiled.intents[c.phrase.intent].name == OPT_OUT
+        ]
+        best = max(found, key=lambda c: c.quality) if found else None
+        form = language.opt_out_pattern(text)
+        if best is not None and (form is None or best.quality >= RULE_CONFIDENCE):
+            return IntentMatch(OPT_OUT, best.quality, best.phrase.text)
+        if form is not None:
+            return IntentMatch(OPT_OUT, RULE_CONFIDENCE, form)
+        return None
+
+    def _meaning(self, text: str, compiled: _Compiled, names: set[str]) -> IntentMatch | None:
+        if RESCHEDULE in names and language.counter_offer(text):
+            slots = tuple(sorted(language.slots(text).items()))
+            return IntentMatch(RESCHEDULE, RULE_CONFIDENCE, "(counter-offer)", slots)
+        rewritten = language.rewrite(text)
+        found = [
+            c
+            for c in self._candidates(rewritten, compiled)
+            if compiled.intents[c.phrase.intent].name != OPT_OUT
+        ]
+        hedge_clause = _last_hedge_clause(rewritten)
+        if hedge_clause is not None:
+            # A hedged answer is no yes, unless a later clause decides ("not sure, but yes");
+            # a positive phrase that is itself the hedge stays ("not sure" may be a phrase).
+            hedges = [normalise(h) for h in language.hedged(rewritten)]
+            u = analyse(rewritten)
+            found = [
+                c
+                for c in found
+                if not compiled.intents[c.phrase.intent].positive
+                or u.clauses[c.start] > hedge_clause
+                or any(h in " ".join(c.phrase.tokens) for h in hedges)
+            ]
+        best = _decide(found, compiled.intents)
         if best is None:
             return None
-        return IntentMatch(
-            compiled.intents[best.phrase.intent].name, best.quality, best.phrase.text
-        )
+        name = compiled.intents[best.phrase.intent].name
+        slots = tuple(sorted(language.slots(text).items())) if name == RESCHEDULE else ()
+        return IntentMatch(name, best.quality, best.phrase.text, slots)
 
     def negated(self, text: str) -> bool:
         """Whether ``text`` contains a negation (used to guard positive semantic matches)."""
@@ -495,8 +409,20 @@ class RuleMatcher:
         return not (
             after < len(u.tokens)
             and u.clauses[after] == u.clauses[c.end - 1]
-            and u.tokens[after] in _POST_NEGATORS
+            and u.tokens[after] in POST_NEGATORS
         )
+
+
+def _last_hedge_clause(rewritten: str) -> int | None:
+    """The clause of the last hedge in an answer, or ``None`` when it has none."""
+    u = analyse(rewritten)
+    last: int | None = None
+    for hedge in language.hedged(rewritten):
+        words = analyse(hedge).tokens
+        for k in range(len(u.tokens) - len(words) + 1):
+            if words and u.tokens[k : k + len(words)] == words:
+                last = max(last or 0, u.clauses[k])
+    return last
 
 
 def _decide(found: list[_Candidate], intents: tuple[IntentSpec, ...]) -> _Candidate | None:

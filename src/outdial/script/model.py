@@ -16,6 +16,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 GLOBAL_INTENT_NAMES = ("opt_out", "who_is_this", "call_later", "busy")
+# ``global`` may also name the node that confirms a low-confidence opt-out (see the engine).
+OPT_OUT_CONFIRM = "opt_out_confirm"
+GLOBAL_ROUTES = (*GLOBAL_INTENT_NAMES, OPT_OUT_CONFIRM)
 OUTCOMES = (
     "connected", "voicemail", "busy", "no_answer", "rejected", "vacant", "unreachable", "failed",
 )  # fmt: skip
@@ -118,10 +121,12 @@ def problems(t: Template) -> Iterator[tuple[str, str]]:
     if t.start is not None and t.start not in nodes:
         yield "start", f"unknown node {t.start!r}"
     for key, target in t.global_intents.items():
-        if key not in GLOBAL_INTENT_NAMES:
-            yield f"global.{key}", f"not a global intent ({', '.join(GLOBAL_INTENT_NAMES)})"
+        if key not in GLOBAL_ROUTES:
+            yield f"global.{key}", f"not a global intent ({', '.join(GLOBAL_ROUTES)})"
         elif target is not None and target not in nodes:
             yield f"global.{key}", f"branch to unknown node {target!r}"
+        elif key == OPT_OUT_CONFIRM and target is not None and t.nodes[target].listen is None:
+            yield f"global.{key}", f"the confirmation node {target!r} must listen"
     for name, node in t.nodes.items():
         where = f"nodes.{name}"
         for intent, target in node.branches.items():

@@ -8,6 +8,7 @@ A persona file (YAML):
       - say: yes I will be there
       - silence: true           # says nothing until the listen times out
       - dtmf: "1"
+      - {say: quit calling, confidence: 0.4}   # as a recogniser unsure of it would report
       - hangup: true            # hangs up instead of answering
     expect:                     # every field optional
       intent: confirm           # the last intent heard
@@ -47,6 +48,8 @@ class _Strict(BaseModel):
 
 class Turn(_Strict):
     say: str | None = None
+    # The recogniser's confidence to report with ``say`` (a mishearing, in text tests).
+    confidence: float | None = Field(None, ge=0, le=1)
     silence: bool = False
     dtmf: str | None = None
     hangup: bool = False
@@ -103,7 +106,10 @@ class TextSession:
         if turn.silence or not turn.say:
             self.transcript.append({"speaker": "callee", "text": "(silence)"})
             return None
-        return self._spoken(turn.say, expect)
+        heard = self._spoken(turn.say, expect)
+        if heard is not None and turn.confidence is not None and not heard.unclear:
+            heard = Heard(heard.text, heard.dtmf, heard.unclear, turn.confidence)
+        return heard
 
     def _spoken(self, said: str, expect: tuple[str, ...]) -> Heard | None:
         """What the bot gets of an answer the persona says (here: the text itself)."""
@@ -154,7 +160,12 @@ async def run_persona(
     result: dict[str, Any] = {
         "persona": persona.name,
         "transcript": session.transcript,
-        "outcome": {**got, "smsText": outcome.sms, "transferTo": outcome.transfer_to},
+        "outcome": {
+            **got,
+            "smsText": outcome.sms,
+            "transferTo": outcome.transfer_to,
+            "slots": dict(outcome.slots),
+        },
         "failures": failures,
         "passed": not failures,
     }

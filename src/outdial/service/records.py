@@ -88,6 +88,7 @@ def record_json(row: dict[str, Any], tz: str) -> dict[str, Any]:
         "hangupSide": row["hangup_side"],
         "path": orjson.loads(row["path"]) if row["path"] else None,
         "smsText": row["sms_text"],
+        "slots": orjson.loads(row["slots"]) if row["slots"] else None,
         "attempt": row["attempt"],
         "outcome": row["outcome"],
     }

@@ -218,6 +218,7 @@ calls = Table(
     Column("hangup_side", String(8), nullable=True),
     Column("sms_text", Text, nullable=True),
     Column("path", Text, nullable=True),
+    Column("slots", Text, nullable=True),  # JSON object: what the callee named, e.g. a day
     Column("worker", String(64), nullable=True),
     Column("created_at", BigInteger, nullable=False),
     Index("ix_calls_task", "task_id", "id"),

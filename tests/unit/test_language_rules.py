@@ -1,0 +1,136 @@
+"""The matcher's rules about language, on the example templates' own intents.
+
+Nearly every case here was wrong with the phrase-list matcher alone (before
+``outdial.script.language``): the answers use words the templates do not list. The few the old
+matcher already got right (two corrections, a hedge then a yes, a call-back, a yes with an
+opt-out) guard against the rules breaking them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from outdial.domain.utterance import normalise
+from outdial.script import language
+from outdial.script.intents import IntentSpec, RuleMatcher, intent_specs, with_globals
+from outdial.script.template import load, parse
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "examples" / "templates"
+
+
+def _specs(name: str) -> tuple[IntentSpec, ...]:
+    return with_globals(intent_specs(load(parse((TEMPLATES / name).read_text())).intents))
+
+
+REMINDER = _specs("appointment-reminder.yaml")
+PAYMENT = _specs("payment-reminder.yaml")
+SURVEY = _specs("satisfaction-survey.yaml")
+MATCHER = RuleMatcher()
+
+
+def heard(text: str, specs: tuple[IntentSpec, ...] = REMINDER) -> str | None:
+    found = MATCHER.match(text, specs)
+    return found.intent if found else None
+
+
+def test_contractions_normalise_the_same_for_matcher_and_recogniser() -> None:
+    assert normalise("do not contact me") == normalise("don't contact me")
+    assert normalise("DON'T contact me!") == normalise("dont contact me")
+    assert normalise("I cannot") == normalise("I can't") == "i can not"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("no I mean yes I can come", "confirm"),
+        ("no wait, yes, I'll be there", "confirm"),
+        ("yes sorry I meant no, I can't come", "decline"),
+    ],
+)
+def test_self_correction_takes_the_corrected_answer(text: str, expected: str) -> None:
+    assert heard(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "specs", "expected"),
+    [
+        ("I'm not saying no", REMINDER, "confirm"),
+        ("I won't miss it", REMINDER, "confirm"),
+        ("I'm not going to be late with it", PAYMENT, "will_pay"),
+        ("I'm not disappointed at all", SURVEY, "satisfied"),
+    ],
+)
+def test_negated_negatives_are_not_refusals(
+    text: str, specs: tuple[IntentSpec, ...], expected: str
+) -> None:
+    assert heard(text, specs) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["I can't say yes right now", "I'll have to see", "maybe, I'm not sure yet"]
+)
+def test_hedges_are_not_a_yes(text: str) -> None:
+    assert heard(text) is None  # the engine re-asks
+
+
+def test_a_hedge_then_a_decision_is_the_decision() -> None:
+    assert heard("I'm not sure, but yes I will be there") == "confirm"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "not interested, thanks",
+        "I'm not able to attend",
+        "I don't need it anymore",
+        "I'll pass this time",
+        "I'm afraid not",
+    ],
+)
+def test_polite_refusals_decline(text: str) -> None:
+    assert heard(text) == "decline"
+
+
+@pytest.mark.parametrize(
+    ("text", "slots"),
+    [
+        ("not that day but maybe friday", {"day": "friday"}),
+        ("earlier if possible", {"time": "earlier"}),
+        ("could we do thursday afternoon instead", {"day": "thursday", "time": "afternoon"}),
+        ("sure but not on that day", {}),
+        ("yes if we can make it two pm", {"time": "14:00"}),
+    ],
+)
+def test_counter_offers_reschedule_with_their_slots(text: str, slots: dict[str, str]) -> None:
+    found = MATCHER.match(text, REMINDER)
+    assert found is not None and found.intent == "reschedule"
+    assert dict(found.slots) == slots
+
+
+def test_a_call_back_is_not_a_counter_offer() -> None:
+    assert heard("can you call me back tomorrow") == "call_later"
+    assert not language.counter_offer("call me tomorrow")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "quit phoning me",
+        "cease calling me",
+        "erase my number from your system",
+        "I want to be removed from your calling list",
+        "yes I'll be there, but stop calling me",
+    ],
+)
+def test_opt_outs_in_general_form_and_never_a_positive(text: str) -> None:
+    found = MATCHER.match(text, REMINDER)
+    assert found is not None and found.intent == "opt_out"
+
+
+def test_the_match_carries_a_confidence() -> None:
+    exact = MATCHER.match("stop calling me", REMINDER)
+    fuzzy = MATCHER.match("stop callin me", REMINDER)
+    assert exact is not None and exact.confidence == 1.0
+    assert fuzzy is not None and fuzzy.intent == "opt_out" and fuzzy.confidence < 1.0
