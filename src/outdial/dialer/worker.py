@@ -31,7 +31,7 @@ from outdial.domain.outcome import Outcome
 from outdial.domain.pacing import CallsPerSecond, task_limits
 from outdial.domain.rates import Rate, RateTable
 from outdial.domain.schedule import allowed_at, next_allowed_at
-from outdial.domain.windows import parse_windows
+from outdial.domain.windows import Window, parse_windows
 from outdial.errors import CarrierError
 from outdial.script.engine import TemplateConversation
 from outdial.script.intents import RuleMatcher
@@ -161,6 +161,7 @@ class Dialer:
         self._per_account: dict[int, int] = defaultdict(int)
         self._rates: dict[int, tuple[datetime, RateTable]] = {}
         self.claimer = Claimer(store, self.keeper, config.worker_id)
+        self._window_memo: dict[tuple[str, str], tuple[list[Window], ZoneInfo]] = {}
         self._wake = asyncio.Event()
         self._holding = asyncio.Event()
         self._cps = CallsPerSecond(carrier.max_cps)
@@ -289,6 +290,17 @@ class Dialer:
             out_of_funds(self.store, account_id, self.config.min_balance, epoch_ms(now))
         return short
 
+    def _windows_of(self, task: RunnableTask) -> tuple[list[Window], ZoneInfo]:
+        # Parsed once per distinct (windows, zone): a step plans every running task.
+        key = (task.allow_send_time, task.timezone)
+        found = self._window_memo.get(key)
+        if found is None:
+            windows = parse_windows(
+                [(w["strTime"], w["endTime"]) for w in orjson.loads(task.allow_send_time)]
+            )
+            found = self._window_memo[key] = (windows, ZoneInfo(task.timezone))
+        return found
+
     def _plan_account(
         self, tasks: list[RunnableTask], now: datetime, waits: list[float]
     ) -> list[TaskPlan]:
@@ -296,10 +308,7 @@ class Dialer:
         account_id = tasks[0].account_id
         plans = []
         for task in tasks:
-            zone = ZoneInfo(task.timezone)
-            windows = parse_windows(
-                [(w["strTime"], w["endTime"]) for w in orjson.loads(task.allow_send_time)]
-            )
+            windows, zone = self._windows_of(task)
             if task.window_zone == "task" and not allowed_at(windows, [zone], now):
                 opens = next_allowed_at(windows, [zone], now)
                 if opens is not None:
