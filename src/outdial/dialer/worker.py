@@ -20,11 +20,12 @@ import orjson
 from sqlalchemy.exc import SQLAlchemyError
 
 from outdial.clock import Clock, epoch_ms
+from outdial.dialer.claims import Claimer, TaskPlan
 from outdial.dialer.funds import out_of_funds
 from outdial.dialer.leases import LeaseKeeper, LeaseTiming
-from outdial.dialer.records import blocked_call, cut_short, finished_call
+from outdial.dialer.records import cut_short, finished_call
 from outdial.dialer.results import ResultBuffer
-from outdial.dialer.zones import CalleeZones
+from outdial.domain.billing import may_dial
 from outdial.domain.codes import TaskStatus
 from outdial.domain.outcome import Outcome
 from outdial.domain.pacing import CallsPerSecond, task_limits
@@ -40,8 +41,7 @@ from outdial.script.template import from_json, load
 from outdial.service.recall import RecallService
 from outdial.store.dialing import RunnableTask
 from outdial.store.leases import Claimed
-from outdial.store.repo import Store, Tx
-from outdial.store.results import FinishedCall
+from outdial.store.repo import Store
 from outdial.telephony.carrier import (
     CallRequest,
     CallResult,
@@ -103,13 +103,6 @@ class _InFlight:
 
 
 @dataclass(slots=True)
-class _TaskPlan:
-    task: RunnableTask
-    windows: list[Window]
-    zone: ZoneInfo
-
-
-@dataclass(slots=True)
 class DialerStats:
     placed: int = 0
     finished: int = 0
@@ -167,7 +160,8 @@ class Dialer:
         self._per_task: dict[int, int] = defaultdict(int)
         self._per_account: dict[int, int] = defaultdict(int)
         self._rates: dict[int, tuple[datetime, RateTable]] = {}
-        self._zones = CalleeZones()
+        self.claimer = Claimer(store, self.keeper, config.worker_id)
+        self._window_memo: dict[tuple[str, str], tuple[list[Window], ZoneInfo]] = {}
         self._wake = asyncio.Event()
         self._holding = asyncio.Event()
         self._cps = CallsPerSecond(carrier.max_cps)
@@ -232,22 +226,15 @@ class Dialer:
             tasks = tx.runnable_tasks(now_ms)
             next_start = tx.next_send_at(now_ms)
         self._stop_cancelled()
-        by_account: dict[int, list[RunnableTask]] = defaultdict(list)
-        for task in tasks:
-            by_account[task.account_id].append(task)
         waits: list[float] = []
         if recall_wait is not None:
             waits.append(recall_wait)
         if next_start is not None:
             waits.append((next_start - now_ms) / 1000)
-        busy = False
         drained: list[int] = []
-        for account_tasks in by_account.values():
-            if self.keeper.superseded:
-                break
-            result = self._plan_account(account_tasks, now, drained)
-            busy |= result[0]
-            waits.extend(result[1])
+        busy = False
+        if not self.keeper.superseded:
+            busy = self._claim_and_start(tasks, now, waits, drained)
         self._finish_idle_tasks(drained, now)
         if busy:
             return 0.0
@@ -255,144 +242,92 @@ class Dialer:
             return self.config.poll_seconds
         return min(waits) if waits else None
 
-    def _plan_account(
-        self, tasks: list[RunnableTask], now: datetime, drained: list[int]
-    ) -> tuple[bool, list[float]]:
-        lines = tasks[0].lines
-        account_id = tasks[0].account_id
-        if out_of_funds(self.store, account_id, self.config.min_balance, epoch_ms(now)):
-            return False, []
-        plans = []
-        waits: list[float] = []
+    def _claim_and_start(
+        self, tasks: list[RunnableTask], now: datetime, waits: list[float], drained: list[int]
+    ) -> bool:
+        """Plan every due task, claim for all of them in one transaction, start the calls;
+        return whether any call started."""
+        by_account: dict[int, list[RunnableTask]] = defaultdict(list)
         for task in tasks:
-            zone = ZoneInfo(task.timezone)
+            by_account[task.account_id].append(task)
+        short = self._accounts_out_of_funds(list(by_account), now)
+        plans: list[TaskPlan] = []
+        for account_id, account_tasks in by_account.items():
+            if account_id not in short:
+                plans.extend(self._plan_account(account_tasks, now, waits))
+        if not plans:
+            return False
+        budget = self._cps.budget(self._seconds(now))
+        step = self.claimer.claim(plans, budget, now)
+        started = sum(len(c) for c in step.claimed.values())
+        self._cps.spend(started)
+        lease_until = self.keeper.lease_until(now)
+        by_id = {p.task.task_id: p.task for p in plans}
+        for task_id, claims in step.claimed.items():
+            for c in claims:
+                self._start(by_id[task_id], c, lease_until)
+        if step.at_capacity:
+            waits.append(min(self.config.poll_seconds, CAPACITY_RETRY_SECONDS))
+        for task_id, later in step.none_due.items():
+            mine = self._per_task.get(task_id, 0)
+            if later is not None:
+                waits.append((later - epoch_ms(now)) / 1000)
+            elif step.held_elsewhere.get(task_id, 0) > mine:
+                # Another worker holds callees of this task: it finishes them, or the next
+                # recovery pass takes them over.
+                waits.append(self.keeper.timing.recover_every_seconds)
+            elif mine == 0:
+                drained.append(task_id)
+        return bool(step.touched)
+
+    def _accounts_out_of_funds(self, account_ids: list[int], now: datetime) -> set[int]:
+        """Accounts whose funds are below the minimum (their tasks are suspended): one read
+        for all, a write only for those short."""
+        with self.store.read() as tx:
+            funds = tx.funds_of(account_ids)
+        short = {a for a, f in funds.items() if not may_dial(f, self.config.min_balance)}
+        for account_id in sorted(short):
+            out_of_funds(self.store, account_id, self.config.min_balance, epoch_ms(now))
+        return short
+
+    def _windows_of(self, task: RunnableTask) -> tuple[list[Window], ZoneInfo]:
+        # Parsed once per distinct (windows, zone): a step plans every running task.
+        key = (task.allow_send_time, task.timezone)
+        found = self._window_memo.get(key)
+        if found is None:
             windows = parse_windows(
                 [(w["strTime"], w["endTime"]) for w in orjson.loads(task.allow_send_time)]
             )
+            found = self._window_memo[key] = (windows, ZoneInfo(task.timezone))
+        return found
+
+    def _plan_account(
+        self, tasks: list[RunnableTask], now: datetime, waits: list[float]
+    ) -> list[TaskPlan]:
+        lines = tasks[0].lines
+        account_id = tasks[0].account_id
+        plans = []
+        for task in tasks:
+            windows, zone = self._windows_of(task)
             if task.window_zone == "task" and not allowed_at(windows, [zone], now):
                 opens = next_allowed_at(windows, [zone], now)
                 if opens is not None:
                     waits.append((opens - now).total_seconds())
                 continue
-            plans.append(_TaskPlan(task, windows, zone))
+            plans.append(TaskPlan(task, windows, zone))
         limits = task_limits(lines, {p.task.task_id: p.task.callout_rate for p in plans})
-        busy = False
+        wanted = []
         for plan in plans:
-            task = plan.task
-            free = min(
-                limits[task.task_id] - self._per_task[task.task_id],
+            task_id = plan.task.task_id
+            plan.limit = limits[task_id]
+            plan.want = min(
+                plan.limit - self._per_task[task_id],
                 lines - self._per_account[account_id],
                 self.config.batch_size,
-                self._cps.budget(self._seconds(now)),
             )
-            if free <= 0:
-                continue
-            claimed = self._claim(plan, limits[task.task_id], free, now)
-            if claimed is _AT_CAPACITY:
-                waits.append(min(self.config.poll_seconds, CAPACITY_RETRY_SECONDS))
-                continue
-            if claimed is None:
-                with self.store.read() as tx:
-                    later = tx.next_callee_at(task.task_id, epoch_ms(now))
-                    others = tx.dialing_counts(account_id).get(task.task_id, 0)
-                if later is not None:
-                    waits.append((later - epoch_ms(now)) / 1000)
-                elif others > self._per_task.get(task.task_id, 0):
-                    # Another worker holds callees of this task: it finishes them, or the
-                    # next recovery pass takes them over.
-                    waits.append(self.keeper.timing.recover_every_seconds)
-                elif self._per_task.get(task.task_id, 0) == 0:
-                    drained.append(task.task_id)
-                continue
-            busy = True
-            lease_until = self.keeper.lease_until(now)
-            for c in claimed:
-                self._start(task, c, lease_until)
-        return busy, waits
-
-    def _claim(
-        self, plan: _TaskPlan, task_limit: int, free: int, now: datetime
-    ) -> list[Claimed] | None:
-        """Claim up to ``free`` callees; None when none is due (or this worker was superseded);
-        _AT_CAPACITY when the account's lines or the task's share are taken."""
-        try:
-            return self._claim_in_tx(plan, task_limit, free, now)
-        except _Superseded:
-            return None
-
-    def _claim_in_tx(
-        self, plan: _TaskPlan, task_limit: int, free: int, now: datetime
-    ) -> list[Claimed] | None:
-        task = plan.task
-        now_ms = epoch_ms(now)
-        lease = epoch_ms(self.keeper.lease_until(now))
-        with self.store.write() as tx:
-            # Workers share an account's lines: count its dialing callees in the database,
-            # under the account row's lock, so several workers never exceed them together.
-            tx.account(task.account_id, lock=True)
-            dialing = tx.dialing_counts(task.account_id)
-            free = min(
-                free,
-                task_limit - dialing.get(task.task_id, 0),
-                task.lines - sum(dialing.values()),
-                # One claim takes at most half an account's lines, so other workers sharing
-                # the account find free lines between this worker's claims.
-                max(1, task.lines // 2),
-            )
-            if free <= 0:
-                return _AT_CAPACITY
-            # The heartbeat goes with the claim: a worker idle for long must not look dead to
-            # the others the moment it holds leases again.
-            if not self.keeper.beat_in(tx, now):
-                raise _Superseded
-            claimed = tx.claim(task.task_id, free, self.config.worker_id, lease, now_ms)
-            if not claimed:
-                return None
-            if task.status == TaskStatus.WAITING:
-                tx.start_task(task.task_id, now_ms)
-            if task.window_zone == "callee":
-                claimed = self._hold_outside_window(tx, plan, claimed, now)
-            claimed = self._skip_do_not_call(tx, task, claimed, now)
-        self._cps.spend(len(claimed))
-        self.keeper.renewed_now()
-        return claimed
-
-    def _hold_outside_window(
-        self, tx: Tx, plan: _TaskPlan, claimed: list[Claimed], now: datetime
-    ) -> list[Claimed]:
-        """Keep the callees whose own zones are inside a window now; release the others
-        until their next window opens."""
-        task, windows = plan.task, plan.windows
-        keep = []
-        never: list[FinishedCall] = []
-        later: dict[int, list[Claimed]] = defaultdict(list)
-        for c in claimed:
-            zones = self._zones.of(c.number, plan.zone)
-            if allowed_at(windows, zones, now):
-                keep.append(c)
-                continue
-            opens = next_allowed_at(windows, zones, now)
-            if opens is None:
-                never.append(blocked_call(c, task, now, Outcome.NO_WINDOW))
-            else:
-                later[epoch_ms(opens)].append(c)
-        for when_ms, claims in later.items():
-            tx.release(claims, when_ms)
-        if never:
-            tx.write_results(never, epoch_ms(now))
-        return keep
-
-    def _skip_do_not_call(
-        self, tx: Tx, task: RunnableTask, claimed: list[Claimed], now: datetime
-    ) -> list[Claimed]:
-        """Numbers listed since submission are never dialed: recorded as blocked instead."""
-        listed = tx.dnc_listed(task.account_id, [c.number for c in claimed])
-        if not listed:
-            return claimed
-        tx.write_results(
-            [blocked_call(c, task, now) for c in claimed if c.number in listed], epoch_ms(now)
-        )
-        return [c for c in claimed if c.number not in listed]
+            if plan.want > 0:
+                wanted.append(plan)
+        return wanted
 
     # --- calls -------------------------------------------------------------------------------
     def _start(self, task: RunnableTask, claimed: Claimed, lease_until: datetime) -> None:

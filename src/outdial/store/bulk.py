@@ -91,3 +91,49 @@ def set_callee_states(conn: Connection, changes: Sequence[tuple[int, int]]) -> N
         )
     finally:
         cursor.close()
+
+
+_PG_ADD_COUNTERS = (
+    "UPDATE tasks SET call_num = tasks.call_num + u.calls, success = tasks.success + u.success, "
+    "fail = tasks.fail + u.fail, blocked_cnt = tasks.blocked_cnt + u.blocked, "
+    "call_duration = tasks.call_duration + u.talk, cost = tasks.cost + u.cost, "
+    "updated_at = %(now)s "
+    "FROM unnest(%(ids)s::bigint[], %(calls)s::int[], %(success)s::int[], %(fail)s::int[], "
+    "%(blocked)s::int[], %(talk)s::bigint[], %(cost)s::bigint[]) "
+    "AS u(id, calls, success, fail, blocked, talk, cost) WHERE tasks.id = u.id"
+)
+_SQLITE_ADD_COUNTERS = (
+    "UPDATE tasks SET call_num = call_num + ?, success = success + ?, fail = fail + ?, "
+    "blocked_cnt = blocked_cnt + ?, call_duration = call_duration + ?, cost = cost + ?, "
+    "updated_at = ? WHERE id = ?"
+)
+
+
+def add_task_counters(
+    conn: Connection, deltas: Sequence[tuple[int, int, int, int, int, int, int]], now: int
+) -> None:
+    """Add (task id, calls, success, fail, blocked, talk seconds, cost) to each task's
+    counters in one statement per engine, whatever the number of tasks."""
+    if not deltas:
+        return
+    if conn.dialect.name == "postgresql":
+        columns = list(zip(*deltas, strict=True))
+        conn.exec_driver_sql(
+            _PG_ADD_COUNTERS,
+            {
+                "ids": list(columns[0]),
+                "calls": list(columns[1]),
+                "success": list(columns[2]),
+                "fail": list(columns[3]),
+                "blocked": list(columns[4]),
+                "talk": list(columns[5]),
+                "cost": list(columns[6]),
+                "now": now,
+            },
+        )
+        return
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(_SQLITE_ADD_COUNTERS, [(*d[1:], now, d[0]) for d in deltas])
+    finally:
+        cursor.close()

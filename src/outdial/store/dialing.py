@@ -81,32 +81,68 @@ class DialerQueries:
         ).scalar()
         return int(value) if value is not None else None
 
-    def next_callee_at(self, task_id: int, now: int) -> int | None:
-        value = self.conn.execute(
-            select(func.min(s.callees.c.next_at)).where(
-                s.callees.c.task_id == task_id,
+    def lock_accounts(self, account_ids: Sequence[int]) -> None:
+        """Lock account rows in id order (the lines of each are counted under its lock)."""
+        if account_ids and self.conn.dialect.name == "postgresql":
+            self.conn.execute(
+                select(s.accounts.c.id)
+                .where(s.accounts.c.id.in_(sorted(account_ids)))
+                .order_by(s.accounts.c.id)
+                .with_for_update()
+            ).all()
+
+    def dialing_by_task(self, account_ids: Sequence[int]) -> dict[int, dict[int, int]]:
+        """Per account, per task, its callees being dialed now (by any worker)."""
+        out: dict[int, dict[int, int]] = {a: {} for a in account_ids}
+        if not account_ids:
+            return out
+        rows = self.conn.execute(
+            select(s.tasks.c.account_id, s.callees.c.task_id, func.count())
+            .join(s.tasks, s.tasks.c.id == s.callees.c.task_id)
+            .where(
+                s.tasks.c.account_id.in_(list(account_ids)),
+                s.callees.c.state == s.CALLEE_DIALING,
+            )
+            .group_by(s.tasks.c.account_id, s.callees.c.task_id)
+        )
+        for account_id, task_id, n in rows:
+            out.setdefault(int(account_id), {})[int(task_id)] = int(n)
+        return out
+
+    def next_callees_at(self, task_ids: Sequence[int], now: int) -> dict[int, int]:
+        """Per task, when its next pending callee comes due (tasks with none are absent)."""
+        if not task_ids:
+            return {}
+        rows = self.conn.execute(
+            select(s.callees.c.task_id, func.min(s.callees.c.next_at))
+            .where(
+                s.callees.c.task_id.in_(list(task_ids)),
                 s.callees.c.state == s.CALLEE_PENDING,
                 s.callees.c.next_at > now,
             )
-        ).scalar()
-        return int(value) if value is not None else None
-
-    def start_task(self, task_id: int, now: int) -> None:
-        self.conn.execute(
-            update(s.tasks)
-            .where(s.tasks.c.id == task_id, s.tasks.c.status == int(TaskStatus.WAITING))
-            .values(status=int(TaskStatus.CALLING), started_at=now, updated_at=now)
-        )
-
-    def dialing_counts(self, account_id: int) -> dict[int, int]:
-        """Per task of the account, its callees being dialed now (by any worker)."""
-        rows = self.conn.execute(
-            select(s.callees.c.task_id, func.count())
-            .join(s.tasks, s.tasks.c.id == s.callees.c.task_id)
-            .where(s.tasks.c.account_id == account_id, s.callees.c.state == s.CALLEE_DIALING)
             .group_by(s.callees.c.task_id)
         )
-        return {int(r[0]): int(r[1]) for r in rows}
+        return {int(t): int(n) for t, n in rows if n is not None}
+
+    def start_tasks(self, task_ids: Sequence[int], now: int) -> None:
+        if task_ids:
+            self.conn.execute(
+                update(s.tasks)
+                .where(
+                    s.tasks.c.id.in_(list(task_ids)), s.tasks.c.status == int(TaskStatus.WAITING)
+                )
+                .values(status=int(TaskStatus.CALLING), started_at=now, updated_at=now)
+            )
+
+    def funds_of(self, account_ids: Sequence[int]) -> dict[int, int]:
+        if not account_ids:
+            return {}
+        rows = self.conn.execute(
+            select(
+                s.accounts.c.id, s.accounts.c.balance + s.accounts.c.gift + s.accounts.c.credit
+            ).where(s.accounts.c.id.in_(list(account_ids)))
+        )
+        return {int(a): int(f) for a, f in rows}
 
     def dnc_listed(self, account_id: int, numbers: Sequence[str]) -> set[str]:
         """Which of ``numbers`` are on the account's do-not-call list now."""

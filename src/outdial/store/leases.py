@@ -28,6 +28,22 @@ _CLAIM_COLUMNS = [
 ]
 
 
+# Due pending callees of many tasks at once, each task's first ``limit`` in id order; rows
+# another worker is claiming are skipped, not waited for.
+_PG_CLAIM_MANY = """
+SELECT c.id
+FROM unnest(%(tasks)s::bigint[], %(limits)s::int[]) AS w(task_id, lim)
+CROSS JOIN LATERAL (
+    SELECT callees.id FROM callees
+    WHERE callees.task_id = w.task_id AND callees.state = 0
+      AND (callees.next_at IS NULL OR callees.next_at <= %(now)s)
+    ORDER BY callees.id
+    LIMIT w.lim
+    FOR UPDATE SKIP LOCKED
+) AS c
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Claimed:
     """A callee taken for dialing: its lease is held by the claiming worker under ``epoch``."""
@@ -82,22 +98,47 @@ class LeaseQueries:
     def claim(
         self, task_id: int, limit: int, owner: str, lease_until: int, now: int
     ) -> list[Claimed]:
-        """Take up to ``limit`` due pending callees of a task, in submission order."""
-        due = (
-            select(s.callees.c.id)
-            .where(
-                s.callees.c.task_id == task_id,
-                s.callees.c.state == s.CALLEE_PENDING,
-                or_(s.callees.c.next_at.is_(None), s.callees.c.next_at <= now),
-            )
-            .order_by(s.callees.c.id)
-            .limit(limit)
-        )
+        """Take up to ``limit`` due pending callees of one task, in submission order."""
+        return self.claim_many({task_id: limit}, owner, lease_until, now).get(task_id, [])
+
+    def claim_many(
+        self, wanted: dict[int, int], owner: str, lease_until: int, now: int
+    ) -> dict[int, list[Claimed]]:
+        """Per task id, take up to ``wanted[task]`` due pending callees in submission order, in
+        one statement on PostgreSQL (a LATERAL select per task, rows locked and skipped when
+        another worker holds them) and one UPDATE on both engines."""
+        wanted = {t: n for t, n in wanted.items() if n > 0}
+        if not wanted:
+            return {}
         if self.conn.dialect.name == "postgresql":
-            due = due.with_for_update(skip_locked=True)
-        ids = list(self.conn.execute(due).scalars())
+            ids = [
+                int(i)
+                for i in self.conn.exec_driver_sql(
+                    _PG_CLAIM_MANY,
+                    {
+                        "tasks": list(wanted),
+                        "limits": list(wanted.values()),
+                        "now": now,
+                    },
+                ).scalars()
+            ]
+        else:
+            ids = []
+            for task_id, limit in wanted.items():
+                ids.extend(
+                    self.conn.execute(
+                        select(s.callees.c.id)
+                        .where(
+                            s.callees.c.task_id == task_id,
+                            s.callees.c.state == s.CALLEE_PENDING,
+                            or_(s.callees.c.next_at.is_(None), s.callees.c.next_at <= now),
+                        )
+                        .order_by(s.callees.c.id)
+                        .limit(limit)
+                    ).scalars()
+                )
         if not ids:
-            return []
+            return {}
         rows = (
             self.conn.execute(
                 update(s.callees)
@@ -115,9 +156,10 @@ class LeaseQueries:
             .mappings()
             .all()
         )
-        claimed = [_claimed(r) for r in rows]
-        claimed.sort(key=lambda c: c.callee_id)
-        return claimed
+        out: dict[int, list[Claimed]] = {}
+        for claimed in sorted((_claimed(r) for r in rows), key=lambda c: c.callee_id):
+            out.setdefault(claimed.task_id, []).append(claimed)
+        return out
 
     def held(self, leases: Iterable[tuple[int, int]]) -> set[int]:
         """Of ``(callee_id, epoch)`` pairs, the callees still DIALING under that epoch, locked

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 from outdial.domain.report import push_payload
 from outdial.store import schema as s
-from outdial.store.bulk import insert_calls, set_callee_states
+from outdial.store.bulk import add_task_counters, insert_calls, set_callee_states
 from outdial.store.leases import LeaseQueries
 
 
@@ -99,20 +99,16 @@ class ResultQueries(LeaseQueries):
             t[4] += r.cost
             t[5] += int(blocked)
             per_account[r.account_id] += r.cost
-        for task_id, (calls, success, fail, talk, cost, blocked_now) in sorted(per_task.items()):
-            self.conn.execute(
-                update(s.tasks)
-                .where(s.tasks.c.id == task_id)
-                .values(
-                    call_num=s.tasks.c.call_num + calls,
-                    success=s.tasks.c.success + success,
-                    fail=s.tasks.c.fail + fail,
-                    blocked_cnt=s.tasks.c.blocked_cnt + blocked_now,
-                    call_duration=s.tasks.c.call_duration + talk,
-                    cost=s.tasks.c.cost + cost,
-                    updated_at=now,
+        add_task_counters(
+            self.conn,
+            [
+                (task_id, calls, success, fail, blocked_now, talk, cost)
+                for task_id, (calls, success, fail, talk, cost, blocked_now) in sorted(
+                    per_task.items()
                 )
-            )
+            ],
+            now,
+        )
         for account_id, cost in sorted(per_account.items()):
             if cost:
                 self.conn.execute(
