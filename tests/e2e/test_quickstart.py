@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,12 +18,6 @@ from outdial.client import LaafficClient, LaafficError, published_example
 from tests.helpers import EXAMPLES, wait_until_serving
 
 OUTDIAL = [sys.executable, "-m", "outdial"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -55,19 +48,16 @@ def _cli(workdir: Path, *args: str) -> dict[str, object]:
 
 @pytest.fixture
 def server(workdir: Path) -> Iterator[str]:
-    port = _free_port()
     log = (workdir / "server.log").open("wb")
     proc = subprocess.Popen(
-        [*OUTDIAL, "serve", "--port", str(port)],
+        [*OUTDIAL, "serve", "--port", "0"],
         cwd=workdir,
         env=_env(workdir),
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    base = f"http://127.0.0.1:{port}"
     try:
-        wait_until_serving(base, workdir / "server.log")
-        yield base
+        yield wait_until_serving(workdir / "server.log")
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import sys
 import threading
 from collections.abc import Callable
@@ -289,7 +290,9 @@ def db_upgrade() -> None:
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="listen address")] = None,
-    port: Annotated[int | None, typer.Option(help="listen port")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="listen port; 0 picks a free one, shown in the first line")
+    ] = None,
     worker: Annotated[bool, typer.Option(help="also run a dialer worker in this process")] = True,
 ) -> None:
     """Run the API server (OpenAPI docs at /docs) and, unless --no-worker, a dialer."""
@@ -311,12 +314,16 @@ def serve(
         _fail(exc.message)
     api = create_app(settings, store, clock, wall_clock=SystemClock())
     bind_host = host or settings.host
-    bind_port = port or settings.port
+    # Bound here, before the first line is printed, so that ``--port 0`` can report the port
+    # the system chose and a caller never races another process for a port it picked.
+    sock = _listen(bind_host, settings.port if port is None else port)
+    base = _http_base(bind_host, int(sock.getsockname()[1]))
     typer.echo(
         json.dumps(
             {
-                "serving": f"http://{bind_host}:{bind_port}",
-                "docs": f"http://{bind_host}:{bind_port}/docs",
+                "serving": base,
+                "port": int(sock.getsockname()[1]),
+                "docs": f"{base}/docs",
                 "database": _safe_url(settings.database_url),
             }
         )
@@ -329,11 +336,25 @@ def serve(
     # dialer drains. These handlers make the second delivery harmless.
     _quiet_stop_signals()
     try:
-        uvicorn.run(api, host=bind_host, port=bind_port, log_level=settings.log_level.lower())
+        config = uvicorn.Config(api, log_level=settings.log_level.lower(), log_config=None)
+        uvicorn.Server(config).run(sockets=[sock])
     finally:
         if dialer is not None:
             dialer.stop()
         store.close()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (0: a free port the system picks)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        _fail(f"cannot listen on {host}:{port}: {exc.strerror}")
+
+
+def _http_base(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def _quiet_stop_signals() -> threading.Event:
