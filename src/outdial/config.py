@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     sms_http_url: str | None = None
     sms_http_token: SecretStr | None = None
     log_level: str = "INFO"
+    log_format: str = Field("text", pattern="^(text|json)$")
 
     @field_validator("trusted_proxies", "tts_languages", mode="before")
     @classmethod

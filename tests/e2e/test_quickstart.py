@@ -29,6 +29,7 @@ def workdir(tmp_path: Path) -> Path:
 def _env(workdir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OUTDIAL_")}
     env["OUTDIAL_DATABASE_URL"] = f"sqlite:///{workdir / 'outdial.db'}"
+    env["OUTDIAL_LOG_FORMAT"] = "json"
     return env
 
 
@@ -99,6 +100,16 @@ def test_quick_start_end_to_end(server: str, workdir: Path) -> None:
                 numbers=[{"calleeNumber": "8613242926514", "text1": "12"}],
             )
         assert err.value.status == -41
+    log = (workdir / "server.log").read_text()
+    accepted = [
+        json.loads(line)
+        for line in log.splitlines()
+        if line.startswith("{") and '"task accepted"' in line
+    ]
+    assert [(a["task_id"], a["account_id"], a["callees"]) for a in accepted] == [
+        (task_id, acc["accountId"], 2)
+    ]
+    assert "8613242926514" not in log and str(acc["apiSecret"]) not in log
     docs = httpx.get(f"{server}/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
     spec = httpx.get(f"{server}/openapi.json").json()

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import socket
 import sys
 import threading
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+from pydantic import ValidationError as PydanticValidationError
 
 from outdial.cli.push import push_app
 from outdial.cli.sim import sim_app
@@ -21,6 +21,7 @@ from outdial.cli.tasks import task_app
 from outdial.clock import Clock, SystemClock
 from outdial.config import Settings
 from outdial.errors import OutdialError, ValidationError
+from outdial.logs import configure as configure_logging
 from outdial.script.template import TemplateProblem
 from outdial.service.accounts import AccountService, NewAccount
 from outdial.service.rates_csv import RatesFileError
@@ -52,6 +53,22 @@ for sub, name in (
     (db_app, "db"),
 ):
     app.add_typer(sub, name=name)
+
+
+@app.callback()
+def _main() -> None:
+    """Configure logging once, for every command (OUTDIAL_LOG_LEVEL, OUTDIAL_LOG_FORMAT)."""
+    try:
+        settings = _settings()
+    except PydanticValidationError as exc:
+        _fail(f"invalid configuration: {_config_problems(exc)}")
+    configure_logging(settings.log_level, settings.log_format)
+
+
+def _config_problems(exc: PydanticValidationError) -> str:
+    return "; ".join(
+        f"OUTDIAL_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+    )
 
 
 def _emit(obj: dict[str, Any]) -> None:
@@ -303,9 +320,6 @@ def serve(
     from outdial.dialer.timeline import shared_clock
 
     settings = _settings()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
     store = _store(settings)
     try:
         clock = shared_clock(settings, store, dialing=worker)
@@ -376,9 +390,6 @@ def worker_command() -> None:
     from outdial.dialer.runner import WorkerThread
 
     settings = _settings()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
     store = _store(settings)
     try:
         dialer = WorkerThread(settings, store)
