@@ -344,6 +344,7 @@ def serve(
     )
     dialer = WorkerThread(settings, store) if worker else None
     if dialer is not None:
+        api.state.metrics.register(dialer.metrics)
         dialer.start()
     # uvicorn stops serving on SIGTERM/SIGINT and then raises the signal again under the
     # handlers it found: with Python's defaults SIGTERM would kill the process before the
@@ -396,14 +397,41 @@ def worker_command() -> None:
     except OutdialError as exc:
         store.close()
         _fail(exc.message)
+    metrics_url = _worker_metrics(settings, store, dialer)
     stopping = _quiet_stop_signals()
     dialer.start()
-    _emit({"worker": dialer.dialer.config.worker_id, "database": _safe_url(settings.database_url)})
+    _emit(
+        {
+            "worker": dialer.dialer.config.worker_id,
+            "database": _safe_url(settings.database_url),
+            "metrics": metrics_url,
+        }
+    )
     try:
         stopping.wait()
     finally:
         dialer.stop()
         store.close()
+
+
+def _worker_metrics(settings: Settings, store: Store, dialer: Any) -> str | None:
+    """Serve the worker's metrics on OUTDIAL_METRICS_PORT (unset: none; 0: a free port)."""
+    if settings.metrics_port is None:
+        return None
+    from prometheus_client import CollectorRegistry
+
+    from outdial.dialer.metrics import serve_metrics
+    from outdial.service.metrics import OutboxCollector
+
+    registry = CollectorRegistry()
+    registry.register(dialer.metrics)
+    registry.register(OutboxCollector(store, dialer.clock))
+    try:
+        server, _thread = serve_metrics(settings.metrics_host, settings.metrics_port, registry)
+    except OSError as exc:
+        store.close()
+        _fail(f"cannot serve metrics on port {settings.metrics_port}: {exc.strerror}")
+    return f"{_http_base(settings.metrics_host, int(server.server_port))}/metrics"
 
 
 @app.command()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from outdial.clock import Clock, epoch_ms
 from outdial.dialer.funds import out_of_funds
 from outdial.dialer.leases import LeaseKeeper, LeaseTiming
+from outdial.dialer.metrics import Latency
 from outdial.dialer.records import blocked_call, cut_short, finished_call
 from outdial.dialer.results import ResultBuffer
 from outdial.dialer.zones import CalleeZones
@@ -118,6 +120,7 @@ class DialerStats:
     cut_at_stop: int = 0
     db_errors: int = 0
     by_outcome: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    claim_latency: Latency = field(default_factory=Latency)
 
 
 class Dialer:
@@ -174,6 +177,16 @@ class Dialer:
         self._started = False
 
     # --- public ------------------------------------------------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        """Calls this worker is placing now."""
+        return len(self._in_flight)
+
+    def lines_in_use(self) -> dict[int, int]:
+        """Account id -> calls this worker holds on the account's lines now."""
+        return {a: n for a, n in dict(self._per_account).items() if n > 0}
+
     async def run(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set (or another process takes this worker's id); then stop
         claiming, let calls in flight finish for up to ``drain_seconds``, record the rest
@@ -315,10 +328,13 @@ class Dialer:
     ) -> list[Claimed] | None:
         """Claim up to ``free`` callees; None when none is due (or this worker was superseded);
         _AT_CAPACITY when the account's lines or the task's share are taken."""
+        started = time.perf_counter()
         try:
             return self._claim_in_tx(plan, task_limit, free, now)
         except _Superseded:
             return None
+        finally:
+            self.stats.claim_latency.observe(time.perf_counter() - started)
 
     def _claim_in_tx(
         self, plan: _TaskPlan, task_limit: int, free: int, now: datetime
