@@ -33,6 +33,8 @@ def create_app(
     app = FastAPI(
         title="outdial",
         version=__version__,
+        docs_url=None,
+        redoc_url=None,
         description="LAAFFIC-compatible AI voice group-call API. Every route is served with "
         "and without the /v3 prefix; errors answer HTTP 200 with a negative status code.",
     )
