@@ -4,12 +4,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run demo test lint unit bench clean
+.PHONY: help install run demo test lint unit one bench clean
 
 help:
 	@echo "make demo    - run the system end to end on SQLite (server, account, template, send/ai)"
 	@echo "make run     - start the API server on 127.0.0.1:8080 with ./outdial.db"
 	@echo "make test    - lint, type-check, import contracts, then every test on SQLite and PostgreSQL"
+	@echo "make unit    - the fast tests: tests/unit and tests/contract (no servers started)"
+	@echo "make one T=tests/unit/test_text.py::test_name - run one test (or a file, or -k EXPR)"
 	@echo "make bench   - run the benchmarks under bench/"
 	@echo "make install - create $(VENV) and install outdial with its dev, postgres, speech and sip extras"
 
@@ -35,6 +37,13 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit tests/contract
+
+one: $(STAMP)
+	@test -n "$(T)" || { echo "usage: make one T=tests/path.py::test_name (or T='-k EXPR')"; exit 2; }
+	$(BIN)/python -m pytest -q $(T)
 
 bench: $(STAMP)
 	$(BIN)/python bench/submit_200k.py

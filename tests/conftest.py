@@ -29,6 +29,15 @@ PG_URL = os.environ.get(
 REQUIRE_ALL = os.environ.get("OUTDIAL_REQUIRE_ALL") == "1"
 
 
+@pytest.fixture(autouse=True)
+def _no_outdial_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts from the defaults, whatever the shell that runs pytest exported:
+    ``OUTDIAL_*`` is removed for the test (and the processes it starts), then restored. The
+    two test-run switches above are read once at import, before this runs."""
+    for name in [k for k in os.environ if k.startswith("OUTDIAL_")]:
+        monkeypatch.delenv(name)
+
+
 def _pg_database() -> Iterator[str]:
     try:
         import psycopg

@@ -19,20 +19,32 @@ from outdial.testing import TestAccount
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-def wait_until_serving(base: str, log: Path) -> None:
-    """Wait for a started ``outdial serve`` to answer /healthz; fail with its log if it does not."""
+def wait_until_serving(log: Path, timeout: float = 30.0) -> str:
+    """Wait for an ``outdial serve --port 0`` writing to ``log`` to print its first line (the
+    base URL of the port it bound) and answer /healthz; return that base URL. Fail with the log
+    if it does not. The server binds its own port, so no other process can race for it."""
+    import json
     import time
 
     import httpx
     import pytest
 
-    for _ in range(200):
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.05)
-    pytest.fail("the server did not start: " + log.read_text())
+    deadline = time.monotonic() + timeout
+    base: str | None = None
+    while time.monotonic() < deadline:
+        if base is None:
+            for line in log.read_text(errors="replace").splitlines():
+                if line.startswith('{"serving"'):
+                    base = str(json.loads(line)["serving"])
+                    break
+        if base is not None:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    return base
+            except httpx.TransportError:
+                pass
+        time.sleep(0.05)
+    pytest.fail("the server did not start: " + log.read_text(errors="replace"))
 
 
 SEND = "/v3/voice/group/call/send/ai"

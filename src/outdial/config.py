@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     sms_http_url: str | None = None
     sms_http_token: SecretStr | None = None
     log_level: str = "INFO"
+    log_format: str = Field("text", pattern="^(text|json)$")
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(None, ge=0, le=65535)
 
     @field_validator("trusted_proxies", "tts_languages", mode="before")
     @classmethod

@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,12 +20,6 @@ from tests.helpers import EXAMPLES, wait_until_serving
 OUTDIAL = [sys.executable, "-m", "outdial"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     shutil.copytree(EXAMPLES, tmp_path / "examples")
@@ -36,6 +29,7 @@ def workdir(tmp_path: Path) -> Path:
 def _env(workdir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OUTDIAL_")}
     env["OUTDIAL_DATABASE_URL"] = f"sqlite:///{workdir / 'outdial.db'}"
+    env["OUTDIAL_LOG_FORMAT"] = "json"
     return env
 
 
@@ -55,19 +49,16 @@ def _cli(workdir: Path, *args: str) -> dict[str, object]:
 
 @pytest.fixture
 def server(workdir: Path) -> Iterator[str]:
-    port = _free_port()
     log = (workdir / "server.log").open("wb")
     proc = subprocess.Popen(
-        [*OUTDIAL, "serve", "--port", str(port)],
+        [*OUTDIAL, "serve", "--port", "0"],
         cwd=workdir,
         env=_env(workdir),
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    base = f"http://127.0.0.1:{port}"
     try:
-        wait_until_serving(base, workdir / "server.log")
-        yield base
+        yield wait_until_serving(workdir / "server.log")
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -109,6 +100,16 @@ def test_quick_start_end_to_end(server: str, workdir: Path) -> None:
                 numbers=[{"calleeNumber": "8613242926514", "text1": "12"}],
             )
         assert err.value.status == -41
+    log = (workdir / "server.log").read_text()
+    accepted = [
+        json.loads(line)
+        for line in log.splitlines()
+        if line.startswith("{") and '"task accepted"' in line
+    ]
+    assert [(a["task_id"], a["account_id"], a["callees"]) for a in accepted] == [
+        (task_id, acc["accountId"], 2)
+    ]
+    assert "8613242926514" not in log and str(acc["apiSecret"]) not in log
     docs = httpx.get(f"{server}/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
     spec = httpx.get(f"{server}/openapi.json").json()

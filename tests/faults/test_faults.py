@@ -37,7 +37,7 @@ from outdial.service.scripts import ScriptService
 from outdial.store import schema as s
 from outdial.store.repo import Store
 from outdial.testing import TestAccount, make_account
-from tests.faults.harness import PrivateCluster, Process, Receiver, free_port
+from tests.faults.harness import PrivateCluster, Process, Receiver
 from tests.helpers import EXAMPLES, wait_until_serving
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
@@ -122,13 +122,11 @@ class Campaign:
         return env
 
     def start_api(self, *, with_dialer: bool, worker_id: str = "api") -> Process:
-        port = free_port()
-        args = ["serve", "--port", str(port)] + ([] if with_dialer else ["--no-worker"])
+        args = ["serve", "--port", "0"] + ([] if with_dialer else ["--no-worker"])
         env = self.env(worker_id)
         log = self.dir / f"{worker_id}.log"
         self.api = Process(args, env, log, worker_id).start()
-        self.api_base = f"http://127.0.0.1:{port}"
-        wait_until_serving(self.api_base, log)
+        self.api_base = wait_until_serving(log)
         return self.api
 
     def start_worker(self, name: str) -> Process:

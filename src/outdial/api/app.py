@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from outdial import __version__
 from outdial.api import docs
@@ -11,10 +13,12 @@ from outdial.api.routes import style_a_router, style_b_router
 from outdial.clock import Clock, SystemClock
 from outdial.config import Settings
 from outdial.service.accounts import AccountService
+from outdial.service.metrics import OutboxCollector
 from outdial.service.recall import RecallService
 from outdial.service.records import RecordService
 from outdial.service.submit import SubmitPolicy, SubmitService
 from outdial.service.tasks import TaskService
+from outdial.store.health import head_revision, readiness
 from outdial.store.repo import Store
 
 
@@ -29,6 +33,8 @@ def create_app(
     app = FastAPI(
         title="outdial",
         version=__version__,
+        docs_url=None,
+        redoc_url=None,
         description="LAAFFIC-compatible AI voice group-call API. Every route is served with "
         "and without the /v3 prefix; errors answer HTTP 200 with a negative status code.",
     )
@@ -49,9 +55,30 @@ def create_app(
         app.include_router(router, prefix="/v3")
         app.include_router(router, include_in_schema=False)
 
+    # Per app, not the library's global registry: two apps in one process (tests, the demo)
+    # must not share or collide. ``outdial serve`` adds its dialer's collector here.
+    metrics = CollectorRegistry()
+    metrics.register(OutboxCollector(store, clock))
+    app.state.metrics = metrics
+    head = head_revision(store)
+
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
         return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz() -> JSONResponse:
+        """Readiness: the database answers and its schema is at this code's newest migration."""
+        r = readiness(store, head)
+        body = {"status": "ready" if r.ready else "not ready", "database": r.database,
+                "schema": r.schema, "head": r.head}  # fmt: skip
+        return JSONResponse(body, status_code=200 if r.ready else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics_page() -> Response:
+        """Prometheus text format."""
+        return Response(generate_latest(metrics), media_type=CONTENT_TYPE_LATEST)
 
     docs.install(app)
     return app

@@ -1,14 +1,28 @@
-"""OpenAPI documentation of bodies that routes parse themselves (for speed and error codes)."""
+"""OpenAPI documentation of bodies that routes parse themselves (for speed and error codes),
+and the offline /docs and /redoc pages."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import fastapi_offline
 from fastapi import FastAPI
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 _REF = "#/components/schemas/{model}"
+# Swagger UI and ReDoc ship inside the fastapi-offline package (MIT; Swagger UI Apache-2.0,
+# ReDoc MIT): the pages work on a machine without internet. Served under this path.
+ASSETS_URL = "/docs-assets"
+ASSETS_DIR = Path(fastapi_offline.__file__).parent / "static"
 _documented: dict[str, type[BaseModel]] = {}
 
 
@@ -69,3 +83,38 @@ def install(app: FastAPI) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    _offline_pages(app)
+
+
+def _offline_pages(app: FastAPI) -> None:
+    """/docs (Swagger UI) and /redoc from the bundled assets; nothing loads from another host
+    (no CDN, no Google Fonts, no validator badge). ``app`` must be built with
+    ``docs_url=None, redoc_url=None``."""
+    app.mount(ASSETS_URL, StaticFiles(directory=ASSETS_DIR), name="docs-assets")
+    oauth2 = "/docs/oauth2-redirect"
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=str(app.openapi_url),
+            title=f"{app.title} - API",
+            oauth2_redirect_url=oauth2,
+            swagger_js_url=f"{ASSETS_URL}/swagger-ui-bundle.js",
+            swagger_css_url=f"{ASSETS_URL}/swagger-ui.css",
+            swagger_favicon_url=f"{ASSETS_URL}/favicon.png",
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+
+    @app.get(oauth2, include_in_schema=False)
+    def swagger_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=str(app.openapi_url),
+            title=f"{app.title} - API",
+            redoc_js_url=f"{ASSETS_URL}/redoc.standalone.js",
+            redoc_favicon_url=f"{ASSETS_URL}/favicon.png",
+            with_google_fonts=False,
+        )

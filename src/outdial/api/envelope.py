@@ -89,7 +89,13 @@ class _EnvelopeRoute(APIRoute):
 
 def _fault(render: Callable[[int, str | None], Response], exc: BaseException) -> Response:
     ref = uuid.uuid4().hex[:12]
-    log.error("server fault ref=%s: %s", ref, type(exc).__name__, exc_info=exc)
+    log.error(
+        "server fault ref=%s: %s",
+        ref,
+        type(exc).__name__,
+        exc_info=exc,
+        extra={"ref": ref, "error": type(exc).__name__},
+    )
     return render(int(Code.SERVER_FAULT), f"port program unusual (ref {ref})")
 
 

@@ -41,10 +41,9 @@ DEMO_NUMBERS = [
 ]  # fmt: skip
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _listen() -> socket.socket:
+    """A listening loopback socket on a port the system picks (held, so nothing can take it)."""
+    return socket.create_server(("127.0.0.1", 0))
 
 
 def run_demo(settings: Settings, database_url: str | None) -> dict[str, Any]:
@@ -62,10 +61,11 @@ def run_demo(settings: Settings, database_url: str | None) -> dict[str, Any]:
     store = Store.open(url)
     # The API, the dialer and this command share the database's simulated timeline.
     clock = shared_clock(settings, store)
-    port = _free_port()
+    sock = _listen()
+    port = int(sock.getsockname()[1])
     api = create_app(settings, store, clock, wall_clock=SystemClock())
-    server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
+    server = uvicorn.Server(uvicorn.Config(api, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     worker = WorkerThread(settings, store)
     worker.start()

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-import logging
+import socket
 import sys
 import threading
 from collections.abc import Callable
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+from pydantic import ValidationError as PydanticValidationError
 
 from outdial.cli.push import push_app
 from outdial.cli.sim import sim_app
@@ -20,6 +21,7 @@ from outdial.cli.tasks import task_app
 from outdial.clock import Clock, SystemClock
 from outdial.config import Settings
 from outdial.errors import OutdialError, ValidationError
+from outdial.logs import configure as configure_logging
 from outdial.script.template import TemplateProblem
 from outdial.service.accounts import AccountService, NewAccount
 from outdial.service.rates_csv import RatesFileError
@@ -51,6 +53,22 @@ for sub, name in (
     (db_app, "db"),
 ):
     app.add_typer(sub, name=name)
+
+
+@app.callback()
+def _main() -> None:
+    """Configure logging once, for every command (OUTDIAL_LOG_LEVEL, OUTDIAL_LOG_FORMAT)."""
+    try:
+        settings = _settings()
+    except PydanticValidationError as exc:
+        _fail(f"invalid configuration: {_config_problems(exc)}")
+    configure_logging(settings.log_level, settings.log_format)
+
+
+def _config_problems(exc: PydanticValidationError) -> str:
+    return "; ".join(
+        f"OUTDIAL_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+    )
 
 
 def _emit(obj: dict[str, Any]) -> None:
@@ -289,7 +307,9 @@ def db_upgrade() -> None:
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="listen address")] = None,
-    port: Annotated[int | None, typer.Option(help="listen port")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="listen port; 0 picks a free one, shown in the first line")
+    ] = None,
     worker: Annotated[bool, typer.Option(help="also run a dialer worker in this process")] = True,
 ) -> None:
     """Run the API server (OpenAPI docs at /docs) and, unless --no-worker, a dialer."""
@@ -300,9 +320,6 @@ def serve(
     from outdial.dialer.timeline import shared_clock
 
     settings = _settings()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
     store = _store(settings)
     try:
         clock = shared_clock(settings, store, dialing=worker)
@@ -311,29 +328,48 @@ def serve(
         _fail(exc.message)
     api = create_app(settings, store, clock, wall_clock=SystemClock())
     bind_host = host or settings.host
-    bind_port = port or settings.port
+    # Bound here, before the first line is printed, so that ``--port 0`` can report the port
+    # the system chose and a caller never races another process for a port it picked.
+    sock = _listen(bind_host, settings.port if port is None else port)
+    base = _http_base(bind_host, int(sock.getsockname()[1]))
     typer.echo(
         json.dumps(
             {
-                "serving": f"http://{bind_host}:{bind_port}",
-                "docs": f"http://{bind_host}:{bind_port}/docs",
+                "serving": base,
+                "port": int(sock.getsockname()[1]),
+                "docs": f"{base}/docs",
                 "database": _safe_url(settings.database_url),
             }
         )
     )
     dialer = WorkerThread(settings, store) if worker else None
     if dialer is not None:
+        api.state.metrics.register(dialer.metrics)
         dialer.start()
     # uvicorn stops serving on SIGTERM/SIGINT and then raises the signal again under the
     # handlers it found: with Python's defaults SIGTERM would kill the process before the
     # dialer drains. These handlers make the second delivery harmless.
     _quiet_stop_signals()
     try:
-        uvicorn.run(api, host=bind_host, port=bind_port, log_level=settings.log_level.lower())
+        config = uvicorn.Config(api, log_level=settings.log_level.lower(), log_config=None)
+        uvicorn.Server(config).run(sockets=[sock])
     finally:
         if dialer is not None:
             dialer.stop()
         store.close()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (0: a free port the system picks)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        _fail(f"cannot listen on {host}:{port}: {exc.strerror}")
+
+
+def _http_base(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def _quiet_stop_signals() -> threading.Event:
@@ -355,23 +391,47 @@ def worker_command() -> None:
     from outdial.dialer.runner import WorkerThread
 
     settings = _settings()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
     store = _store(settings)
     try:
         dialer = WorkerThread(settings, store)
     except OutdialError as exc:
         store.close()
         _fail(exc.message)
+    metrics_url = _worker_metrics(settings, store, dialer)
     stopping = _quiet_stop_signals()
     dialer.start()
-    _emit({"worker": dialer.dialer.config.worker_id, "database": _safe_url(settings.database_url)})
+    _emit(
+        {
+            "worker": dialer.dialer.config.worker_id,
+            "database": _safe_url(settings.database_url),
+            "metrics": metrics_url,
+        }
+    )
     try:
         stopping.wait()
     finally:
         dialer.stop()
         store.close()
+
+
+def _worker_metrics(settings: Settings, store: Store, dialer: Any) -> str | None:
+    """Serve the worker's metrics on OUTDIAL_METRICS_PORT (unset: none; 0: a free port)."""
+    if settings.metrics_port is None:
+        return None
+    from prometheus_client import CollectorRegistry
+
+    from outdial.dialer.metrics import serve_metrics
+    from outdial.service.metrics import OutboxCollector
+
+    registry = CollectorRegistry()
+    registry.register(dialer.metrics)
+    registry.register(OutboxCollector(store, dialer.clock))
+    try:
+        server, _thread = serve_metrics(settings.metrics_host, settings.metrics_port, registry)
+    except OSError as exc:
+        store.close()
+        _fail(f"cannot serve metrics on port {settings.metrics_port}: {exc.strerror}")
+    return f"{_http_base(settings.metrics_host, int(server.server_port))}/metrics"
 
 
 @app.command()

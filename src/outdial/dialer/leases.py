@@ -123,7 +123,11 @@ class LeaseKeeper:
         if count:
             self.stats.fenced += count
             self._unreported_fenced += count
-            log.warning("discarded %d results whose leases another worker took over", count)
+            log.warning(
+                "discarded %d results whose leases another worker took over",
+                count,
+                extra={"worker": self.worker_id, "fenced": count},
+            )
 
     # --- periodic ---------------------------------------------------------------------------
     def beat(self, held: Mapping[int, int]) -> set[int]:
@@ -151,7 +155,11 @@ class LeaseKeeper:
         self._beat_ok = now
         if lost:
             self.stats.lost_in_flight += len(lost)
-            log.warning("%d calls were taken over by another worker; ending them", len(lost))
+            log.warning(
+                "%d calls were taken over by another worker; ending them",
+                len(lost),
+                extra={"worker": self.worker_id, "lost": len(lost)},
+            )
         return lost
 
     def beat_in(self, tx: Tx, now: datetime) -> bool:
@@ -194,7 +202,11 @@ class LeaseKeeper:
                 break
         if total:
             self.stats.recovered += total
-            log.warning("recovered %d calls interrupted by a stopped worker", total)
+            log.warning(
+                "recovered %d calls interrupted by a stopped worker",
+                total,
+                extra={"worker": self.worker_id, "recovered": total, "from_workers": sorted(dead)},
+            )
         return total
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from outdial.clock import Clock, SimTimeline, SystemClock
 from outdial.config import Settings
+from outdial.dialer.metrics import DialerCollector
 from outdial.dialer.timeline import shared_clock
 from outdial.dialer.timeloop import LoopClock, VirtualTimeLoop
 from outdial.dialer.worker import Dialer, DialerConfig
@@ -225,6 +226,7 @@ class WorkerThread:
             if settings.push_enabled
             else None
         )
+        self.metrics = DialerCollector(self.dialer, settings.carrier)
         self._stop: asyncio.Event | None = None
         self._thread = threading.Thread(target=self._main, name="outdial-dialer", daemon=True)
         self._ready = threading.Event()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,6 +24,7 @@ from outdial.clock import Clock, epoch_ms
 from outdial.dialer.claims import Claimer, TaskPlan
 from outdial.dialer.funds import out_of_funds
 from outdial.dialer.leases import LeaseKeeper, LeaseTiming
+from outdial.dialer.metrics import Latency
 from outdial.dialer.records import cut_short, finished_call
 from outdial.dialer.results import ResultBuffer
 from outdial.domain.billing import may_dial
@@ -56,8 +58,6 @@ log = logging.getLogger(__name__)
 # How soon a worker whose account's lines are all taken looks again (lines free up as soon as
 # another worker writes its results).
 CAPACITY_RETRY_SECONDS = 0.05
-# Returned by _claim when lines are taken: distinct from "nothing due" (None).
-_AT_CAPACITY: list[Claimed] = []
 # After the drain time, how long calls told to stop get to hang up before they are abandoned.
 CUT_GRACE_SECONDS = 5.0
 # When a carrier is unavailable (a retryable CarrierError), how long its callee waits.
@@ -66,10 +66,6 @@ CARRIER_RETRY_SECONDS = 30.0
 FINAL_CARRIER_SIP = 503
 # Waits between tries while the database cannot be reached.
 DB_RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)
-
-
-class _Superseded(Exception):
-    """Another process took this worker's id: the claim is rolled back."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +107,7 @@ class DialerStats:
     cut_at_stop: int = 0
     db_errors: int = 0
     by_outcome: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    claim_latency: Latency = field(default_factory=Latency)
 
 
 class Dialer:
@@ -168,6 +165,16 @@ class Dialer:
         self._started = False
 
     # --- public ------------------------------------------------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        """Calls this worker is placing now."""
+        return len(self._in_flight)
+
+    def lines_in_use(self) -> dict[int, int]:
+        """Account id -> calls this worker holds on the account's lines now."""
+        return {a: n for a, n in dict(self._per_account).items() if n > 0}
+
     async def run(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set (or another process takes this worker's id); then stop
         claiming, let calls in flight finish for up to ``drain_seconds``, record the rest
@@ -258,7 +265,11 @@ class Dialer:
         if not plans:
             return False
         budget = self._cps.budget(self._seconds(now))
-        step = self.claimer.claim(plans, budget, now)
+        started_at = time.perf_counter()
+        try:
+            step = self.claimer.claim(plans, budget, now)
+        finally:
+            self.stats.claim_latency.observe(time.perf_counter() - started_at)
         started = sum(len(c) for c in step.claimed.values())
         self._cps.spend(started)
         lease_until = self.keeper.lease_until(now)

@@ -2,6 +2,10 @@
 
 These models check JSON types and presence (failures answer -22); value rules such as ranges
 and formats are the domain's (-21). They also document the API in OpenAPI.
+
+Types are strict, as the callee list's are (``domain.callees``): an integer field takes a JSON
+integer only (``"40"``, ``true``, ``40.0`` answer -22), a string field a JSON string only (``12``
+answers -22); ``null`` is allowed where a field is optional. No value is ever coerced.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ Int = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 
 class _Body(BaseModel):
     # Unknown fields are ignored so that LAAFFIC clients sending newer fields keep working.
-    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+    model_config = ConfigDict(extra="ignore", strict=True)
 
 
 class WindowBody(_Body):
