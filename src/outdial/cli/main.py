@@ -9,6 +9,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -350,9 +351,18 @@ def serve(
     # handlers it found: with Python's defaults SIGTERM would kill the process before the
     # dialer drains. These handlers make the second delivery harmless.
     _quiet_stop_signals()
+
+    class _Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            # The dialer stops claiming the moment the signal arrives, not once the HTTP
+            # side has finished shutting down (which can take seconds).
+            if dialer is not None:
+                dialer.request_stop()
+            super().handle_exit(sig, frame)
+
     try:
         config = uvicorn.Config(api, log_level=settings.log_level.lower(), log_config=None)
-        uvicorn.Server(config).run(sockets=[sock])
+        _Server(config).run(sockets=[sock])
     finally:
         if dialer is not None:
             dialer.stop()

@@ -255,11 +255,15 @@ class WorkerThread:
         as interrupted, write everything, and return."""
         if timeout is None:
             timeout = self.settings.drain_seconds + 30.0
-        if self._stop is not None and not self.loop.is_closed():
-            self.loop.call_soon_threadsafe(self._stop.set)
+        self.request_stop()
         self._thread.join(timeout)
         if self.push is not None:
             self.push.stop(timeout)
+
+    def request_stop(self) -> None:
+        """Stop claiming now and begin the drain; returns at once (``stop`` waits)."""
+        if self._stop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self._stop.set)
 
     def join(self) -> None:
         self._thread.join()
