@@ -124,7 +124,9 @@ class Campaign:
     def start_api(self, *, with_dialer: bool, worker_id: str = "api") -> Process:
         args = ["serve", "--port", "0"] + ([] if with_dialer else ["--no-worker"])
         env = self.env(worker_id)
-        log = self.dir / f"{worker_id}.log"
+        # A log per start: the first line of each names the port that start bound.
+        starts = len(list(self.dir.glob(f"{worker_id}*.log")))
+        log = self.dir / f"{worker_id}-{starts + 1}.log"
         self.api = Process(args, env, log, worker_id).start()
         self.api_base = wait_until_serving(log)
         return self.api
