@@ -317,7 +317,7 @@ def serve(
     import uvicorn
 
     from outdial.api.app import create_app
-    from outdial.dialer.runner import WorkerThread
+    from outdial.cli.supervisor import DialerChild
     from outdial.dialer.timeline import shared_clock
 
     settings = _settings()
@@ -343,9 +343,9 @@ def serve(
             }
         )
     )
-    dialer = WorkerThread(settings, store) if worker else None
+    # The dialer runs in a child process of its own (see cli/supervisor.py).
+    dialer = DialerChild(settings.worker_id, settings.drain_seconds) if worker else None
     if dialer is not None:
-        api.state.metrics.register(dialer.metrics)
         dialer.start()
     # uvicorn stops serving on SIGTERM/SIGINT and then raises the signal again under the
     # handlers it found: with Python's defaults SIGTERM would kill the process before the
