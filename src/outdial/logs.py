@@ -176,6 +176,9 @@ def configure(level: str = "INFO", fmt: str = "text", stream: TextIO | None = No
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # Every command applies migrations first; Alembic's per-step lines would stand before a
+    # command's JSON answer on standard error. It still speaks when something goes wrong.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         lg = logging.getLogger(name)
         lg.handlers.clear()
