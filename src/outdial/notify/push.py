@@ -5,6 +5,20 @@ A report is signed with the app's push secret (``X-Outdial-Signature``, see
 ``outdial.client.push_signature``). A failed try (a non-2xx answer, a timeout, a connection
 error) is retried with exponential backoff; a report still failing when its delivery cycle is
 older than ``give_up_after`` is given up, and stays in the log until an operator replays it.
+
+Leases. A pass claims a batch under a fenced lease (``outdial.store.push``): long enough for
+its tries to run in waves of ``concurrency`` at ``timeout`` each. A deliverer that stalls (a
+stopped process, a long pause, a partition) may outlive its lease, and another deliverer then
+claims the same reports. Two rules keep that safe:
+
+- before each POST the deliverer checks by its own clock that the try can end inside the lease
+  (``now + timeout < lease_until``); a claim that cannot is not sent but released, so that it
+  is due again at once (unless it was taken over meanwhile), and counted in ``stale_skipped``;
+- a try's result is written only while its claim's epoch still holds; a result that comes
+  after a takeover is discarded (the try is logged, marked) and counted in ``fenced``.
+
+Delivery stays at least once: a receiver can still see a report twice (a deliverer that
+stalled between its POST and its write), and should deduplicate by ``X-Outdial-Delivery``.
 """
 
 from __future__ import annotations
@@ -77,6 +91,10 @@ class PushDelivery:
         self.first_backoff = first_backoff
         self.max_backoff = max_backoff
         self.concurrency = concurrency
+        self.fenced = 0
+        """Tries whose result was discarded because their claim had been taken over."""
+        self.stale_skipped = 0
+        """Claims not sent because their lease would have ended before the try could."""
         self._own_http = http is None
         self._http = http or httpx.AsyncClient(timeout=timeout)
 
@@ -105,27 +123,61 @@ class PushDelivery:
 
     async def deliver_due(self) -> int:
         """One pass: claim the due reports and try each once; return how many were tried."""
+        fenced, skipped = self.fenced, self.stale_skipped
+        due = self.claim()
+        if not due:
+            return 0
+        tries = await self.send(due)
+        self.record(tries)
+        failed = sum(t.status != s.PUSH_DELIVERED for t in tries)
+        log.info("push pass: %d tried, %d failed", len(tries), failed)
+        if self.fenced > fenced or self.stale_skipped > skipped:
+            log.warning(
+                "push pass: %d results discarded (lease taken over), %d stale claims not sent",
+                self.fenced - fenced,
+                self.stale_skipped - skipped,
+            )
+        return len(tries)
+
+    def claim(self) -> list[DuePush]:
+        """Claim up to ``batch`` due reports under a lease of ``lease_seconds``."""
         now = self.clock.now()
         lease_until = now + timedelta(seconds=self.lease_seconds)
         with self.store.write() as tx:
-            due = tx.claim_push(epoch_ms(now), self.batch, epoch_ms(lease_until))
-        if not due:
-            return 0
-        gate = asyncio.Semaphore(self.concurrency)
+            return tx.claim_push(epoch_ms(now), self.batch, epoch_ms(lease_until))
 
-        async def bounded(report: DuePush) -> PushTry:
+    async def send(self, due: Sequence[DuePush]) -> list[PushTry]:
+        """Try each claimed report once, ``concurrency`` at a time; a claim whose lease would
+        end before its try could is released instead (see the module's docstring)."""
+        gate = asyncio.Semaphore(self.concurrency)
+        timeout_ms = round(self.timeout * 1000)
+        stale: list[DuePush] = []
+
+        async def bounded(report: DuePush) -> PushTry | None:
             async with gate:
+                if epoch_ms(self.clock.now()) + timeout_ms >= report.lease_until:
+                    stale.append(report)
+                    return None
                 return await self._try(report)
 
-        tries = await asyncio.gather(*(bounded(r) for r in due))
+        tries = [t for t in await asyncio.gather(*(bounded(r) for r in due)) if t is not None]
+        if stale:
+            self.stale_skipped += len(stale)
+            with self.store.write() as tx:
+                tx.release_push(
+                    [(r.outbox_id, r.lease_epoch) for r in stale], epoch_ms(self.clock.now())
+                )
+        return tries
+
+    def record(self, tries: Sequence[PushTry]) -> None:
+        """Write the tries' results in one transaction; count those fenced off."""
+        if not tries:
+            return
         with self.store.write() as tx:
-            tx.record_push_tries(tries)
-        failed = sum(t.status != s.PUSH_DELIVERED for t in tries)
+            self.fenced += tx.record_push_tries(tries)
         gave_up = [t.outbox_id for t in tries if t.status == s.PUSH_GAVE_UP]
-        log.info("push pass: %d tried, %d failed", len(tries), failed)
         if gave_up:
             log.warning("push reports given up after %s: %s", self.give_up_after, gave_up)
-        return len(tries)
 
     async def run(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
         """Deliver until ``stop`` is set, resting ``idle_seconds`` whenever the outbox has
@@ -163,6 +215,7 @@ class PushDelivery:
         if status is not None and 200 <= status < 300:
             return PushTry(
                 report.outbox_id,
+                report.lease_epoch,
                 report.attempt,
                 epoch_ms(at),
                 status,
@@ -181,12 +234,20 @@ class PushDelivery:
         deadline = report.cycle_start + int(self.give_up_after.total_seconds() * 1000)
         if epoch_ms(now) >= deadline:
             return PushTry(
-                report.outbox_id, report.attempt, at, status, error, duration_ms, s.PUSH_GAVE_UP
+                report.outbox_id,
+                report.lease_epoch,
+                report.attempt,
+                at,
+                status,
+                error,
+                duration_ms,
+                s.PUSH_GAVE_UP,
             )
         wait = backoff_seconds(report.attempt, self.first_backoff, self.max_backoff)
         next_at = epoch_ms(now + timedelta(seconds=wait))
         return PushTry(
             report.outbox_id,
+            report.lease_epoch,
             report.attempt,
             at,
             status,
