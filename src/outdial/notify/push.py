@@ -50,6 +50,10 @@ CONTENT_TYPE = "application/json;charset=UTF-8"
 # How long past its HTTP timeout a claimed report stays leased to the deliverer that took it.
 LEASE_MARGIN_SECONDS = 30.0
 _MAX_ERROR_CHARS = 200
+_MAX_ANSWER_BYTES = 64 * 1024
+# Connections per HTTP client: httpcore scans every connection of its pool at each request
+# and response, so a pool of 32 costs several times more per try than four pools of 8.
+_POOL_CONNECTIONS = 8
 
 STATUS_NAMES = {
     s.PUSH_PENDING: "pending",
@@ -63,6 +67,16 @@ def backoff_seconds(attempt: int, first: float, maximum: float) -> float:
     """The wait after failed try number ``attempt`` (1-based): doubling from ``first``."""
     # Beyond 2**62 the cap has long been reached; the bound keeps the power finite.
     return min(maximum, first * float(2 ** min(attempt - 1, 62)))
+
+
+def _client_pool(concurrency: int, timeout: float) -> list[httpx.AsyncClient]:
+    """Enough HTTP clients of at most ``_POOL_CONNECTIONS`` kept-alive connections each for
+    ``concurrency`` tries in flight (httpx keeps only 20 by default, and a pass beyond that
+    would open and close connections again)."""
+    count = math.ceil(concurrency / _POOL_CONNECTIONS)
+    size = math.ceil(concurrency / count)
+    limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
+    return [httpx.AsyncClient(timeout=timeout, limits=limits) for _ in range(count)]
 
 
 class PushDelivery:
@@ -96,7 +110,7 @@ class PushDelivery:
         self.stale_skipped = 0
         """Claims not sent because their lease would have ended before the try could."""
         self._own_http = http is None
-        self._http = http or httpx.AsyncClient(timeout=timeout)
+        self._clients = [http] if http is not None else _client_pool(concurrency, timeout)
 
     @property
     def lease_seconds(self) -> float:
@@ -119,7 +133,8 @@ class PushDelivery:
     async def aclose(self) -> None:
         """Close the HTTP client if this deliverer made it."""
         if self._own_http:
-            await self._http.aclose()
+            for client in self._clients:
+                await client.aclose()
 
     async def deliver_due(self) -> int:
         """One pass: claim the due reports and try each once; return how many were tried."""
@@ -149,16 +164,23 @@ class PushDelivery:
     async def send(self, due: Sequence[DuePush]) -> list[PushTry]:
         """Try each claimed report once, ``concurrency`` at a time; a claim whose lease would
         end before its try could is released instead (see the module's docstring)."""
-        gate = asyncio.Semaphore(self.concurrency)
+        # One slot per try in flight, spread over the clients: taking a slot is both the
+        # concurrency gate and the choice of client.
+        slots: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
+        for i in range(self.concurrency):
+            slots.put_nowait(self._clients[i % len(self._clients)])
         timeout_ms = round(self.timeout * 1000)
         stale: list[DuePush] = []
 
         async def bounded(report: DuePush) -> PushTry | None:
-            async with gate:
+            http = await slots.get()
+            try:
                 if epoch_ms(self.clock.now()) + timeout_ms >= report.lease_until:
                     stale.append(report)
                     return None
-                return await self._try(report)
+                return await self._try(http, report)
+            finally:
+                slots.put_nowait(http)
 
         tries = [t for t in await asyncio.gather(*(bounded(r) for r in due)) if t is not None]
         if stale:
@@ -188,7 +210,7 @@ class PushDelivery:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), idle_seconds)
 
-    async def _try(self, report: DuePush) -> PushTry:
+    async def _try(self, http: httpx.AsyncClient, report: DuePush) -> PushTry:
         at = self.clock.now()
         body = report.payload.encode()
         headers = {
@@ -202,10 +224,17 @@ class PushDelivery:
         # A duration, not an instant: measured on the monotonic counter, not the Clock.
         started = time.perf_counter()
         try:
-            async with self._http.stream(
+            async with http.stream(
                 "POST", report.url, content=body, headers=headers, timeout=self.timeout
             ) as resp:
                 status = resp.status_code
+                # Reading a short answer to its end keeps the connection alive for the next
+                # try; a long one is cut off, which closes its connection.
+                read = 0
+                async for chunk in resp.aiter_raw():
+                    read += len(chunk)
+                    if read > _MAX_ANSWER_BYTES:
+                        break
         except httpx.TimeoutException:
             error = f"timeout after {self.timeout:g} s"
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
