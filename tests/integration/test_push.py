@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import socket
 import threading
 from collections import Counter
@@ -29,7 +30,7 @@ from outdial.notify.push import PushDelivery, PushLog, backoff_seconds
 from outdial.service.accounts import AccountService
 from outdial.service.submit import SubmitPolicy, SubmitService
 from outdial.store import schema
-from outdial.store.push import PushLogEntry
+from outdial.store.push import FENCED_NOTE, PushLogEntry
 from outdial.store.repo import Store
 from outdial.telephony.carrier import CallResult
 from outdial.testing import FakeClock, TestAccount
@@ -55,14 +56,16 @@ class Received:
 
 
 class Receiver:
-    """A push receiver on 127.0.0.1: answers 500 to the first ``fail_first`` requests of each
-    delivery id, then 200; verifies every signature against the fake clock."""
+    """A push receiver on 127.0.0.1: answers the next requests with the codes in ``script``
+    while it lasts, else 500 to the first ``fail_first`` requests of each delivery id, then
+    200; verifies every signature against the fake clock."""
 
     def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
         self.secret = ""
         self.fail_first = 0
         self.always_fail = False
+        self.script: list[int] = []
         self.hold = False
         self.arrived = threading.Event()
         self.release = threading.Event()
@@ -104,7 +107,7 @@ class Receiver:
         with self._lock:
             self._seen[delivery] += 1
             failing = self.always_fail or self._seen[delivery] <= self.fail_first
-            code = 500 if failing else 200
+            code = self.script.pop(0) if self.script else 500 if failing else 200
             self.received.append(Received(delivery, attempt, body, verified, code))
         if self.hold:
             self.arrived.set()
@@ -510,3 +513,127 @@ def test_run_delivers_until_stopped(
     asyncio.run(scenario())
     assert {e.status for e in entries(store, account)} == {schema.PUSH_DELIVERED}
     assert len(receiver.received) == len(NUMBERS) and all(r.verified for r in receiver.received)
+
+
+def test_a_late_result_from_a_deliverer_whose_lease_was_taken_over_is_fenced_off(
+    store: Store,
+    clock: FakeClock,
+    account: TestAccount,
+    receiver: Receiver,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app_id, receiver.secret = push_app(store, clock, account, receiver.url)
+    finish_calls(store, clock, account, app_id, NUMBERS[:1])
+    # A's POST is answered 200 but its result comes late; B's is answered 503.
+    receiver.script = [200, 503]
+    receiver.hold = True
+
+    async def scenario() -> tuple[PushDelivery, PushDelivery, PushLogEntry]:
+        async with (
+            PushDelivery(store, clock, batch=1, concurrency=1, timeout=5) as a,
+            PushDelivery(store, clock) as b,
+        ):
+            pass_a = asyncio.create_task(a.deliver_due())
+            assert await asyncio.to_thread(receiver.arrived.wait, 10)
+            # A stalls inside its POST until its lease has run out; B takes the report over.
+            receiver.hold = False
+            clock.advance(a.lease_seconds)
+            assert await b.deliver_due() == 1
+            receiver.release.set()
+            assert await pass_a == 1
+            (after,) = entries(store, account)
+            await drain(b, clock, store, account, lambda: clock.advance(60))
+            return a, b, after
+
+    a, b, after = asyncio.run(scenario())
+    assert (a.fenced, a.stale_skipped, b.fenced, b.stale_skipped) == (1, 0, 0, 0)
+    # The report is as B left it: pending after B's failed try, retried 10 s later.
+    assert after.status == schema.PUSH_PENDING and after.attempts == 1
+    assert after.last_error == "HTTP 503" and after.delivered_at is None
+    assert after.next_at == after.tries[0].at + 10_000
+    # Both POSTs are in the log: B's as it was, then A's late one, marked and kept out.
+    assert [(t.attempt, t.http_status, t.error) for t in after.tries] == [
+        (1, 503, "HTTP 503"),
+        (1, 200, FENCED_NOTE),
+    ]
+    assert [r.answered for r in receiver.for_delivery(after.id)] == [200, 503, 200]
+    (done,) = entries(store, account)
+    assert done.status == schema.PUSH_DELIVERED and done.attempts == 2
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert [r.getMessage() for r in warnings] == [
+        "push pass: 1 results discarded (lease taken over), 0 stale claims not sent"
+    ]
+
+
+def test_a_deliverer_resumed_with_a_stale_claim_does_not_post(
+    store: Store,
+    clock: FakeClock,
+    account: TestAccount,
+    receiver: Receiver,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    app_id, receiver.secret = push_app(store, clock, account, receiver.url)
+    finish_calls(store, clock, account, app_id, NUMBERS[:2])
+
+    async def scenario() -> None:
+        async with PushDelivery(store, clock) as a, PushDelivery(store, clock) as b:
+            claimed = a.claim()
+            assert len(claimed) == 2
+            # A is stopped (SIGSTOP, a pause) past its lease; B claims and delivers.
+            clock.advance(a.lease_seconds)
+            assert await b.deliver_due() == 2
+            state = entries(store, account)
+            assert await a.send(claimed) == [], "nothing was POSTed on the stale claim"
+            assert a.stale_skipped == 2 and len(receiver.received) == 2
+            assert entries(store, account) == state, "its release was fenced off too"
+
+            # A claim that runs out with nobody taking it over is released: due at once.
+            assert operator_replay(store, clock, [e.id for e in state]) == 2
+            mine = a.claim()
+            # Raised by A's claim, B's claim, the replay and A's claim again.
+            assert [d.lease_epoch for d in mine] == [d.lease_epoch + 3 for d in claimed]
+            clock.advance(a.lease_seconds - a.timeout)
+            assert await a.send(mine) == []
+            assert a.stale_skipped == 4 and len(receiver.received) == 2
+            due = [e.next_at for e in entries(store, account)]
+            assert due == [epoch_ms(clock.now())] * 2
+            assert await a.deliver_due() == 2
+            assert (a.fenced, b.fenced, b.stale_skipped) == (0, 0, 0)
+
+    asyncio.run(scenario())
+    assert {e.status for e in entries(store, account)} == {schema.PUSH_DELIVERED}
+    assert len(receiver.received) == 4 and all(r.verified for r in receiver.received)
+    for e in entries(store, account):
+        assert [t.attempt for t in e.tries] == [1, 0, 1], "B's try, the replay, A's try"
+    assert not any(n in caplog.text for n in NUMBERS)
+
+
+def test_a_result_that_comes_after_a_replay_is_fenced_off(
+    store: Store, clock: FakeClock, account: TestAccount, receiver: Receiver
+) -> None:
+    app_id, receiver.secret = push_app(store, clock, account, receiver.url)
+    finish_calls(store, clock, account, app_id, NUMBERS[:1])
+
+    async def scenario() -> None:
+        async with PushDelivery(store, clock) as delivery:
+            tries = await delivery.send(delivery.claim())
+            assert operator_replay(store, clock, [t.outbox_id for t in tries]) == 1
+            delivery.record(tries)
+            assert delivery.fenced == 1
+            (entry,) = entries(store, account)
+            assert entry.status == schema.PUSH_PENDING and entry.attempts == 0
+            await drain(delivery, clock, store, account, lambda: clock.advance(60))
+
+    asyncio.run(scenario())
+    (entry,) = entries(store, account)
+    assert entry.status == schema.PUSH_DELIVERED
+    assert [(t.attempt, t.error) for t in entry.tries] == [
+        (0, "replayed by operator"),
+        (1, FENCED_NOTE),
+        (1, None),
+    ]
+
+
+def operator_replay(store: Store, clock: FakeClock, ids: list[int]) -> int:
+    return int(PushLog(store, clock).replay(ids)["replayed"])

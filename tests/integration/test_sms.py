@@ -14,6 +14,7 @@ import orjson
 import pytest
 from sqlalchemy import select
 
+from outdial.clock import epoch_ms
 from outdial.dialer.timeloop import LoopClock, VirtualTimeLoop
 from outdial.dialer.worker import Dialer, DialerConfig
 from outdial.domain.outcome import Outcome
@@ -112,3 +113,129 @@ def test_http_sender_keeps_the_provider_id() -> None:
         "http://sms.test", http=httpx.AsyncClient(transport=httpx.MockTransport(ok))
     )
     assert asyncio.run(sender.send("1", "hi", "call-1")) == SmsReceipt(ok=True, provider_id="msg-7")
+
+
+class CountingSender:
+    """A fake SMS gateway that counts its sends (refusing them all with ``fail``); with ``hold``
+    set, each send waits for it."""
+
+    def __init__(self, name: str, *, fail: bool = False) -> None:
+        self.name = name
+        self.fail = fail
+        self.sent: list[str] = []
+        self.hold: asyncio.Event | None = None
+        self.arrived = asyncio.Event()
+
+    async def send(self, to: str, text: str, reference: str) -> SmsReceipt:
+        self.sent.append(reference)
+        if self.hold is not None:
+            self.arrived.set()
+            await self.hold.wait()
+        if self.fail:
+            return SmsReceipt(ok=False, error=f"{self.name} refused")
+        return SmsReceipt(ok=True, provider_id=f"{self.name}-{len(self.sent)}")
+
+
+def test_a_late_result_from_a_sender_whose_lease_was_taken_over_is_fenced_off(
+    dialed: tuple[Store, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    store, _task = dialed
+    clock = FakeClock(START + timedelta(hours=1))
+
+    async def scenario() -> tuple[SmsDelivery, SmsDelivery, CountingSender, CountingSender]:
+        slow, refusing = CountingSender("a"), CountingSender("b", fail=True)
+        slow.hold = asyncio.Event()
+        a = SmsDelivery(store, clock, slow, batch=1)
+        b = SmsDelivery(store, clock, refusing)
+        pass_a = asyncio.create_task(a.deliver_due())
+        await asyncio.wait_for(slow.arrived.wait(), 10)
+        # A stalls after handing its message to the gateway until its lease has run out;
+        # B claims that message (and the other one), and its gateway refuses both.
+        clock.advance(a.lease_seconds)
+        assert await b.deliver_due() == 2
+        slow.hold.set()
+        assert await pass_a == 1
+        return a, b, slow, refusing
+
+    a, b, slow, refusing = asyncio.run(scenario())
+    assert (a.fenced, a.stale_skipped, b.fenced, b.stale_skipped) == (1, 0, 0, 0)
+    assert len(slow.sent) == 1 and len(refusing.sent) == 2
+    # B's results stand: both pending for a retry a minute later; A's "sent" was discarded.
+    rows = _sms(store)
+    assert [r["status"] for r in rows] == [schema.SMS_PENDING] * 2
+    assert [r["last_error"] for r in rows] == ["b refused"] * 2
+    assert [r["provider_id"] for r in rows] == [None, None]
+    assert [r["attempts"] for r in rows] == [1, 1]
+    assert [r["next_at"] for r in rows] == [epoch_ms(clock.now() + timedelta(minutes=1))] * 2
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings.count("hang-up SMS not sent") == 2
+    assert [w for w in warnings if w.startswith("SMS pass")] == [
+        "SMS pass: 1 results discarded (lease taken over), 0 stale claims not sent"
+    ]
+    assert not any(n in caplog.text for n in (YES, NOBODY))
+
+
+def test_a_sender_resumed_with_a_stale_claim_does_not_send(dialed: tuple[Store, int]) -> None:
+    store, _task = dialed
+    clock = FakeClock(START + timedelta(hours=1))
+
+    async def scenario() -> None:
+        stalled, other = CountingSender("a"), CountingSender("b")
+        a = SmsDelivery(store, clock, stalled)
+        b = SmsDelivery(store, clock, other)
+        claimed = a.claim()
+        assert len(claimed) == 2
+        # A is stopped past its lease; B claims and sends.
+        clock.advance(a.lease_seconds)
+        assert await b.deliver_due() == 2
+        for sms in claimed:
+            await a.send(sms)
+        assert stalled.sent == [] and a.stale_skipped == 2 and a.fenced == 0
+        assert [r["provider_id"] for r in sorted(_sms(store), key=lambda r: r["id"])] == [
+            "b-1",
+            "b-2",
+        ]
+        assert len(other.sent) == 2
+
+    asyncio.run(scenario())
+
+
+def test_a_stale_claim_nobody_took_over_is_released_and_sent_once(
+    dialed: tuple[Store, int],
+) -> None:
+    store, _task = dialed
+    clock = FakeClock(START + timedelta(hours=1))
+
+    async def scenario() -> None:
+        sender = CountingSender("a")
+        a = SmsDelivery(store, clock, sender)
+        claimed = a.claim()
+        clock.advance(a.lease_seconds - a.timeout)
+        for sms in claimed:
+            await a.send(sms)
+        assert sender.sent == [] and a.stale_skipped == 2
+        rows = _sms(store)
+        assert [r["next_at"] for r in rows] == [epoch_ms(clock.now())] * 2, "due again at once"
+        assert [r["lease_epoch"] for r in rows] == [1, 1]
+        assert await a.deliver_due() == 2
+        assert len(sender.sent) == 2 and a.fenced == 0
+        assert {r["lease_epoch"] for r in _sms(store)} == {2}
+        assert {r["status"] for r in _sms(store)} == {schema.SMS_SENT}
+
+    asyncio.run(scenario())
+
+
+def test_a_send_that_hangs_past_the_timeout_is_a_failed_try(dialed: tuple[Store, int]) -> None:
+    store, _task = dialed
+    clock = FakeClock(START + timedelta(hours=1))
+
+    async def scenario() -> None:
+        sender = CountingSender("a")
+        sender.hold = asyncio.Event()
+        assert await SmsDelivery(store, clock, sender, timeout=0.05).deliver_due() == 2
+
+    asyncio.run(scenario())
+    rows = _sms(store)
+    assert all(r["status"] == schema.SMS_PENDING and r["attempts"] == 1 for r in rows)
+    assert {r["last_error"] for r in rows} == {"timeout after 0.05 s"}
+    assert {r["next_at"] for r in rows} == {epoch_ms(clock.now() + timedelta(minutes=1))}

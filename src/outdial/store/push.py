@@ -1,8 +1,22 @@
-"""Queries of push report delivery: claiming due reports under a lease, recording each try,
-the delivery log and replays.
+"""Queries of push report delivery: claiming due reports under a fenced lease, recording each
+try, the delivery log and replays.
+
+Fencing. A claim moves the report's ``next_at`` to the end of the lease and raises its
+``lease_epoch``; the claimer gets the new epoch. Every later write of that claim (the try's
+result, a release) is an ``UPDATE ... WHERE id = ? AND lease_epoch = <claimed epoch>``, so once
+another deliverer has claimed the report again (after the lease ran out) or an operator has
+replayed it, the stale claimer's write matches no row and is discarded. The comparison is in the
+UPDATE itself, so it holds on SQLite and PostgreSQL alike and for any number of deliverers,
+whatever their clocks say.
+
+A fenced try is still logged in ``push_attempts``, because its POST did happen and the receiver
+may have acted on it: it keeps its HTTP status and duration, and its ``error`` says
+``FENCED_NOTE`` (after the try's own error, if it had one). It changes nothing in the report:
+not its status, its ``attempts`` count, its next try nor its last error.
 
 A replay is kept in the delivery log as a try numbered 0 (no HTTP status, no duration): it
-starts a new delivery cycle, and the give-up deadline counts from the latest one.
+starts a new delivery cycle, and the give-up deadline counts from the latest one. A replay also
+raises the epoch, so a try still in flight from before it cannot finish the new cycle.
 """
 
 from __future__ import annotations
@@ -19,6 +33,9 @@ from outdial.store import schema as s
 REPLAY_ATTEMPT = 0
 """The attempt number of the log entry a replay leaves."""
 REPLAY_NOTE = "replayed by operator"
+FENCED_NOTE = "lease taken over: result discarded"
+"""How the delivery log marks a try whose claim had been taken over when its result came."""
+_MAX_ERROR_CHARS = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +43,10 @@ class DuePush:
     """A report claimed for delivery, with what signing and the retry policy need."""
 
     outbox_id: int
+    lease_epoch: int
+    """The epoch this claim raised the report to: its writes count only while it holds."""
+    lease_until: int
+    """When the lease ends (epoch ms); another deliverer may claim the report from then on."""
     url: str
     payload: str
     attempt: int
@@ -40,6 +61,8 @@ class PushTry:
     """The outcome of one delivery try and the state it leaves its report in."""
 
     outbox_id: int
+    lease_epoch: int
+    """The epoch of the claim the try was made under (``DuePush.lease_epoch``)."""
     attempt: int
     at: int
     http_status: int | None
@@ -87,7 +110,8 @@ class PushQueries:
     def claim_push(self, now: int, limit: int, lease_until: int) -> list[DuePush]:
         """Take up to ``limit`` pending reports due at ``now``, oldest first, and lease them:
         their next try moves to ``lease_until`` so that no other deliverer takes them, and a
-        deliverer that dies mid-delivery only delays them."""
+        deliverer that dies mid-delivery only delays them. Each claim raises the report's
+        epoch; the claim's writes must name it (see the module's docstring)."""
         o = s.push_outbox
         replayed = (
             select(func.max(s.push_attempts.c.at))
@@ -120,14 +144,21 @@ class PushQueries:
         rows = self.conn.execute(stmt).all()
         if not rows:
             return []
-        self.conn.execute(
-            update(o)
-            .where(o.c.id.in_([r[0] for r in rows]), o.c.status == s.PUSH_PENDING)
-            .values(next_at=lease_until)
-        )
+        # RETURNING gives the epoch each row was raised to: the claim's token (SQLite >= 3.35).
+        claimed = {
+            int(outbox_id): int(epoch)
+            for outbox_id, epoch in self.conn.execute(
+                update(o)
+                .where(o.c.id.in_([r[0] for r in rows]), o.c.status == s.PUSH_PENDING)
+                .values(next_at=lease_until, lease_epoch=o.c.lease_epoch + 1)
+                .returning(o.c.id, o.c.lease_epoch)
+            )
+        }
         return [
             DuePush(
                 outbox_id=int(r[0]),
+                lease_epoch=claimed[int(r[0])],
+                lease_until=lease_until,
                 url=r[1],
                 payload=r[2],
                 attempt=int(r[3]) + 1,
@@ -135,28 +166,17 @@ class PushQueries:
                 secret=r[5],
             )
             for r in rows
+            if int(r[0]) in claimed
         ]
 
-    def record_push_tries(self, tries: Sequence[PushTry]) -> None:
-        """Log each try and move its report on; a report another deliverer already finished
-        (after this one's lease ran out) keeps its state, but the try is still logged."""
+    def record_push_tries(self, tries: Sequence[PushTry]) -> int:
+        """Log each try and move its report on, if the try's claim still holds (same epoch,
+        report pending); return how many tries were fenced off. A fenced try is logged with
+        ``FENCED_NOTE`` and leaves its report as the newer claim or the replay left it."""
         if not tries:
-            return
-        self.conn.execute(
-            insert(s.push_attempts),
-            [
-                {
-                    "outbox_id": t.outbox_id,
-                    "attempt": t.attempt,
-                    "at": t.at,
-                    "http_status": t.http_status,
-                    "error": t.error,
-                    "duration_ms": t.duration_ms,
-                }
-                for t in tries
-            ],
-        )
+            return 0
         o = s.push_outbox
+        fenced: set[int] = set()
         for t in tries:
             values: dict[str, object] = {"status": t.status, "attempts": t.attempt}
             if t.status == s.PUSH_DELIVERED:
@@ -165,11 +185,46 @@ class PushQueries:
                 values["last_error"] = t.error
             if t.status == s.PUSH_PENDING and t.next_at is not None:
                 values["next_at"] = t.next_at
-            self.conn.execute(
+            result = self.conn.execute(
                 update(o)
-                .where(o.c.id == t.outbox_id, o.c.status == s.PUSH_PENDING)
+                .where(
+                    o.c.id == t.outbox_id,
+                    o.c.lease_epoch == t.lease_epoch,
+                    o.c.status == s.PUSH_PENDING,
+                )
                 .values(**values)
             )
+            if result.rowcount == 0:
+                fenced.add(t.outbox_id)
+        self.conn.execute(
+            insert(s.push_attempts),
+            [
+                {
+                    "outbox_id": t.outbox_id,
+                    "attempt": t.attempt,
+                    "at": t.at,
+                    "http_status": t.http_status,
+                    "error": _fenced_error(t.error) if t.outbox_id in fenced else t.error,
+                    "duration_ms": t.duration_ms,
+                }
+                for t in tries
+            ],
+        )
+        return len(fenced)
+
+    def release_push(self, claims: Sequence[tuple[int, int]], now: int) -> int:
+        """Give back claims (``(outbox_id, lease_epoch)``) that were not tried: each report whose
+        claim still holds is due again at ``now``; return how many were released."""
+        o = s.push_outbox
+        released = 0
+        for outbox_id, epoch in claims:
+            result = self.conn.execute(
+                update(o)
+                .where(o.c.id == outbox_id, o.c.lease_epoch == epoch, o.c.status == s.PUSH_PENDING)
+                .values(next_at=now)
+            )
+            released += result.rowcount
+        return released
 
     def push_log(
         self,
@@ -248,6 +303,7 @@ class PushQueries:
                 next_at=now,
                 delivered_at=None,
                 last_error=None,
+                lease_epoch=o.c.lease_epoch + 1,
             )
         )
         self.conn.execute(
@@ -267,7 +323,14 @@ class PushQueries:
         return int(result.rowcount)
 
 
+def _fenced_error(error: str | None) -> str:
+    if not error:
+        return FENCED_NOTE
+    return f"{error[: _MAX_ERROR_CHARS - len(FENCED_NOTE) - 2]}; {FENCED_NOTE}"
+
+
 __all__ = [
+    "FENCED_NOTE",
     "REPLAY_ATTEMPT",
     "DuePush",
     "PushLogEntry",
