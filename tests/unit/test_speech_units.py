@@ -309,11 +309,13 @@ def test_parts_with_fewer_variables_than_placeholders() -> None:
 # --- ASR phrase handling ----------------------------------------------------------------------
 
 
-def test_words_lowercases_and_keeps_apostrophes() -> None:
+def test_words_lowercases_and_keeps_apostrophes_and_digits() -> None:
     assert asr.words("Yes, I'LL be THERE!") == ("yes", "i'll", "be", "there")
     assert asr.words("I don’t know") == ("i", "don't", "know")
     assert asr.words("  ...  ") == ()
-    assert asr.words("call-back at 5pm") == ("call", "back", "at", "pm")
+    # Digits are kept: an open-vocabulary engine writes times and days as Whisper does.
+    assert asr.words("call-back at 5pm") == ("call", "back", "at", "5pm")
+    assert asr.words("Friday at 3:30, OK?") == ("friday", "at", "3", "30", "ok")
 
 
 def _arpa_sections(text: str) -> tuple[dict[int, int], list[str], list[str]]:

@@ -242,14 +242,14 @@ def script_test(
 
 def _hearing(callee_voice: str | None) -> Any:
     from outdial.script.audio import Hearing
-    from outdial.speech.asr import make_asr
+    from outdial.speech import asr
     from outdial.speech.errors import SpeechUnavailable
 
     settings = _settings()
     try:
         hearing = Hearing(
             settings.tts_engine,
-            make_asr(settings.asr_engine, settings.asr_model),
+            asr.asr_from_settings(settings),  # as the SIP carrier builds it
             callee_voice=callee_voice,
             bot_voice=settings.tts_voice,
         )
