@@ -555,3 +555,21 @@ def test_say_gets_parts_with_variables_not_fixed() -> None:
     )
     assert session.said[1][1] == (("Please say yes or no, ", True), ("Li", False))
     assert session.said[2][1] == (("Bye", True),)
+
+
+# --- the recogniser registry and settings ----------------------------------------------------
+
+
+def test_settings_validate_the_asr_engine_against_the_registry() -> None:
+    from pydantic import ValidationError
+
+    from outdial.config import Settings
+    from outdial.speech.registry import ASR_ENGINES, DEFAULT_ASR
+
+    assert Settings(_env_file=None).asr_engine == DEFAULT_ASR == "whisper"  # type: ignore[call-arg]
+    for name in ASR_ENGINES:
+        assert Settings(_env_file=None, asr_engine=name).asr_engine == name  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="unknown ASR engine 'nope'; choose whisper"):
+        Settings(_env_file=None, asr_engine="nope")  # type: ignore[call-arg]
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None, asr_workers=0)  # type: ignore[call-arg]
