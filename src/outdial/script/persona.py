@@ -103,9 +103,9 @@ class TextSession:
         if turn.silence or not turn.say:
             self.transcript.append({"speaker": "callee", "text": "(silence)"})
             return None
-        return self._spoken(turn.say, expect)
+        return await self._spoken(turn.say, expect)
 
-    def _spoken(self, said: str, expect: tuple[str, ...]) -> Heard | None:
+    async def _spoken(self, said: str, expect: tuple[str, ...]) -> Heard | None:
         """What the bot gets of an answer the persona says (here: the text itself)."""
         self.transcript.append({"speaker": "callee", "text": said})
         return Heard(text=said)

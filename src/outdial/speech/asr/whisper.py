@@ -174,6 +174,11 @@ class WhisperAsr(AsrEngine):
     def _impl(self, phrases: tuple[tuple[str, ...], ...]) -> Stream:
         return _WhisperStream(self, phrases)
 
+    def close(self) -> None:
+        """Stop the pool, then release the model (CTranslate2's threads end with it)."""
+        super().close()
+        self._model = None
+
     def decode(self, samples: np.ndarray, phrases: tuple[tuple[str, ...], ...] = ()) -> str:
         """Text of up to 30 s of 16 kHz float samples; '' for no speech."""
         samples = samples[: int(MAX_SECONDS * RATE)]
