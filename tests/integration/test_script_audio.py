@@ -304,10 +304,13 @@ nodes:
 TOO_SHORT = "name: too short to tell\nnodes:\n  a:\n    say: Hello ${text1}\n"
 
 
-def _import(cli: Any, tmp_path: Path, account: TestAccount, source: str) -> dict[str, Any]:
+def _import(
+    cli: Any, tmp_path: Path, account: TestAccount, source: str, *, ok: bool = True
+) -> dict[str, Any]:
     path = tmp_path / "template.yaml"
     path.write_text(source, encoding="utf-8")
-    out: dict[str, Any] = cli("script", "import", str(path), "--account", str(account.account_id))
+    args = ("script", "import", str(path), "--account", str(account.account_id))
+    out: dict[str, Any] = cli(*args, ok=ok)
     return out
 
 
@@ -377,3 +380,41 @@ def test_a_given_language_is_kept_not_detected(
     assert "languageDetected" not in out and "warnings" not in out
     resp = post(api, account, clock, SEND, send_body(account, out["scriptId"]))
     assert resp["status"] == "0", resp
+
+
+SPANISH_LISTENS = """\
+name: Spanish that listens
+language: es
+start: pregunta
+intents:
+  si: {phrases: ["si", "claro"]}
+nodes:
+  pregunta:
+    say: Hola ${text1}, ¿vendrá a su cita de mañana? Diga sí o pulse 1.
+    listen: {timeout: 5}
+    dtmf: {"1": fin}
+    branches: {si: fin}
+  fin:
+    say: Gracias, hasta luego.
+    hangup: true
+"""
+
+
+def test_a_template_listening_in_a_language_no_recogniser_handles_is_refused(
+    cli: Any, tmp_path: Path, account: TestAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    err = _import(cli, tmp_path, account, SPANISH_LISTENS, ok=False)
+    message = json.dumps(err)
+    assert "nodes.pregunta.listen" in message
+    assert "'es'" in message and "(whisper)" in message and "only en" in message
+    monkeypatch.setenv("OUTDIAL_ASR_ENGINE", "pocketsphinx")
+    assert "(pocketsphinx)" in json.dumps(
+        _import(cli, tmp_path, account, SPANISH_LISTENS, ok=False)
+    )
+
+
+def test_a_template_that_only_speaks_spanish_is_still_imported(
+    cli: Any, tmp_path: Path, account: TestAccount
+) -> None:
+    out = _import(cli, tmp_path, account, SPANISH)  # no listen node: nothing to recognise
+    assert out["language"] == "es" and "scriptId" in out

@@ -11,6 +11,7 @@ import re
 import warnings
 import wave
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 
 import numpy as np
@@ -573,3 +574,17 @@ def test_settings_validate_the_asr_engine_against_the_registry() -> None:
         Settings(_env_file=None, asr_engine="nope")  # type: ignore[call-arg]
     with pytest.raises(ValidationError):
         Settings(_env_file=None, asr_workers=0)  # type: ignore[call-arg]
+
+
+def test_asr_languages_are_known_without_loading_a_model(tmp_path: Path) -> None:
+    from outdial.speech.registry import WHISPER_MULTILINGUAL_VOCABULARY, asr_languages
+
+    assert asr_languages("pocketsphinx") == asr_languages("whisper") == frozenset({"en"})
+    assert asr_languages("vosk", "/some/model") is None  # a Vosk model names no language
+    assert asr_languages("whisper", str(tmp_path)) is None  # not a model folder
+    vocabulary = tmp_path / "vocabulary.txt"
+    vocabulary.write_text("t\n" * (WHISPER_MULTILINGUAL_VOCABULARY - 1))
+    assert asr_languages("whisper", str(tmp_path)) == frozenset({"en"})  # a *.en model
+    vocabulary.write_text("t\n" * WHISPER_MULTILINGUAL_VOCABULARY)
+    multilingual = asr_languages("whisper", str(tmp_path))
+    assert multilingual is not None and {"en", "es", "fr", "zh"} <= multilingual

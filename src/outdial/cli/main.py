@@ -25,6 +25,7 @@ from outdial.service.accounts import AccountService, NewAccount
 from outdial.service.rates_csv import RatesFileError
 from outdial.service.scripts import ScriptService
 from outdial.speech.languages import tts_languages
+from outdial.speech.registry import asr_languages
 from outdial.store.repo import Store
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -199,6 +200,8 @@ def script_import(
             _clock(store),
             tts_languages=tts_languages(settings.tts_engine, settings.tts_languages),
             long_chars=settings.long_tts_chars,
+            asr_languages=asr_languages(settings.asr_engine, settings.asr_model),
+            asr_engine=settings.asr_engine,
         )
         return service.import_script(account, text)
 
