@@ -13,6 +13,7 @@ import types
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from outdial.script.engine import TemplateConversation
@@ -21,6 +22,7 @@ from outdial.script.template import load, parse
 from outdial.speech.asr import PocketSphinxAsr, make_asr
 from outdial.speech.audio import TELEPHONY_RATE, Audio, silence
 from outdial.speech.errors import SpeechUnavailable
+from outdial.speech.g711 import telephone_line
 from outdial.speech.loopback import hear, spoken
 from outdial.speech.tts import EspeakTts, FliteTts, TtsEngine, make_tts
 from tests.helpers import EXAMPLES
@@ -419,3 +421,44 @@ def test_recognizer_needs_phrases(asr: PocketSphinxAsr) -> None:
         ("i'll", "come"),
         ("yes",),
     )
+
+
+# --- Whisper's failure modes -------------------------------------------------------------
+
+
+def test_whisper_segment_filter() -> None:
+    from outdial.speech.asr.whisper import keep_segment
+
+    assert keep_segment(0.1, -0.2, 1.0)
+    assert keep_segment(0.9, -0.5, 1.0)  # likely silence, but decoded confidently: kept
+    assert keep_segment(0.3, -1.5, 1.0)  # unsure, but speech: kept
+    assert not keep_segment(0.9, -1.2, 1.0)  # likely silence and unsure: text out of nothing
+    assert not keep_segment(0.1, -0.2, 3.0)  # "no no no no ...": a repetition loop
+
+
+@pytest.fixture(scope="module")
+def whisper() -> Any:
+    engine = make_asr("whisper")
+    yield engine
+    engine.close()
+
+
+def test_whisper_hears_no_words_in_line_noise_or_hum(whisper: Any) -> None:
+    rng = np.random.default_rng(7)
+    noise = Audio((rng.normal(0, 2500, 16000)).astype("<i2").tobytes())  # 2 s of hiss
+    t = np.arange(16000) / 8000
+    hum = Audio((3000 * np.sin(2 * np.pi * 50 * t)).astype("<i2").tobytes())  # mains hum
+    for audio in (telephone_line(noise), telephone_line(hum), silence(3.0)):
+        got = hear(whisper, audio, ["yes", "no"])
+        assert (got.accepted, got.heard) == (False, ""), got
+
+
+def test_whisper_decodes_at_most_30_seconds(flite: FliteTts, whisper: Any) -> None:
+    from outdial.speech.asr.whisper import MAX_SECONDS
+
+    long = spoken(flite, "yes I will be there") + silence(40.0)
+    r = whisper.recognizer(["yes"])
+    r.feed(long)
+    assert r._stream._bytes == MAX_SECONDS * 16000 * 2  # the rest is never kept
+    got = r.finish()
+    assert got.accepted and "be there" in got.text

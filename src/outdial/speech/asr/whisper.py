@@ -224,9 +224,10 @@ class _WhisperStream(Stream):
         self._bytes = 0
 
     def feed(self, pcm: bytes) -> None:
-        if self._bytes < MAX_SECONDS * RATE * 2:
-            self._pcm.append(pcm)
-            self._bytes += len(pcm)
+        room = int(MAX_SECONDS * RATE) * 2 - self._bytes
+        if room > 0:
+            self._pcm.append(pcm[:room])
+            self._bytes += min(room, len(pcm))
 
     def end(self) -> str:
         pcm, self._pcm, self._bytes = b"".join(self._pcm), [], 0
