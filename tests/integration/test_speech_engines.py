@@ -448,7 +448,12 @@ def test_whisper_hears_no_words_in_line_noise_or_hum(whisper: Any) -> None:
     noise = Audio((rng.normal(0, 2500, 16000)).astype("<i2").tobytes())  # 2 s of hiss
     t = np.arange(16000) / 8000
     hum = Audio((3000 * np.sin(2 * np.pi * 50 * t)).astype("<i2").tobytes())  # mains hum
-    for audio in (telephone_line(noise), telephone_line(hum), silence(3.0)):
+    # A warbling tone: without the Silero VAD gate Whisper wrote "we're going to go to the
+    # next one" for it.
+    n = np.arange(24000) / 8000
+    warble = np.sin(2 * np.pi * (200 + 100 * np.sin(2 * np.pi * 3 * n)) * n) * 6000
+    tone = Audio(warble.astype("<i2").tobytes())
+    for audio in (telephone_line(noise), telephone_line(hum), telephone_line(tone), silence(3)):
         got = hear(whisper, audio, ["yes", "no"])
         assert (got.accepted, got.heard) == (False, ""), got
 
