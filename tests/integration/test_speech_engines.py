@@ -294,6 +294,25 @@ def test_whisper_operator_model_folder_is_loaded_as_a_str_with_its_options(
     assert options == {"device": "cpu", "compute_type": "int8", "cpu_threads": 1, "num_workers": 2}
     caps = engine.capabilities
     assert (caps.grammar, caps.rate, caps.languages) == (False, 16000, frozenset({"en"}))
+    assert getattr(engine, "language", "") == "en"
+
+
+def test_a_multilingual_whisper_model_declares_its_languages_and_detects_per_answer(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    loaded = _fake_package(monkeypatch, "whisper")
+    for f in ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt"):
+        (tmp_path / f).write_text("x")
+    multilingual = types.SimpleNamespace(
+        model=types.SimpleNamespace(is_multilingual=True), supported_languages=["en", "es", "de"]
+    )
+    fake = sys.modules["faster_whisper"]
+    monkeypatch.setattr(
+        fake, "WhisperModel", lambda path, **kw: loaded.append(path) or multilingual
+    )
+    engine = make_asr("whisper", str(tmp_path))
+    assert engine.capabilities.languages == frozenset({"en", "es", "de"})
+    assert getattr(engine, "language", "") is None  # Whisper detects each answer's language
 
 
 def test_whisper_model_files_are_checked_against_their_digests(tmp_path: Path) -> None:

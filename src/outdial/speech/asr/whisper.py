@@ -169,7 +169,9 @@ class WhisperAsr(AsrEngine):
             num_workers=self.workers,
         )
         self.languages = _languages(self._model)
-        self.language = "en" if "en" in self.languages else sorted(self.languages)[0]
+        # An English model decodes English; a multilingual one detects each answer's language
+        # (a listen does not yet say its template's language to the recogniser).
+        self.language: str | None = "en" if self.languages == {"en"} else None
 
     def _impl(self, phrases: tuple[tuple[str, ...], ...]) -> Stream:
         return _WhisperStream(self, phrases)
