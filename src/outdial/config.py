@@ -11,6 +11,8 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from outdial.speech.registry import ASR_ENGINES, DEFAULT_ASR
+
 
 class Settings(BaseSettings):
     """outdial's configuration; every field is documented in the README table."""
@@ -32,8 +34,10 @@ class Settings(BaseSettings):
     tts_engine: str = Field("flite", pattern="^(flite|espeak-ng)$")
     tts_voice: str | None = None
     tts_languages: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    asr_engine: str = Field("pocketsphinx", pattern="^(pocketsphinx|vosk|whisper)$")
+    asr_engine: str = DEFAULT_ASR
     asr_model: str | None = None
+    asr_workers: int | None = Field(None, ge=1)
+    asr_timeout_seconds: float = Field(5.0, gt=0)
     long_tts_chars: int = Field(200, ge=1)
     long_tts_daily_quota: int = Field(5, ge=0)
     auto_migrate: bool = True
@@ -73,6 +77,13 @@ class Settings(BaseSettings):
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("asr_engine", mode="after")
+    @classmethod
+    def _check_asr(cls, value: str) -> str:
+        if value not in ASR_ENGINES:
+            raise ValueError(f"unknown ASR engine {value!r}; choose {', '.join(ASR_ENGINES)}")
         return value
 
     @field_validator("trusted_proxies", mode="after")

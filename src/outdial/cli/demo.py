@@ -30,6 +30,7 @@ from outdial.dialer.timeline import shared_clock
 from outdial.service.accounts import AccountService, NewAccount
 from outdial.service.scripts import ScriptService
 from outdial.speech.languages import tts_languages
+from outdial.speech.registry import asr_languages
 from outdial.store.repo import Store
 
 EXAMPLE_TEMPLATE = "data/simple-notice.yaml"
@@ -90,6 +91,8 @@ def run_demo(settings: Settings, database_url: str | None) -> dict[str, Any]:
             clock,
             tts_languages=tts_languages(settings.tts_engine, settings.tts_languages),
             long_chars=settings.long_tts_chars,
+            asr_languages=asr_languages(settings.asr_engine, settings.asr_model),
+            asr_engine=settings.asr_engine,
         ).import_script(acc["accountId"], source)
         base = f"http://127.0.0.1:{port}"
         with LaafficClient(base, acc["apiKey"], acc["apiSecret"]) as client:

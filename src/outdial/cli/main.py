@@ -28,6 +28,7 @@ from outdial.service.accounts import AccountService, NewAccount
 from outdial.service.rates_csv import RatesFileError
 from outdial.service.scripts import ScriptService
 from outdial.speech.languages import tts_languages
+from outdial.speech.registry import asr_languages
 from outdial.store.repo import Store
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -218,6 +219,8 @@ def script_import(
             _clock(store),
             tts_languages=tts_languages(settings.tts_engine, settings.tts_languages),
             long_chars=settings.long_tts_chars,
+            asr_languages=asr_languages(settings.asr_engine, settings.asr_model),
+            asr_engine=settings.asr_engine,
         )
         return service.import_script(account, text)
 
@@ -261,14 +264,14 @@ def script_test(
 
 def _hearing(callee_voice: str | None) -> Any:
     from outdial.script.audio import Hearing
-    from outdial.speech.asr import make_asr
+    from outdial.speech import asr
     from outdial.speech.errors import SpeechUnavailable
 
     settings = _settings()
     try:
         hearing = Hearing(
             settings.tts_engine,
-            make_asr(settings.asr_engine, settings.asr_model),
+            asr.asr_from_settings(settings),  # as the SIP carrier builds it
             callee_voice=callee_voice,
             bot_voice=settings.tts_voice,
         )

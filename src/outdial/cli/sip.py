@@ -202,7 +202,7 @@ async def _place(
     try:
         result = await carrier.place(request, TemplateConversation(template), asyncio.Event())
     finally:
-        carrier.stack.stop()
+        carrier.close()
     return {
         "outcome": str(result.outcome),
         "sipCode": result.sip_code,

@@ -205,9 +205,10 @@ class WorkerThread:
         self.loop = make_loop(shared)
         self.clock = dialer_clock(self.loop, shared, start)
         speed = timeline_speed(shared)
+        self.carrier = make_carrier(settings, self.clock, store)
         self.dialer = Dialer(
             store,
-            make_carrier(settings, self.clock, store),
+            self.carrier,
             self.clock,
             DialerConfig(
                 worker_id=worker_id(settings),
@@ -259,6 +260,11 @@ class WorkerThread:
         self._thread.join(timeout)
         if self.push is not None:
             self.push.stop(timeout)
+        # The SIP carrier holds a SIP stack and speech engines with native threads: release
+        # them before the interpreter exits (see SipCarrier.close).
+        close = getattr(self.carrier, "close", None)
+        if close is not None and not self._thread.is_alive():
+            close()
 
     def request_stop(self) -> None:
         """Stop claiming now and begin the drain; returns at once (``stop`` waits)."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from outdial.clock import Clock
 from outdial.domain.conversation import Turn
-from outdial.speech.asr import make_asr
+from outdial.speech.asr import asr_from_settings
 from outdial.speech.tts import make_tts
 from outdial.telephony.recording import RecordingStore
 from outdial.telephony.sip.carrier import SipCarrier, Trunk, UnknownTrunk
@@ -68,7 +68,7 @@ def sip_carrier(
         TrunkDirectory(store, settings.sip_trunk),
         clock,
         make_tts(settings.tts_engine, settings.tts_voice),
-        make_asr(settings.asr_engine, settings.asr_model),
+        asr_from_settings(settings),  # as `outdial script test --audio` builds it
         RecordingStore(settings.recordings_dir),
         media_host=settings.sip_media_host,
         stereo_recordings=settings.sip_stereo_recordings,

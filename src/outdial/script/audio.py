@@ -93,7 +93,7 @@ class AudioSession(TextSession):
         self._endpoint = None
         return await super().listen(timeout, expect)
 
-    def _spoken(self, said: str, expect: tuple[str, ...]) -> Heard | None:
+    async def _spoken(self, said: str, expect: tuple[str, ...]) -> Heard | None:
         vad = EnergyVad()
         recognizer = self.hearing.asr.recognizer(expect)
         line = spoken(self.callee, said, pad=0.4) + silence(1.0)
@@ -115,7 +115,7 @@ class AudioSession(TextSession):
         if not started:
             self.transcript.append({"speaker": "callee", "text": f"{said} (not heard)"})
             return None
-        got = recognizer.finish()
+        got = await recognizer.finish_async()  # in the pool, under the timeout, as on a call
         heard = got.text if got.accepted else f"{got.heard or '-'} (not understood)"
         self.transcript.append({"speaker": "callee", "text": said, "heard": heard})
         return Heard(text=got.text, unclear=not got.accepted)

@@ -106,12 +106,12 @@ class TextSession:
         if turn.silence or not turn.say:
             self.transcript.append({"speaker": "callee", "text": "(silence)"})
             return None
-        heard = self._spoken(turn.say, expect)
+        heard = await self._spoken(turn.say, expect)
         if heard is not None and turn.confidence is not None and not heard.unclear:
             heard = Heard(heard.text, heard.dtmf, heard.unclear, turn.confidence)
         return heard
 
-    def _spoken(self, said: str, expect: tuple[str, ...]) -> Heard | None:
+    async def _spoken(self, said: str, expect: tuple[str, ...]) -> Heard | None:
         """What the bot gets of an answer the persona says (here: the text itself)."""
         self.transcript.append({"speaker": "callee", "text": said})
         return Heard(text=said)

@@ -8,6 +8,7 @@ not kept (they differ per callee, and keeping them would grow without bound). Ou
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 import threading
@@ -15,7 +16,9 @@ import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 from outdial.speech.audio import TELEPHONY_RATE, Audio, concat, from_wav
 from outdial.speech.errors import SpeechUnavailable
@@ -30,8 +33,15 @@ class TtsMetrics:
     audio_seconds: float = 0.0
 
 
+RENDER_THREADS = 4  # renders are external programs: the threads mostly wait on them
+
+
 class TtsEngine(ABC):
-    """Renders text to 8 kHz audio; subclasses implement ``_impl`` only."""
+    """Renders text to 8 kHz audio; subclasses implement ``_impl`` only.
+
+    On a call, ``render_parts_async`` serves cached parts at once and renders the others in
+    the engine's threads, so a render never holds up the event loop that paces RTP.
+    """
 
     name = "tts"
 
@@ -42,6 +52,7 @@ class TtsEngine(ABC):
         self._cache_bytes = 0
         self._cache_limit = cache_bytes
         self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
 
     default_voice = ""
 
@@ -83,12 +94,60 @@ class TtsEngine(ABC):
         """A prompt given as (text, fixed) parts: fixed parts cached, the others not."""
         return concat([self.render(text, cache=fixed) for text, fixed in parts if text.strip()])
 
+    def cached(self, text: str) -> Audio | None:
+        """The kept render of ``text`` (counted as a hit), or None."""
+        text = " ".join(text.split())
+        if not text:
+            return Audio(b"")
+        with self._lock:
+            hit = self._cache.get(text)
+            if hit is not None:
+                self._cache.move_to_end(text)
+                self.metrics.cache_hits += 1
+            return hit
+
+    async def render_parts_async(self, parts: Sequence[tuple[str, bool]]) -> Audio:
+        """``render_parts`` off the event loop: fixed parts already kept come from the cache
+        on the loop, everything else renders in the engine's threads."""
+        hits = [self.cached(text) if fixed else None for text, fixed in parts]
+        if all(h is not None for h in hits):
+            return concat([h for h in hits if h is not None])
+        loop = asyncio.get_running_loop()
+        rendered = await asyncio.gather(
+            *(
+                _done(h)
+                if h is not None
+                else loop.run_in_executor(self.pool(), partial(self.render, t, cache=f))
+                for h, (t, f) in zip(hits, parts, strict=True)
+                if t.strip()
+            )
+        )
+        return concat(list(rendered))
+
+    def pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    RENDER_THREADS, thread_name_prefix=f"tts-{self.name}"
+                )
+            return self._pool
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
     def _keep(self, text: str, audio: Audio) -> None:
         self._cache[text] = audio
         self._cache_bytes += len(audio.pcm)
         while self._cache_bytes > self._cache_limit and len(self._cache) > 1:
             _, old = self._cache.popitem(last=False)
             self._cache_bytes -= len(old.pcm)
+
+
+async def _done(audio: Audio) -> Audio:
+    return audio
 
 
 def _program(name: str, package: str) -> str:

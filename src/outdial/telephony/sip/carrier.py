@@ -101,6 +101,13 @@ class SipCarrier:
         self.early_media = 0  # calls whose media started on a provisional response
         self.codecs: Counter[int] = Counter()  # payload types used, per call
 
+    def close(self) -> None:
+        """Stop the SIP stack, then the speech engines' threads (a process exits cleanly
+        only with native decoders released before the interpreter tears down)."""
+        self.stack.stop()
+        self.asr.close()
+        self.tts.close()
+
     async def place(
         self, request: CallRequest, conversation: Conversation, stop: asyncio.Event
     ) -> CallResult:

@@ -1,5 +1,10 @@
 """A conversation's view of a SIP call: prompts out as RTP, the callee's speech in through VAD
-and ASR, keys in as RFC 4733 events; barge-in stops a prompt when the callee talks over it."""
+and ASR, keys in as RFC 4733 events; barge-in stops a prompt when the callee talks over it.
+
+The event loop this runs on also sends every other call's 20 ms packets, so nothing slow runs
+on it: answers are decoded in the recogniser's pool (``Recognizer.finish_async``, under the
+engine's timeout) and prompt parts not in the TTS cache render in the TTS engine's threads.
+"""
 
 from __future__ import annotations
 
@@ -100,7 +105,8 @@ class SipCallSession:
     async def say(self, text: str, parts: PromptParts = ()) -> None:
         self._check()
         self._note("bot", text)
-        audio = self.tts.render_parts(parts or ((text, False),))
+        audio = await self.tts.render_parts_async(parts or ((text, False),))
+        self._check()
         self.rtp.play(audio)
         drained = asyncio.ensure_future(self.rtp.drained())
         gone = asyncio.ensure_future(self.hung_up.wait())
@@ -122,7 +128,7 @@ class SipCallSession:
             if self._pending is not None:
                 frames, self._pending = self._pending, None
                 self._feed(frames)
-                return self._recognised()
+                return await self._recognised()
             if self._utterance is not None:  # the callee is already answering
                 self._feed(self._utterance)
                 self._speech.set()
@@ -169,16 +175,19 @@ class SipCallSession:
                 ended.cancel()
             if waits["gone"] in done:
                 raise CalleeHungUp
-            return self._recognised()
+            return await self._recognised()
         finally:
             for f in waits.values():
                 f.cancel()
 
-    def _recognised(self) -> Heard:
-        if self._recognizer is None:
+    async def _recognised(self) -> Heard:
+        recognizer, self._recognizer = self._recognizer, None  # audio from now on is not this
+        if recognizer is None:
             self._note("callee", "(speech)")
             return Heard(unclear=True)
-        got = self._recognizer.finish()
+        # A callee who hangs up during the decode still gets their answer heard (an opt-out
+        # is often the last thing said): the next call on the session raises instead.
+        got = await recognizer.finish_async()
         said = got.text if got.accepted else f"({got.heard or 'unclear'})"
         self._note("callee", said)
         return Heard(text=got.text, unclear=not got.accepted)

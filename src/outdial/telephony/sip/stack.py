@@ -173,6 +173,13 @@ class SipStack:
 
         self.ed2.callFromThread(shutdown)
         self._thread.join(timeout)
+        if not self._thread.is_alive():
+            # Free the reactor's native timer now, while the interpreter is whole: left to the
+            # garbage collector at exit, ElPeriodic.__del__ can crash the process (SIGSEGV) once
+            # native libraries such as CTranslate2's are loaded too.
+            elp = getattr(self.ed2, "elp", None)
+            if elp is not None:
+                elp.__del__()
 
 
 @dataclass(frozen=True, slots=True)

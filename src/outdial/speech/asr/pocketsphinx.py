@@ -1,13 +1,8 @@
-"""Speech recognition: a base class that owns phrase handling, acceptance and metrics, and the
-engines (PocketSphinx by default; Vosk and Whisper-class engines as extras).
+"""CMU PocketSphinx with its bundled US English acoustic model: a grammar engine.
 
-A listen on a call knows what answers it expects: the phrases of the node's intents and of the
-global intents. Grammar engines decode against exactly those phrases, which is fast and
-accurate on telephone audio, but a grammar never says "I did not understand": out-of-grammar
-speech comes back as the nearest phrase. So outdial decodes with a language model built from
-the expected phrases (it allows other word sequences, at a cost), and a result counts only when
-two signals agree: the decoded words contain one whole expected phrase, and the conversation's
-intent rules then match those words (otherwise the engine re-asks).
+Each listen decodes with a bigram language model of the node's expected phrases over a
+dictionary of just their words (see ``arpa``), and a result counts only when a whole phrase
+explains it (``AsrEngine.accepts``).
 """
 
 from __future__ import annotations
@@ -16,160 +11,12 @@ import atexit
 import itertools
 import math
 import os
-import re
 import tempfile
-import threading
-import time
-from abc import ABC, abstractmethod
 from collections import Counter, OrderedDict
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
-from outdial.speech.audio import Audio, Resampler
+from outdial.speech.asr.base import DEFAULT_TIMEOUT, FILLERS, AsrEngine, Stream
 from outdial.speech.errors import SpeechUnavailable, need
-
-_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
-# Hesitations and glue words a callee puts around an answer; in the language model they soak
-# up speech that is not a phrase, so the decoder need not force it onto one.
-FILLERS = ("uh", "um", "the", "a", "and", "so", "oh")
-
-
-def words(text: str) -> tuple[str, ...]:
-    return tuple(_WORD.findall(text.lower().replace("’", "'")))
-
-
-@dataclass(frozen=True, slots=True)
-class Recognition:
-    """One utterance: ``text`` is what counts ('' when rejected), ``heard`` the raw decode."""
-
-    text: str
-    heard: str
-    accepted: bool
-    decode_seconds: float  # spent after the end of speech
-
-
-@dataclass
-class AsrMetrics:
-    utterances: int = 0
-    accepted: int = 0
-    rejected: int = 0
-    decode_seconds: float = 0.0
-    audio_seconds: float = 0.0
-    unknown_words: set[str] = field(default_factory=set)
-
-
-class Stream(ABC):
-    """An engine's decoding of one utterance, fed as the audio arrives."""
-
-    @abstractmethod
-    def feed(self, pcm: bytes) -> None: ...
-
-    @abstractmethod
-    def end(self) -> str:
-        """Finish and return the hypothesis ('' for none)."""
-
-
-class Recognizer:
-    """One utterance, fed frame by frame while the callee speaks, finished at end of speech."""
-
-    def __init__(self, engine: AsrEngine, phrases: tuple[tuple[str, ...], ...]) -> None:
-        self.engine = engine
-        self.phrases = phrases
-        self._stream = engine._impl(phrases)
-        self._fed = 0.0
-        self._resampler: Resampler | None = None
-
-    def feed(self, audio: Audio) -> None:
-        self._fed += audio.seconds
-        if audio.rate == self.engine.rate:
-            self._stream.feed(audio.pcm)
-            return
-        if self._resampler is None or self._resampler.rate_in != audio.rate:
-            self._resampler = Resampler(audio.rate, self.engine.rate)
-        self._stream.feed(self._resampler.feed(audio))
-
-    def finish(self) -> Recognition:
-        started = time.perf_counter()
-        if self._resampler is not None:
-            self._stream.feed(self._resampler.feed(Audio(b"", self._resampler.rate_in), last=True))
-        heard = " ".join(words(self._stream.end()))
-        accepted = self.engine.accepts(heard, self.phrases)
-        spent = time.perf_counter() - started
-        m = self.engine.metrics
-        with self.engine._lock:
-            m.utterances += 1
-            m.accepted += accepted
-            m.rejected += not accepted
-            m.decode_seconds += spent
-            m.audio_seconds += self._fed
-        return Recognition(heard if accepted else "", heard, accepted, spent)
-
-
-class AsrEngine(ABC):
-    """Recognises telephone speech; subclasses implement ``_impl``."""
-
-    name = "asr"
-    rate = 16000
-    uses_grammar = True
-    min_coverage = 0.3
-
-    def __init__(self) -> None:
-        self.metrics = AsrMetrics()
-        self._lock = threading.Lock()
-
-    @abstractmethod
-    def _impl(self, phrases: tuple[tuple[str, ...], ...]) -> Stream:
-        """A stream decoding against ``phrases`` (ignored by open-vocabulary engines)."""
-
-    def known(self, word: str) -> bool:
-        """Whether the engine can recognise ``word``; grammar engines drop phrases it cannot."""
-        return True
-
-    def prepare(self, phrases: Iterable[str]) -> tuple[tuple[str, ...], ...]:
-        kept: dict[tuple[str, ...], None] = {}
-        for phrase in phrases:
-            ws = words(phrase)
-            if not ws:
-                continue
-            unknown = [w for w in ws if not self.known(w)]
-            if unknown:
-                self.metrics.unknown_words.update(unknown)
-                continue
-            kept[ws] = None
-        return tuple(sorted(kept))
-
-    def recognizer(self, phrases: Iterable[str] = ()) -> Recognizer:
-        return Recognizer(self, self.prepare(phrases))
-
-    def recognize(self, audio: Audio, phrases: Iterable[str] = ()) -> Recognition:
-        r = self.recognizer(phrases)
-        r.feed(audio)
-        return r.finish()
-
-    def accepts(self, heard: str, phrases: tuple[tuple[str, ...], ...]) -> bool:
-        """A grammar result counts when expected phrases explain most of what was heard.
-
-        Speech the phrases cannot explain still decodes to in-vocabulary words, usually short
-        ones scattered among others ("waited other i'm great" for "please unsubscribe me");
-        requiring phrases to cover at least ``min_coverage`` of the non-filler words rejects
-        that while keeping answers that wrap a phrase in a few extra words.
-        """
-        if not heard:
-            return False
-        if not self.uses_grammar or not phrases:
-            return True
-        tokens = heard.split()
-        covered = [False] * len(tokens)
-        for phrase in phrases:
-            n = len(phrase)
-            for i in range(len(tokens) - n + 1):
-                if tuple(tokens[i : i + n]) == phrase:
-                    covered[i : i + n] = [True] * n
-        if not any(covered):
-            return False
-        content = [c for t, c in zip(tokens, covered, strict=True) if t not in FILLERS]
-        return not content or sum(content) / len(content) >= self.min_coverage
 
 
 def arpa(phrases: tuple[tuple[str, ...], ...], discount: float = 0.5) -> str:
@@ -222,10 +69,17 @@ class PocketSphinxAsr(AsrEngine):
     """
 
     name = "pocketsphinx"
+    languages: frozenset[str] = frozenset({"en"})
     models_kept = 128
 
-    def __init__(self, model_dir: str | None = None) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        model_dir: str | None = None,
+        *,
+        workers: int | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        super().__init__(workers=workers, timeout=timeout)
         try:
             import pocketsphinx
         except ImportError as exc:
@@ -250,16 +104,11 @@ class PocketSphinxAsr(AsrEngine):
         return word in self._pron
 
     def close(self) -> None:
-        """Remove the phrase models written to disk (also done at exit)."""
+        """Stop the pool and remove the phrase models written to disk (also done at exit)."""
+        super().close()
         with self._lock:
             self._models.clear()
         self._dir.cleanup()
-
-    def __enter__(self) -> PocketSphinxAsr:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
 
     def _model(self, phrases: tuple[tuple[str, ...], ...]) -> _Model:
         with self._lock:
@@ -343,13 +192,3 @@ class _SphinxStream(Stream):
             return str(hyp.hypstr) if hyp is not None else ""
         finally:
             self.model.give(d)
-
-
-def make_asr(name: str, model: str | None = None) -> AsrEngine:
-    if name == "pocketsphinx":
-        return PocketSphinxAsr(model)
-    if name in ("vosk", "whisper"):
-        from outdial.speech.asr_extras import make_extra
-
-        return make_extra(name, model)
-    raise SpeechUnavailable(f"unknown ASR engine {name!r}; choose pocketsphinx, vosk or whisper")
