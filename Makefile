@@ -51,6 +51,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/turn_latency.py
 	$(BIN)/python bench/intent_accuracy.py
 	$(BIN)/python bench/sip_concurrency.py
+	$(BIN)/python bench/asr_engines.py
+	$(BIN)/python bench/push_delivery.py
+	$(BIN)/python bench/dialer_many_tasks.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -12,7 +12,7 @@ for the task to finish and every push report to be delivered, then audits the da
   whose delivery was cut by a kill may arrive again, always with the same delivery id).
 
 Figures of each run (faults, callees, dialed twice, lost) are printed and appended to
-``$OUTDIAL_FAULT_FIGURES`` when set.
+``$FAULT_FIGURES_FILE`` when set.
 """
 
 from __future__ import annotations
@@ -277,7 +277,7 @@ class Campaign:
             "push_failed_answers": self.receiver.failed_answers(),
         }
         print("fault figures:", json.dumps(figures))
-        out = os.environ.get("OUTDIAL_FAULT_FIGURES")
+        out = os.environ.get("FAULT_FIGURES_FILE")
         if out:
             with open(out, "a", encoding="utf-8") as f:
                 f.write(json.dumps(figures) + "\n")

@@ -280,12 +280,16 @@ class AsrEngine(ABC):
             return False
         if not self.uses_grammar or not phrases:
             return True
-        # Compared as the matcher compares: contractions expanded on both sides, so "do not
-        # contact me" heard exactly is the phrase "don't contact me".
-        tokens = list(words(fold(heard)))
-        folded = {tuple(words(fold(" ".join(p)))) for p in phrases}
+        if self._covers(heard.split(), phrases):
+            return True
+        # Also compared as the matcher compares: contractions expanded on both sides, so "do
+        # not contact me" heard exactly is the phrase "don't contact me".
+        folded = tuple(tuple(words(fold(" ".join(p)))) for p in phrases)
+        return self._covers(list(words(fold(heard))), folded)
+
+    def _covers(self, tokens: list[str], phrases: Iterable[tuple[str, ...]]) -> bool:
         covered = [False] * len(tokens)
-        for phrase in folded:
+        for phrase in phrases:
             n = len(phrase)
             for i in range(len(tokens) - n + 1):
                 if tuple(tokens[i : i + n]) == phrase:
