@@ -102,6 +102,16 @@ class PushLogEntry:
     tries: tuple[PushLogTry, ...]
 
 
+_PG_DELIVERED = (
+    "UPDATE push_outbox SET status = %(delivered)s, attempts = u.attempt, delivered_at = u.at, "
+    "last_error = NULL "
+    "FROM unnest(%(ids)s::bigint[], %(epochs)s::bigint[], %(attempts)s::int[], "
+    "%(ats)s::bigint[]) AS u(id, epoch, attempt, at) "
+    "WHERE push_outbox.id = u.id AND push_outbox.lease_epoch = u.epoch "
+    "AND push_outbox.status = %(pending)s RETURNING push_outbox.id"
+)
+
+
 class PushQueries:
     """Mixed into the repository's transaction class."""
 
@@ -177,7 +187,28 @@ class PushQueries:
             return 0
         o = s.push_outbox
         fenced: set[int] = set()
-        for t in tries:
+        rest = list(tries)
+        if self.conn.dialect.name == "postgresql":
+            # Delivered tries, the common case, in one statement: a round trip per report
+            # was most of a pass's database time.
+            done = [t for t in tries if t.status == s.PUSH_DELIVERED]
+            rest = [t for t in tries if t.status != s.PUSH_DELIVERED]
+            if done:
+                kept = set(
+                    self.conn.exec_driver_sql(
+                        _PG_DELIVERED,
+                        {
+                            "ids": [t.outbox_id for t in done],
+                            "epochs": [t.lease_epoch for t in done],
+                            "attempts": [t.attempt for t in done],
+                            "ats": [t.at for t in done],
+                            "pending": s.PUSH_PENDING,
+                            "delivered": s.PUSH_DELIVERED,
+                        },
+                    ).scalars()
+                )
+                fenced.update(t.outbox_id for t in done if t.outbox_id not in kept)
+        for t in rest:
             values: dict[str, object] = {"status": t.status, "attempts": t.attempt}
             if t.status == s.PUSH_DELIVERED:
                 values.update(delivered_at=t.at, last_error=None)
