@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from outdial.domain.billing import OUT_OF_FUNDS_REASON, may_dial
-from outdial.store.repo import Store, Tx
+from outdial.store.repo import Tx
 
 log = logging.getLogger(__name__)
 
@@ -21,12 +21,3 @@ def suspend_if_out_of_funds(tx: Tx, account_id: int, min_balance: int, now_ms: i
             "balance exhausted; tasks suspended", extra={"account_id": account_id, "tasks": paused}
         )
     return True
-
-
-def out_of_funds(store: Store, account_id: int, min_balance: int, now_ms: int) -> bool:
-    """The check before claiming: a read, and a write only when the account is short."""
-    with store.read() as tx:
-        if may_dial(tx.funds(account_id), min_balance):
-            return False
-    with store.write() as tx:
-        return suspend_if_out_of_funds(tx, account_id, min_balance, now_ms)

@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from outdial.clock import Clock, epoch_ms
 from outdial.dialer.claims import Claimer, TaskPlan
-from outdial.dialer.funds import out_of_funds
+from outdial.dialer.funds import suspend_if_out_of_funds
 from outdial.dialer.leases import LeaseKeeper, LeaseTiming
 from outdial.dialer.metrics import Latency
 from outdial.dialer.records import cut_short, finished_call
@@ -264,7 +264,7 @@ class Dialer:
                 plans.extend(self._plan_account(account_tasks, now, waits))
         if not plans:
             return False
-        budget = self._cps.budget(self._seconds(now))
+        budget = self._cps.budget(now.timestamp())
         started_at = time.perf_counter()
         try:
             step = self.claimer.claim(plans, budget, now)
@@ -297,8 +297,10 @@ class Dialer:
         with self.store.read() as tx:
             funds = tx.funds_of(account_ids)
         short = {a for a, f in funds.items() if not may_dial(f, self.config.min_balance)}
-        for account_id in sorted(short):
-            out_of_funds(self.store, account_id, self.config.min_balance, epoch_ms(now))
+        if short:
+            with self.store.write() as tx:
+                for account_id in sorted(short):
+                    suspend_if_out_of_funds(tx, account_id, self.config.min_balance, epoch_ms(now))
         return short
 
     def _windows_of(self, task: RunnableTask) -> tuple[list[Window], ZoneInfo]:
@@ -493,9 +495,6 @@ class Dialer:
             self.results.drop(lost)
 
     # --- bookkeeping -------------------------------------------------------------------------
-    def _seconds(self, now: datetime) -> float:
-        return now.timestamp()
-
     def _database_away(self, exc: SQLAlchemyError, failures: int) -> float:
         self.stats.db_errors += 1
         wait = DB_RETRY_SECONDS[min(failures, len(DB_RETRY_SECONDS) - 1)]

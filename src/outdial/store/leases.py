@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from outdial.store import schema as s
@@ -312,14 +312,6 @@ class LeaseQueries:
             select(s.workers.c.id, s.workers.c.fenced_writes).where(s.workers.c.fenced_writes > 0)
         )
         return {str(r[0]): int(r[1]) for r in rows}
-
-    def leases_of(self, owner: str) -> int:
-        value = self.conn.execute(
-            select(func.count()).where(
-                and_(s.callees.c.state == s.CALLEE_DIALING, s.callees.c.lease_owner == owner)
-            )
-        ).scalar()
-        return int(value or 0)
 
 
 __all__ = ["Claimed", "LeaseLost", "LeaseQueries", "WorkerRow"]
