@@ -179,6 +179,10 @@ def configure(level: str = "INFO", fmt: str = "text", stream: TextIO | None = No
     # Every command applies migrations first; Alembic's per-step lines would stand before a
     # command's JSON answer on standard error. It still speaks when something goes wrong.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # httpx logs every request at INFO; push delivery and the CLI's own client make thousands,
+    # and each line would carry a receiver's URL. Failures are logged by outdial itself.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         lg = logging.getLogger(name)
         lg.handlers.clear()

@@ -113,3 +113,13 @@ def test_one_place_configures_every_command(logged: tuple[io.StringIO, logging.L
     assert type(handlers[0].formatter).__name__ == "JsonFormatter"
     bad = CliRunner().invoke(app, ["script", "schema"], env={"OUTDIAL_LOG_FORMAT": "xml"})
     assert bad.exit_code == 1 and "OUTDIAL_LOG_FORMAT" in bad.stderr
+
+
+def test_library_request_lines_stay_out(logged: tuple[io.StringIO, logging.Logger]) -> None:
+    """httpx's per-request INFO lines would flood the demo and carry receivers' URLs."""
+    out, _ = logged
+    configure("INFO", "text", stream=out)
+    logging.getLogger("httpx").info('HTTP Request: POST http://127.0.0.1:9/push "HTTP/1.1 200 OK"')
+    logging.getLogger("httpx").warning("connection pool is full")
+    assert "HTTP Request" not in out.getvalue()
+    assert "connection pool is full" in out.getvalue()
