@@ -7,6 +7,9 @@ from sqlalchemy import Engine, create_engine
 
 from outdial.store.schema import metadata
 
+# Any constant will do, as long as nothing else in the database takes the same advisory lock.
+MIGRATION_LOCK = 0x6F75746469616C  # "outdial"
+
 config = context.config
 engine = config.attributes.get("engine")
 if not isinstance(engine, Engine):
@@ -20,5 +23,10 @@ with engine.connect() as connection:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # The API and every worker migrate at start; started together on a new database
+            # (compose, systemd) they would race to create the same tables. The lock is held
+            # to the end of this transaction, and the next process then finds the schema at head.
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         context.run_migrations()
     connection.commit()
