@@ -26,10 +26,14 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING
 
-import numpy as np
+from outdial.speech.errors import SpeechUnavailable, need
+
+try:
+    import numpy as np
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise need("numpy") from exc
 
 from outdial.speech.audio import concat
-from outdial.speech.errors import SpeechUnavailable
 from outdial.speech.tts import TtsEngine, make_tts
 from outdial.telephony.recording import SAMPLE_RATE, RecordingStore
 from outdial.telephony.voices import Spoken
