@@ -21,6 +21,7 @@ import asyncio
 import logging
 import subprocess
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -33,7 +34,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise need("numpy") from exc
 
-from outdial.speech.audio import concat
+from outdial.speech.audio import Audio, concat
 from outdial.speech.tts import TtsEngine, make_tts
 from outdial.telephony.recording import SAMPLE_RATE, RecordingStore
 from outdial.telephony.voices import Spoken
@@ -43,7 +44,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RENDER_THREADS = 2
+# flite is CPU-bound: on 2 cores 4 threads placed 15 calls/s against 2 threads' 13
+# (bench/recording_render.py).
+RENDER_THREADS = 4
+# Variable parts the engines do not keep (a callee's name, a date) recur within a call (a
+# name greeted and thanked) and across a task (dates): the last few are kept here.
+RECENT_PARTS = 256
 FADE_SECONDS = 0.01
 # The callee speaks with the first of these that is not the bot's voice and is installed:
 # a female flite voice against flite's default male one, else espeak-ng.
@@ -58,6 +64,7 @@ class CallAudio:
         self._threads = threads
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._recent: OrderedDict[tuple[str, str], Audio] = OrderedDict()
 
     @classmethod
     def for_bot(cls, engine: str, voice: str | None, make: MakeTts | None = None) -> CallAudio:
@@ -120,10 +127,25 @@ class CallAudio:
     def _clip(self, span: Spoken) -> np.ndarray:
         engine = self.bot if span.speaker == "bot" else self.callee
         audio = concat(
-            [engine.render(t, cache=fixed).trimmed() for t, fixed in span.parts if t.strip()],
-            SAMPLE_RATE,
+            [self._part(engine, t, fixed) for t, fixed in span.parts if t.strip()], SAMPLE_RATE
         )
         return audio.array()
+
+    def _part(self, engine: TtsEngine, text: str, fixed: bool) -> Audio:
+        if fixed:
+            return engine.render(text).trimmed()
+        key = (engine.voice, text)
+        with self._lock:
+            hit = self._recent.get(key)
+            if hit is not None:
+                self._recent.move_to_end(key)
+                return hit
+        audio = engine.render(text, cache=False).trimmed()
+        with self._lock:
+            self._recent[key] = audio
+            while len(self._recent) > RECENT_PARTS:
+                self._recent.popitem(last=False)
+        return audio
 
     def _executor(self) -> ThreadPoolExecutor:
         with self._lock:
