@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from outdial.client import sign
 from outdial.clock import Clock
@@ -37,6 +37,11 @@ from outdial.telephony.talk import converse
 
 with contextlib.suppress(SpeechUnavailable):  # without the speech extra there is no FakeAsr
     from outdial.speech.asr.fake import FakeAsr as FakeAsr
+
+
+def unavailable_tts(engine: str, voice: str | None = None) -> NoReturn:
+    """A TTS factory for a machine without speech engines: every engine is missing."""
+    raise SpeechUnavailable(f"{engine} is not installed here (voice {voice!r})")
 
 
 class FakeClock:

@@ -36,6 +36,7 @@ from outdial.store.repo import Store
 from outdial.telephony.carrier import Carrier
 from outdial.telephony.recording import RecordingStore
 from outdial.telephony.sim import SimCarrier, SimProfile
+from outdial.telephony.voices import load_voices
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,9 @@ def make_carrier(settings: Settings, clock: Clock, store: Store | None = None) -
             max_cps=settings.sim_max_cps,
             **shape,
         )
-        return SimCarrier(clock, profile, RecordingStore(settings.recordings_dir))
+        # Built once per process, so a missing speech engine is logged once, not per call.
+        voices = load_voices(settings.tts_engine, settings.tts_voice)
+        return SimCarrier(clock, profile, RecordingStore(settings.recordings_dir), voices)
     if settings.carrier == "sip" and store is not None:
         from outdial.dialer.sip import sip_carrier
 

@@ -55,6 +55,16 @@ class Audio:
         pcm = self.pcm + b"\x00" * (-len(self.pcm) % size)
         return [Audio(pcm[i : i + size], self.rate) for i in range(0, len(pcm), size)]
 
+    def trimmed(self, floor: int = 300, keep: float = 0.02) -> Audio:
+        """Without the leading and trailing silence (samples under ``floor``) that engines pad
+        a render with; ``keep`` seconds stay at each end, so no word starts on a cut."""
+        loud = np.flatnonzero(np.abs(self.array().astype(np.int32)) >= floor)
+        if not len(loud):
+            return Audio(b"", self.rate)
+        margin = int(keep * self.rate)
+        first, last = max(0, int(loud[0]) - margin), min(self.samples, int(loud[-1]) + 1 + margin)
+        return Audio(self.pcm[2 * first : 2 * last], self.rate)
+
     def __add__(self, other: Audio) -> Audio:
         if other.rate != self.rate:
             other = other.resampled(self.rate)

@@ -29,6 +29,7 @@ from outdial.telephony.carrier import (
 )
 from outdial.telephony.recording import SAMPLE_RATE, RecordingStore
 from outdial.telephony.talk import converse
+from outdial.telephony.voices import CallVoices, Spoken
 
 # Final SIP codes the simulated network answers with, per outcome.
 _SIP = {
@@ -40,7 +41,8 @@ _SIP = {
     Outcome.REJECTED: 603,
 }
 SPEECH_SECONDS_PER_CHAR = 0.065
-MAX_PLACEHOLDER_SECONDS = 1000
+ANSWER_PAUSE_SECONDS = 0.8  # a callee's pause before answering
+MAX_RECORDING_SECONDS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,8 @@ class _Session:
     persona: list[str]
     instant: bool
     transcript: list[Turn] = field(default_factory=list)
+    spoken: list[Spoken] | None = None
+    """What each side said and when, kept only for a call being recorded with voices."""
     bot_hung_up: bool = False
     elapsed: float = 0.0
     """Seconds of the passes that completed."""
@@ -131,16 +135,25 @@ class _Session:
             raise CalleeHungUp
 
     async def say(self, text: str, parts: PromptParts = ()) -> None:
-        self.transcript.append(Turn("bot", text, self.talked()))
-        await self._pass(len(text) * SPEECH_SECONDS_PER_CHAR)
+        at, seconds = self.talked(), len(text) * SPEECH_SECONDS_PER_CHAR
+        self.transcript.append(Turn("bot", text, at))
+        if self.spoken is not None:
+            # As a SIP call renders it: without parts, the whole text as variable (uncached).
+            self.spoken.append(Spoken("bot", parts or ((text, False),), at, at + seconds))
+        await self._pass(seconds)
 
     async def listen(self, timeout: float, expect: tuple[str, ...] = ()) -> Heard | None:
         if not self.persona:
             await self._pass(timeout)
             return None
         line = self.persona.pop(0)
-        await self._pass(0.8 + len(line) * SPEECH_SECONDS_PER_CHAR)
-        self.transcript.append(Turn("callee", line, self.talked()))
+        began = self.talked()
+        await self._pass(ANSWER_PAUSE_SECONDS + len(line) * SPEECH_SECONDS_PER_CHAR)
+        at = self.talked()
+        self.transcript.append(Turn("callee", line, at))
+        if self.spoken is not None:
+            # A profile has few persona lines: cached like a template's fixed text.
+            self.spoken.append(Spoken("callee", ((line, True),), began, at))
         return Heard(text=line)
 
     async def hangup(self) -> None:
@@ -148,17 +161,22 @@ class _Session:
 
 
 class SimCarrier:
-    """A Carrier whose network is a seeded random model."""
+    """A Carrier whose network is a seeded random model.
+
+    With ``voices``, a recorded call's file is its conversation spoken (see
+    ``telephony/callaudio.py``); without, it is silence as long as the call talked."""
 
     def __init__(
         self,
         clock: Clock,
         profile: SimProfile | None = None,
         recordings: RecordingStore | None = None,
+        voices: CallVoices | None = None,
     ) -> None:
         self.clock = clock
         self.profile = profile or SimProfile()
         self.recordings = recordings
+        self.voices = voices
         self.max_cps = self.profile.max_cps
         self.placed = 0
 
@@ -242,6 +260,9 @@ class SimCarrier:
         if fate is Outcome.VOICEMAIL:
             persona = []
         session = _Session(self.clock, None if instant else talk, persona, instant)
+        recordings = self.recordings if request.record else None
+        if recordings is not None and self.voices is not None:
+            session.spoken = []
         limit = None if instant else request.max_talk
         outcome, side = await converse(conversation, session, request, stop, limit)
         # The loop's limit fires no later than the call's own (the call's time passes only in
@@ -251,11 +272,14 @@ class SimCarrier:
             talked = limit if side == "limit" else min(talked, limit)
         ended = answered + timedelta(seconds=talked)
         recording = None
-        if request.record and self.recordings is not None:
-            seconds = min(talked, MAX_PLACEHOLDER_SECONDS)
-            # Until speech lands the simulated network has no audio: the recording is silence
-            # as long as the conversation, so downloads and durations behave as on SIP.
-            recording = self.recordings.write(b"\x00\x00" * int(seconds * SAMPLE_RATE))
+        if recordings is not None:
+            seconds = min(talked, MAX_RECORDING_SECONDS)
+            if session.spoken is not None and self.voices is not None:
+                recording = await self.voices.record(recordings, session.spoken, seconds)
+            else:
+                # No speech engines: silence as long as the conversation, so downloads and
+                # durations still behave as on SIP.
+                recording = recordings.write(b"\x00\x00" * int(seconds * SAMPLE_RATE))
         return CallResult(
             fate,
             200,
