@@ -9,7 +9,7 @@ as ``outdial worker`` does. Phase 1 times it until nothing is pending; phase 2 r
 SIGKILLs the deliverer when half the reports are delivered, restarts it and checks, from the
 receiver's counts and the database, that every report arrived (duplicates are allowed: at
 least once). The baseline, in the same run, is the receiver's raw capacity: the same number of
-POSTs from a plain httpx client with the deliverer's concurrency.
+POSTs from a plain client (aiohttp, as the deliverer uses) with the deliverer's concurrency.
 
     python bench/push_delivery.py [--reports 200000] [--database-url URL]
                                   [--batch N] [--concurrency N]
@@ -35,6 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import aiohttp
 import httpx
 import orjson
 from sqlalchemy import delete, func, insert, literal, select, update
@@ -277,23 +278,25 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 async def baseline(base: str, n: int, concurrency: int, payload: bytes) -> float:
-    """Reports per second of ``n`` plain POSTs with ``concurrency`` in flight."""
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    """Reports per second of ``n`` plain POSTs with ``concurrency`` in flight, from the HTTP
+    client the deliverer uses (aiohttp) with no database, signing or bookkeeping."""
     counter = itertools.count(1)
     headers = {"Content-Type": "application/json;charset=UTF-8", "X-Outdial-Attempt": "1"}
+    connector = aiohttp.TCPConnector(limit=concurrency)
 
-    async with httpx.AsyncClient(limits=limits, timeout=10) as http:
+    async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as http:
 
         async def worker() -> None:
             for i in counter:
                 if i > n:
                     return
-                resp = await http.post(
+                async with http.post(
                     f"{base}/push",
-                    content=payload,
+                    data=payload,
                     headers={**headers, "X-Outdial-Delivery": str(i)},
-                )
-                resp.raise_for_status()
+                ) as resp:
+                    await resp.read()
+                    resp.raise_for_status()
 
         t0 = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -342,7 +345,7 @@ def bench(args: argparse.Namespace) -> int:
         print(
             f"{engine:10s} phase 1: {n} reports in {seconds:.1f} s = {rps:.0f} reports/s "
             f"(target >= {TARGET_RPS}), lost {lost1}, duplicates {dup1}  | raw receiver "
-            f"capacity (plain httpx, {concurrency} in flight): {raw:.0f} POSTs/s -> "
+            f"capacity (plain aiohttp, {concurrency} in flight): {raw:.0f} POSTs/s -> "
             f"{rps / raw:.2f}x of it  [batch {batch}, concurrency {concurrency}]",
             flush=True,
         )
