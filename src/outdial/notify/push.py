@@ -73,10 +73,11 @@ def _session(concurrency: int, timeout: float) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=concurrency),
         timeout=aiohttp.ClientTimeout(total=timeout),
-        # Answers are read raw and only to keep the connection; proxies from the environment
-        # (HTTP_PROXY, HTTPS_PROXY, NO_PROXY) apply as they did with httpx.
+        # Answers are read raw and only to keep the connection. Nothing from the environment:
+        # with it aiohttp reads ~/.netrc in a thread at every request and would send its
+        # credentials to the receivers' hosts; no HTTP(S)_PROXY either.
         auto_decompress=False,
-        trust_env=True,
+        trust_env=False,
     )
 
 
