@@ -29,18 +29,28 @@ from outdial.domain.utterance import fold
 HEDGE_TOKEN = "hedgeword"  # noqa: S105 - a word, not a secret
 _BARE = {
     "dont": "do not", "cant": "can not", "wont": "will not", "didnt": "did not",
-    "doesnt": "does not", "isnt": "is not", "im": "i am", "ive": "i have", "ill": "i will",
-    "id": "i would", "thats": "that is", "wouldnt": "would not", "couldnt": "could not",
+    "doesnt": "does not", "isnt": "is not", "im": "i am", "ive": "i have",
+    "thats": "that is", "wouldnt": "would not", "couldnt": "could not",
     "wasnt": "was not", "arent": "are not", "havent": "have not", "youre": "you are",
 }  # fmt: skip
 _BARE_RE = re.compile(r"\b(" + "|".join(_BARE) + r")\b")
-_FILLER_RE = re.compile(r"\b(um+|uh+|uhm|er+|erm|hmm+|mm+|mhm|uh huh|ah+|oh)\b[,.]?\s*")
+# "ill"/"id" are "I'll"/"I'd" only before a verb: "I feel ill" keeps its word.
+_BARE_BEFORE_VERB_RE = re.compile(
+    r"\b(ill|id)\b(?= (?:be|pay|come|do|make|call|send|get|have|take|try|see|attend|settle|"
+    r"sort|transfer|go|give|need|like|love|prefer|rather|say|think|check|miss|bring|look|"
+    r"let|put|cancel)\b)"
+)
+_FILLER_RE = re.compile(r"\b(um+|uh+|uhm|er+|erm|hmm+|mm+|ah+|oh)\b[,.]?\s*")
+# Affirmative grunts are a yes, not a hesitation ("mm-hm", "uh huh", "mhm").
+_GRUNT_YES_RE = re.compile(r"\b(?:m+ ?h+m+|uh ?huh)\b")
 
 
 def surface(text: str) -> str:
     """``text`` folded (lowercase, contractions expanded), bare contractions expanded,
     hesitations removed; punctuation kept (clauses matter to the rules)."""
     out = _BARE_RE.sub(lambda m: _BARE[m.group(1)], fold(text))
+    out = _BARE_BEFORE_VERB_RE.sub(lambda m: "i will" if m.group(1) == "ill" else "i would", out)
+    out = _GRUNT_YES_RE.sub("yes", out)
     return re.sub(r"\s+", " ", _FILLER_RE.sub("", out)).strip()
 
 
