@@ -513,7 +513,16 @@ def print_report(report: Report, *, show_errors: bool, detail: bool = True) -> N
         print(f"reschedule slots exactly right: {right}/{total}")
 
 
-def print_summary() -> int:
+def make_matcher(kind: str) -> Matcher:
+    """The matcher ``--matcher`` names."""
+    if kind == "semantic":
+        from outdial.script.intents import SemanticMatcher
+
+        return SemanticMatcher()
+    return RuleMatcher()
+
+
+def print_summary(matcher: Matcher | None = None) -> int:
     """Tune, held-out and independent accuracy, each beside the literal baseline."""
     sets = (
         ("tune", load_labelled("tune")),
@@ -523,7 +532,7 @@ def print_summary() -> int:
     print("set           n    accuracy  baseline  ratio  no-match  oo->pos  listed")
     passed = True
     for name, items in sets:
-        report = evaluate(None, items)
+        report = evaluate(matcher, items)
         base = evaluate(LiteralMatcher(), items)
         ratio = report.accuracy / max(base.accuracy, 1e-9)
         print(
@@ -555,10 +564,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--impair", default="clean", help=f"comma-separated, or all: {', '.join(IMPAIRMENTS)}"
     )
+    parser.add_argument(
+        "--matcher",
+        choices=("rules", "semantic"),
+        default="rules",
+        help="semantic: rules first, then the bundled MiniLM embeddings (outdial[semantic])",
+    )
     parser.add_argument("--limit", type=int, help="only the first N utterances (smoke runs)")
     args = parser.parse_args(argv)
+    matcher = make_matcher(args.matcher)
     if args.summary:
-        return print_summary()
+        return print_summary(matcher)
     if args.set == "legacy":
         items = load_utterances()
     elif args.set == "independent":
@@ -569,7 +585,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         items = items[: args.limit]
     print(f"set {args.set}, split {args.split if args.set == 'new' else '-'}")
     if not args.audio:
-        report = evaluate(None, items)
+        report = evaluate(matcher, items)
         print_report(report, show_errors=args.errors)
         baseline = evaluate(LiteralMatcher(), items)
         print(

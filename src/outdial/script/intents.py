@@ -558,6 +558,16 @@ def _bundled_model_dir() -> str | None:
     return None
 
 
+def _load_minilm() -> Embedder:
+    # The bundled model through the numpy encoder: no torch, no network.
+    from outdial.script.minilm import EmbeddingsUnavailable, MiniLmEncoder
+
+    try:
+        return MiniLmEncoder()
+    except EmbeddingsUnavailable as exc:
+        raise SemanticUnavailable(str(exc)) from exc
+
+
 def _load_sentence_transformer(
     model: str | None, module: str = "sentence_transformers"
 ) -> Embedder:
@@ -583,9 +593,10 @@ class SemanticMatcher:
     The rule matcher's answer wins whenever it has one (so opt-outs and negations keep their
     guarantees); otherwise the phrase most similar to the utterance is taken if its cosine
     similarity reaches ``threshold``, unless the utterance is negated and the intent positive.
-    ``embed`` replaces the model (tests, other embedding engines); without it the
-    sentence-transformers model ``model`` is loaded (default: the offline bundled
-    all-MiniLM-L6-v2 when installed, else ``DEFAULT_MODEL``).
+    ``embed`` replaces the model (tests, other embedding engines). Without it, ``model``
+    names a sentence-transformers model to load with that library (operators' own models);
+    with neither, the bundled all-MiniLM-L6-v2 runs on the numpy encoder
+    (``outdial.script.minilm``), which needs no torch.
     """
 
     def __init__(
@@ -596,7 +607,9 @@ class SemanticMatcher:
         threshold: float = 0.6,
         rules: RuleMatcher | None = None,
     ) -> None:
-        self._embed = embed if embed is not None else _load_sentence_transformer(model)
+        if embed is None:
+            embed = _load_sentence_transformer(model) if model else _load_minilm()
+        self._embed = embed
         self.threshold = threshold
         self.rules = rules or RuleMatcher()
         self._vectors: dict[str, Sequence[float]] = {}
@@ -607,7 +620,8 @@ class SemanticMatcher:
         if ruled is not None:
             return ruled
         normal = normalise(text)
-        if not normal:
+        if not normal or language.hedged(language.rewrite(text)):
+            # A hedge the rules left unanswered is a re-ask, never a nearest guess.
             return None
         phrases = [(spec, p) for spec in intents for p in spec.phrases]
         self._remember([normal] + [normalise(p) for _, p in phrases])
