@@ -49,6 +49,7 @@ from outdial.script.intents import (
     IntentSpec,
     Matcher,
     RuleMatcher,
+    make_matcher,
     normalise,
     with_globals,
 )
@@ -511,15 +512,6 @@ def print_report(report: Report, *, show_errors: bool, detail: bool = True) -> N
     )
     if total:
         print(f"reschedule slots exactly right: {right}/{total}")
-
-
-def make_matcher(kind: str) -> Matcher:
-    """The matcher ``--matcher`` names."""
-    if kind == "semantic":
-        from outdial.script.intents import SemanticMatcher
-
-        return SemanticMatcher()
-    return RuleMatcher()
 
 
 def print_summary(matcher: Matcher | None = None) -> int:

@@ -401,3 +401,9 @@ def test_a_negated_phrase_is_read_as_its_opposite_with_less_confidence() -> None
     assert intent("nothing against another day", APPOINTMENT) is None
     # A hedge stays a hedge.
     assert intent("maybe I will not be pleased", survey) is None
+
+
+def test_the_matcher_setting_names_rules_or_semantic() -> None:
+    assert isinstance(intents_module.make_matcher("rules"), RuleMatcher)
+    with pytest.raises(ValueError, match="rules or semantic"):
+        intents_module.make_matcher("magic")

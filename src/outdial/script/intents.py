@@ -645,3 +645,12 @@ class SemanticMatcher:
                 self._vectors.clear()
                 missing = list(dict.fromkeys(t for t in texts if t))
             self._vectors.update(zip(missing, self._embed(missing), strict=True))
+
+
+def make_matcher(kind: str = "rules") -> Matcher:
+    """The matcher ``OUTDIAL_INTENT_MATCHER`` names: ``rules`` or ``semantic``."""
+    if kind == "rules":
+        return RuleMatcher()
+    if kind == "semantic":
+        return SemanticMatcher()
+    raise ValueError(f"intent matcher must be rules or semantic, not {kind!r}")
