@@ -82,6 +82,7 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     for p, r in (
         # negated negatives
         (r"\b(?:i am )?not saying no\b", "yes"),
+        (r"\b(?:would|could|will|can|did|do) not (?:say|be saying) no\b", "yes"),
         (r"\bnot (?:a )?no\b", "yes"),
         (rf"\b{_WILL_NOT} (?:miss|forget)(?: it| that| this| the \w+)?\b", "yes"),
         (rf"\b{_WILL_NOT} be late(?: with it| with that| with the \w+)?\b", "yes"),
@@ -180,9 +181,11 @@ _NUMBERS = {
     "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "noon": 12,
 }  # fmt: skip
 _CLOCK = re.compile(
-    r"\b(?:at |for |around |about )?(?P<n>\d{1,2}|" + "|".join(_NUMBERS) + r")"
+    r"\b(?:at |for |around |about |after |before |by |until |from )?"
+    r"(?P<n>\d{1,2}|" + "|".join(_NUMBERS) + r")"
     r"(?::(?P<m>\d\d))?(?: ?o ?clock)?(?: ?(?P<ampm>am|pm|a m|p m|in the morning|"
     r"in the afternoon|in the evening))?\b"
+    r"(?! (?:days?|weeks?|months?|hours?|minutes?|mins?|years?)\b)"  # a duration, not a time
 )
 _PART = re.compile(
     r"\b(?P<part>morning|afternoon|evening|lunchtime|noon|earlier|sooner|"
@@ -214,7 +217,8 @@ def _hour(m: re.Match[str]) -> str | None:
         return None
     ampm = (m.group("ampm") or "").replace(" ", "")
     whole = m.group(0)
-    if not ampm and not whole.startswith(("at ", "for ", "around ", "about ")) and raw != "noon":
+    prefixes = ("at ", "for ", "around ", "about ", "after ", "before ", "by ", "until ", "from ")
+    if not ampm and not whole.startswith(prefixes) and raw != "noon":
         return None  # a bare number is not a time ("two days")
     if ampm in ("pm", "intheafternoon", "intheevening") and n < 12:
         n += 12
