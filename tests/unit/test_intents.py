@@ -399,6 +399,9 @@ def test_a_negated_phrase_is_read_as_its_opposite_with_less_confidence() -> None
     # Global intents are not flipped, and other negators do not flip.
     assert intent("I'm not busy", APPOINTMENT) is None
     assert intent("nothing against another day", APPOINTMENT) is None
+    paid = (IntentSpec("already_paid", ("paid it",)), *PAYMENT)
+    assert intent("I have not paid it", paid) == "cannot_pay"
+    assert intent("I have not paid it yet", paid) is None  # "not yet" is no opposite
     # A hedge stays a hedge.
     assert intent("maybe I will not be pleased", survey) is None
 

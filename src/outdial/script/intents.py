@@ -403,8 +403,14 @@ class RuleMatcher:
 
     def _plainly_negated(self, c: _Candidate, u: Utterance) -> bool:
         # Only "not"/"never" turn a phrase into its opposite; "nothing against another day"
-        # or "without a problem" say something else.
+        # or "without a problem" say something else, and "not ... yet" is "not so far" ("I
+        # have not paid yet" is no refusal to pay).
         clause = u.clauses[c.start]
+        rest = [
+            t for t, k in zip(u.tokens[c.end :], u.clauses[c.end :], strict=True) if k == clause
+        ]
+        if "yet" in rest:
+            return False
         before = u.tokens[max(0, c.start - self.negation_window) : c.start]
         clauses = u.clauses[max(0, c.start - self.negation_window) : c.start]
         if any(w in FLIP_NEGATORS and k == clause for w, k in zip(before, clauses, strict=True)):
