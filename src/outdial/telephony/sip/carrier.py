@@ -61,6 +61,7 @@ class UnknownTrunk(CallRejected):
 class _Progress:
     ringing_at: datetime | None = None
     answered_at: datetime | None = None
+    cancelled_at: datetime | None = None  # when our CANCEL left: the end of the ring
     final: SipEvent | None = None
 
 
@@ -168,6 +169,8 @@ class SipCarrier:
             event = await _next(call, stop, timeout)
             if event is None:  # ring limit, or the worker is stopping
                 progress.final = SipEvent("failed", 487, "cancelled")
+                # The ring ends now, not when the 487 comes back (if it ever does).
+                progress.cancelled_at = self.clock.now()
                 call.hangup()
                 await _until_dead(call)
                 return False
@@ -195,8 +198,8 @@ class SipCarrier:
             outcome = Outcome.NO_ANSWER  # it rang: a timeout there is an unanswered call
         side = "bot" if code == 487 else None
         return CallResult(
-            outcome, code, started, self.clock.now(), ringing_at=progress.ringing_at,
-            hangup_side=side,
+            outcome, code, started, progress.cancelled_at or self.clock.now(),
+            ringing_at=progress.ringing_at, hangup_side=side,
         )  # fmt: skip
 
     async def _talk(

@@ -16,11 +16,17 @@ asyncio side enters with ``ED2.callFromThread`` and receives plain ``SipEvent`` 
   socket raises when collected is silenced at that one place.
 - Custom header names would be re-capitalised (``X-Campaign-Id`` -> ``X-campaign-id``); they
   are sent verbatim.
+- Its transaction manager sends the ACK of a non-2xx final response to the response's Contact
+  (and Record-Route), with that Contact as Request-URI. RFC 3261 17.1.1.3 wants it where the
+  INVITE went, with the INVITE's Request-URI, Via branch and Route set: a trunk whose Contact
+  names another host (an SBC's inside address) never sees the ACK, resends its 486 and fails
+  the call. Those ACKs are sent by ``ack_failures_where_the_invite_went``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 import threading
@@ -57,6 +63,44 @@ def lower_case_transports() -> None:
 
     get_taddr._outdial = True  # type: ignore[attr-defined]
     SipURL.getTAddr = get_taddr
+
+
+def ack_failures_where_the_invite_went() -> None:
+    """ACK every non-2xx final response to an INVITE as RFC 3261 17.1.1.3 says."""
+    from sippy.SipHeader import SipHeader
+    from sippy.SipTransactionManager import RINGING, TRYING, SipTransactionManager
+
+    manager: Any = SipTransactionManager
+    if getattr(manager.incomingResponse, "_outdial", False):
+        return
+    new_transaction, incoming_response = manager.newTransaction, manager.incomingResponse
+
+    def remember_routes(self: Any, msg: Any, *args: Any, **kwargs: Any) -> Any:
+        t = new_transaction(self, msg, *args, **kwargs)
+        if t.ack is not None:  # the INVITE's own Route set, which its ACK must repeat
+            t.invite_routes = msg.getHFBCopys("route")
+        return t
+
+    def incoming(self: Any, msg: Any, t: Any, checksum: Any) -> Any:
+        code = msg.getSCode()[0]
+        if not (t.needack and not t.uack and code >= 300 and t.state in (TRYING, RINGING)):
+            return incoming_response(self, msg, t, checksum)
+        ack, target, server = t.ack, t.address, t.userv  # the INVITE's Request-URI and hop
+        tag = msg.getHFBody("to").getTag()
+        if tag is not None:
+            ack.getHFBody("to").setTag(tag)
+        ack.delHFs("route")
+        ack.appendHeaders(
+            [SipHeader(name="route", body=r) for r in getattr(t, "invite_routes", ())]
+        )
+        t.needack = False  # sippy then notifies the call and forgets the transaction
+        incoming_response(self, msg, t, checksum)
+        # Cached under the response's checksum: a retransmitted 486 gets this ACK again.
+        self.transmitMsg(server, ack, target, checksum, compact=t.compact)
+        return None
+
+    incoming._outdial = True  # type: ignore[attr-defined]
+    manager.newTransaction, manager.incomingResponse = remember_routes, incoming
 
 
 def verbatim_header(name: str, value: str) -> Any:
@@ -124,6 +168,7 @@ class SipStack:
             from sippy.SipTransactionManager import SipTransactionManager
 
             lower_case_transports()
+            ack_failures_where_the_invite_went()
             SipConf.my_uaname = self.user_agent
             self.config = {"_sip_address": self.host, "_sip_port": self.port, "_sip_logger": _Log()}
             with warnings.catch_warnings():
@@ -215,7 +260,9 @@ class SipCall:
 
     # --- on the reactor thread ---
     def _post(self, event: SipEvent) -> None:
-        self.loop.call_soon_threadsafe(self.events.put_nowait, event)
+        # The stack can outlive the call's loop (a dialog that dies after its record closed).
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(self.events.put_nowait, event)
 
     def _start(self, dial: Dial) -> None:
         from sippy.CCEvents import CCEventTry
