@@ -73,5 +73,8 @@ def sip_carrier(
         media_host=settings.sip_media_host,
         stereo_recordings=settings.sip_stereo_recordings,
         barge_in=settings.sip_barge_in,
+        symmetric_rtp=settings.sip_symmetric_rtp,
+        rtp_timeout=settings.sip_rtp_timeout,
+        keepalive=settings.sip_keepalive,
         on_turn=on_turn,
     )

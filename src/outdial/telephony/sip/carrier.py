@@ -21,6 +21,7 @@ from outdial.telephony.carrier import CallResult
 from outdial.telephony.recording import RecordingStore
 from outdial.telephony.sip import sdp
 from outdial.telephony.sip.codecs import codec_for
+from outdial.telephony.sip.liveness import Liveness
 from outdial.telephony.sip.recorder import Recorder
 from outdial.telephony.sip.rtp import RtpSession, open_rtp
 from outdial.telephony.sip.session import SipCallSession
@@ -81,7 +82,12 @@ class SipCarrier:
         stereo_recordings: bool = False,
         on_turn: Callable[[Turn], None] | None = None,
         barge_in: bool = True,
+        symmetric_rtp: bool = True,
+        rtp_timeout: float = 30.0,
+        keepalive: float = 60.0,
     ) -> None:
+        # Dead-line checks on answered calls (liveness.py); 0 turns one off.
+        self.symmetric_rtp, self.rtp_timeout, self.keepalive = symmetric_rtp, rtp_timeout, keepalive
         # Barge-in assumes the trunk does not send our own audio back (networks cancel echo);
         # against a far end that echoes it, the prompt would interrupt itself.
         self.barge_in = barge_in
@@ -101,6 +107,8 @@ class SipCarrier:
         self.placed = 0
         self.early_media = 0  # calls whose media started on a provisional response
         self.codecs: Counter[int] = Counter()  # payload types used, per call
+        self.dead_lines: Counter[str] = Counter()  # calls ended by liveness.py, per reason
+        self.latched = 0  # calls whose media came from elsewhere than their SDP said
 
     def close(self) -> None:
         """Stop the SIP stack, then the speech engines' threads (a process exits cleanly
@@ -125,7 +133,7 @@ class SipCarrier:
         self.placed += 1
         started = self.clock.now()
         try:
-            rtp = await open_rtp(self.media_host)
+            rtp = await open_rtp(self.media_host, symmetric=self.symmetric_rtp)
         except OSError as exc:
             # No media port (exhausted, or the address went away): nothing was sent yet.
             raise CarrierUnavailable(f"cannot open an RTP port: {exc.strerror}") from exc
@@ -151,6 +159,8 @@ class SipCarrier:
                 return self._unanswered(started, progress)
             return await self._talk(call, rtp, request, conversation, stop, started, progress)
         finally:
+            if rtp.latched is not None and rtp.latched != rtp.signalled:
+                self.latched += 1
             rtp.close()
 
     async def _ring(
@@ -223,13 +233,20 @@ class SipCarrier:
             rtp.on_sent = recorder.said
         watcher = asyncio.ensure_future(_watch_hangup(call, session))
         recording = None
+        line = Liveness(
+            stop, rtp.quiet_for, call.ping, rtp_timeout=self.rtp_timeout, keepalive=self.keepalive
+        )
         try:
             try:
-                outcome, side = await converse(
-                    conversation, session, request, stop, request.max_talk
-                )
+                with line:
+                    outcome, side = await converse(
+                        conversation, session, request, line.stop, request.max_talk
+                    )
             finally:
                 watcher.cancel()
+            if side == "system" and line.reason is not None:
+                side = line.reason  # "media" or "session": the line died, we hung up
+                self.dead_lines[side] += 1
             if not session.hung_up.is_set():
                 call.hangup()  # BYE: the bot finished, the limit was reached, or we stop
             await _until_dead(call)
@@ -265,7 +282,7 @@ def _start_media(rtp: RtpSession, answer: str) -> bool:
     except sdp.SdpError as exc:
         log.warning("unusable SDP from the far end: %s", exc)
         return False
-    if rtp.remote != (media.ip, media.port) or rtp.pt != media.codec:
+    if rtp.signalled != (media.ip, media.port) or rtp.pt != media.codec:
         rtp.start((media.ip, media.port), codec_for(media.codec), media.codec, media.dtmf)
     return True
 

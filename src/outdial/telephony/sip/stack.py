@@ -258,6 +258,22 @@ class SipCall:
         """CANCEL while ringing, BYE when answered; nothing once ended."""
         self.stack.call_soon(self._hangup)
 
+    async def ping(self) -> int | None:
+        """Send an in-dialog OPTIONS; its final response code (408 when none came), or None
+        when the call is not up."""
+        answered: asyncio.Future[int | None] = self.loop.create_future()
+
+        def settle(code: int | None) -> None:
+            if not answered.done():
+                answered.set_result(code)
+
+        def resolve(code: int | None) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop may be gone
+                self.loop.call_soon_threadsafe(settle, code)
+
+        self.stack.call_soon(self._ping, resolve)
+        return await answered
+
     # --- on the reactor thread ---
     def _post(self, event: SipEvent) -> None:
         # The stack can outlive the call's loop (a dialog that dies after its record closed).
@@ -341,6 +357,23 @@ class SipCall:
             self._post(SipEvent("connected", code, reason, sdp))
         else:
             self._post(SipEvent("failed", code, reason))
+
+    def _ping(self, resolve: Callable[[int | None], None]) -> None:
+        ua = self._ua
+        if ua is None or ua.isDead() or not ua.isConnected():
+            resolve(None)
+            return
+
+        def response(resp: Any) -> None:
+            code = int(resp.getSCode()[0])
+            if code >= 200:
+                resolve(code)
+
+        try:
+            ua.newTransaction(ua.genRequest("OPTIONS"), resp_cb=response)
+        except Exception:  # a dialog torn down under us: no answer to wait for
+            log.exception("could not send a keepalive OPTIONS")
+            resolve(None)
 
     def _hangup(self) -> None:
         if self._ua is not None and not self._ua.isDead():
