@@ -162,3 +162,46 @@ def wait_until(condition: Any, timeout: float) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def test_trunks_that_register_show_their_state_in_trunk_list(
+    stack: Any, fresh_db_url: str, tmp_path: Path
+) -> None:
+    from outdial.cli.sip import shown
+    from outdial.clock import SystemClock
+    from outdial.dialer.sip import register_trunks
+    from outdial.store.repo import Store
+
+    body = (
+        recv_register() + CHALLENGE + authorised("ok1") + granted(300)
+        + recv_register() + granted(0)  # the unregister on stop
+    )  # fmt: skip
+    sipp = S.Sipp(tmp_path, "registrar_store", body).start()
+    store = Store.open(fresh_db_url)
+    try:
+        host, port = sipp.address
+        with store.write() as tx:
+            for name, register in (("reg", 1), ("plain", 0)):
+                tx.save_trunk(
+                    name=name, host=host, port=port, transport="udp", username="carrieruser",
+                    password="s3cret", domain=None, caller_id=None, dial_prefix="",
+                    max_cps=None, max_calls=None, created_at=0, register=register,
+                )  # fmt: skip
+        (registration,) = register_trunks(stack, store, SystemClock())
+        assert registration.wait_for("registered", "failed", timeout=30), sipp.log()
+
+        def listed() -> dict[str, Any]:
+            with store.read() as tx:
+                return {t["name"]: t for t in (shown(r) for r in tx.trunks())}
+
+        assert wait_until(lambda: listed()["reg"]["registration"] == "registered", 30)
+        row = listed()
+        assert row["reg"]["register"] is True and row["reg"]["registration_code"] == 200
+        assert row["plain"]["register"] is False and row["plain"]["registration"] is None
+        assert row["reg"]["password"] == "***"
+        assert registration.stop(timeout=30).state == "unregistered", sipp.log()
+        assert wait_until(lambda: listed()["reg"]["registration"] == "unregistered", 30)
+        assert sipp.wait(30) and sipp.succeeded() == 1, sipp.log()
+    finally:
+        sipp.stop()
+        store.close()

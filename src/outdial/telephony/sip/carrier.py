@@ -23,6 +23,7 @@ from outdial.telephony.sip import sdp
 from outdial.telephony.sip.codecs import codec_for
 from outdial.telephony.sip.liveness import Liveness
 from outdial.telephony.sip.recorder import Recorder
+from outdial.telephony.sip.register import Registration
 from outdial.telephony.sip.rtp import RtpSession, open_rtp
 from outdial.telephony.sip.session import SipCallSession
 from outdial.telephony.sip.stack import Dial, SipCall, SipEvent, SipStack
@@ -48,6 +49,8 @@ class Trunk:
     dial_prefix: str = ""  # put before every number, e.g. "+" or a trunk code
     max_cps: float | None = None
     max_calls: int | None = None
+    register: bool = False  # workers keep a REGISTER binding (register.py)
+    register_expires: int = 300
 
     def dial_string(self, callee: str) -> str:
         """The Request-URI user: the callee's digits (E.164 without +) after the prefix."""
@@ -109,10 +112,13 @@ class SipCarrier:
         self.codecs: Counter[int] = Counter()  # payload types used, per call
         self.dead_lines: Counter[str] = Counter()  # calls ended by liveness.py, per reason
         self.latched = 0  # calls whose media came from elsewhere than their SDP said
+        self.registrations: list[Registration] = []  # removed from the registrars on close
 
     def close(self) -> None:
         """Stop the SIP stack, then the speech engines' threads (a process exits cleanly
         only with native decoders released before the interpreter tears down)."""
+        for registration in self.registrations:
+            registration.stop()
         self.stack.stop()
         self.asr.close()
         self.tts.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,7 +54,9 @@ class Registration:
         password: str | None = None,
         expires: int = 300,
         retry_after: float = 30.0,
+        on_change: Callable[[RegistrationState], None] | None = None,
     ) -> None:
+        self.on_change = on_change  # called on the reactor thread: must not block
         self.stack, self.registrar, self.user = stack, registrar, user
         self.domain = domain or registrar[0]
         self.username, self.password = username or user, password
@@ -90,6 +93,8 @@ class Registration:
         with self._changed:
             self._state = state
             self._changed.notify_all()
+        if self.on_change is not None:
+            self.on_change(state)
 
     # --- on the reactor thread ---
     def _request(self, expires: int, auth: Any = None) -> Any:
