@@ -921,3 +921,23 @@ def test_quiet_for_counts_from_the_last_packet() -> None:
         s.close()
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [("SIP/2.0 200 OK\r\n", 200), ("  SIP/2.0 486 Busy Here", 486), ("", None), ("hello", None)],
+)
+def test_sipfrag_status(body: str, status: int | None) -> None:
+    from outdial.telephony.sip.stack import sipfrag_status
+
+    assert sipfrag_status(body) == status
+
+
+def test_transfer_uri_keeps_sip_uris_and_routes_numbers_through_the_trunk() -> None:
+    from outdial.telephony.sip.carrier import Trunk, transfer_uri
+
+    trunk = Trunk("t", "sip.example", dial_prefix="00")
+    assert transfer_uri(trunk, "sip:desk@pbx.example") == "sip:desk@pbx.example"
+    assert transfer_uri(trunk, "+15550001111") == "sip:0015550001111@sip.example"
+    assert transfer_uri(Trunk("t", "10.0.0.1", 5080), "1555") == "sip:1555@10.0.0.1:5080"
+    assert transfer_uri(Trunk("t", "10.0.0.1", 5080, domain="d.example"), "1") == "sip:1@d.example"

@@ -43,6 +43,8 @@ class CallResult:
     transcript: list[Turn] = field(default_factory=list)
     conversation: ConversationOutcome = field(default_factory=ConversationOutcome)
     recording: str | None = None
+    # SIP blind transfer: "transferred", "refused <code>", "failed <code>", "accepted"
+    transfer: str | None = None
 
     # Talk is whole seconds with any started second counted, as carriers bill it.
     @property

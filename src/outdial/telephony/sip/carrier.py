@@ -32,6 +32,7 @@ from outdial.telephony.talk import converse
 log = logging.getLogger(__name__)
 
 HANGUP_GRACE = 5.0  # seconds to wait for the stack to confirm a CANCEL or BYE
+TRANSFER_WAIT = 30.0  # seconds a transfer's target may take to answer before we let go
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,9 @@ class SipCarrier:
             answered = await self._ring(call, rtp, request, stop, progress)
             if not answered:
                 return self._unanswered(started, progress)
-            return await self._talk(call, rtp, request, conversation, stop, started, progress)
+            return await self._talk(
+                call, rtp, request, conversation, stop, started, progress, trunk
+            )
         finally:
             if rtp.latched is not None and rtp.latched != rtp.signalled:
                 self.latched += 1
@@ -227,6 +230,7 @@ class SipCarrier:
         stop: asyncio.Event,
         started: datetime,
         progress: _Progress,
+        trunk: Trunk,
     ) -> CallResult:
         recorder = None
         if request.record and self.recordings is not None:
@@ -253,6 +257,11 @@ class SipCarrier:
             if side == "system" and line.reason is not None:
                 side = line.reason  # "media" or "session": the line died, we hung up
                 self.dead_lines[side] += 1
+            transfer = None
+            if outcome.transfer_to and side == "bot" and not session.hung_up.is_set():
+                transfer = await _transfer(call, transfer_uri(trunk, outcome.transfer_to), session)
+                if transfer == "transferred":
+                    side = "transfer"
             if not session.hung_up.is_set():
                 call.hangup()  # BYE: the bot finished, the limit was reached, or we stop
             await _until_dead(call)
@@ -275,11 +284,47 @@ class SipCarrier:
             transcript=session.transcript,
             conversation=outcome,
             recording=recording,
+            transfer=transfer,
         )
 
 
 def _ignore(_: object) -> None:
     pass
+
+
+def transfer_uri(trunk: Trunk, to: str) -> str:
+    """Where a template's transfer goes: a SIP URI as given, a number through the trunk."""
+    if to.lower().startswith(("sip:", "sips:")):
+        return to
+    host = trunk.domain or (trunk.host if trunk.port == 5060 else f"{trunk.host}:{trunk.port}")
+    return f"sip:{trunk.dial_string(to)}@{host}"
+
+
+async def _transfer(call: SipCall, target: str, session: SipCallSession) -> str:
+    """A blind transfer (RFC 3515): REFER, then the NOTIFY that reports the new leg's result.
+
+    "transferred" (the target answered: a sipfrag 2xx), "refused <code>" (the REFER itself was
+    rejected), "failed <code>" (the target was busy, did not answer ...), or "accepted" (202,
+    then no final report before the far end ended our leg or the wait ran out). Anything but
+    "transferred" falls back to hanging up, as before transfers existed.
+    """
+    code = await call.refer(target)
+    if code is None:
+        return "failed"
+    if code >= 300:
+        return f"refused {code}"
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(TRANSFER_WAIT):
+            while True:
+                event = await call.events.get()
+                if event.kind == "notify" and event.code is not None and event.code >= 200:
+                    return "transferred" if event.code < 300 else f"failed {event.code}"
+                if event.kind in ("disconnected", "dead", "failed"):
+                    if event.origin != "local":
+                        session.hung_up.set()
+                    call.events.put_nowait(event)  # for _until_dead
+                    return "accepted"
+    return "accepted"
 
 
 def _start_media(rtp: RtpSession, answer: str) -> bool:

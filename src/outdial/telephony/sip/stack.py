@@ -21,6 +21,8 @@ asyncio side enters with ``ED2.callFromThread`` and receives plain ``SipEvent`` 
   INVITE went, with the INVITE's Request-URI, Via branch and Route set: a trunk whose Contact
   names another host (an SBC's inside address) never sees the ACK, resends its 486 and fails
   the call. Those ACKs are sent by ``ack_failures_where_the_invite_went``.
+- An in-dialog NOTIFY (a transfer's progress, RFC 3515) has no handler, so it is never
+  answered; ``answer_notify`` answers it 200 and hands its sipfrag status to the call.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import sys
 import threading
 import warnings
@@ -42,7 +45,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class SipEvent:
-    kind: str  # ringing | progress | connected | failed | disconnected | dead
+    kind: str  # ringing | progress | connected | failed | disconnected | dead | notify
     code: int | None = None
     reason: str = ""
     sdp: str | None = None
@@ -101,6 +104,33 @@ def ack_failures_where_the_invite_went() -> None:
 
     incoming._outdial = True  # type: ignore[attr-defined]
     manager.newTransaction, manager.incomingResponse = remember_routes, incoming
+
+
+def sipfrag_status(body: str) -> int | None:
+    """The status code of a message/sipfrag body ("SIP/2.0 200 OK"), or None."""
+    found = re.match(r"\s*SIP/2\.0\s+(\d{3})", body)
+    return int(found.group(1)) if found else None
+
+
+def answer_notify() -> None:
+    """Answer in-dialog NOTIFY with 200 and pass its sipfrag status to ``ua.outdial_notify``."""
+    from sippy.UaStateConnected import UaStateConnected
+
+    if "NOTIFY" in UaStateConnected.recv_request_handlers:
+        return
+
+    def notify(state: Any, req: Any) -> None:
+        req.sendResponse(200, "OK")
+        body = req.getBody()
+        status = sipfrag_status(str(body.content) if body is not None else "")
+        report = getattr(state.ua, "outdial_notify", None)
+        if report is not None and status is not None:
+            report(status)
+
+    UaStateConnected.recv_request_handlers = {
+        **UaStateConnected.recv_request_handlers,
+        "NOTIFY": notify,
+    }
 
 
 def verbatim_header(name: str, value: str) -> Any:
@@ -169,6 +199,7 @@ class SipStack:
 
             lower_case_transports()
             ack_failures_where_the_invite_went()
+            answer_notify()
             SipConf.my_uaname = self.user_agent
             self.config = {"_sip_address": self.host, "_sip_port": self.port, "_sip_logger": _Log()}
             with warnings.catch_warnings():
@@ -299,6 +330,7 @@ class SipCall:
                 **({"nh_transport": dial.transport} if dial.transport != "udp" else {}),
             )
             ua.godead_timeout = 0.5
+            ua.outdial_notify = lambda code: self._post(SipEvent("notify", code))
             contact = SipContact()
             contact.getUri().name = None
             if dial.transport == "tcp":  # the far end's requests come back over TCP
@@ -357,6 +389,42 @@ class SipCall:
             self._post(SipEvent("connected", code, reason, sdp))
         else:
             self._post(SipEvent("failed", code, reason))
+
+    async def refer(self, target: str) -> int | None:
+        """Send a blind transfer (REFER to ``target``, a SIP URI); the REFER's final response
+        code, or None when the call is not up. Progress arrives as "notify" events."""
+        answered: asyncio.Future[int | None] = self.loop.create_future()
+
+        def settle(code: int | None) -> None:
+            if not answered.done():
+                answered.set_result(code)
+
+        def resolve(code: int | None) -> None:
+            with contextlib.suppress(RuntimeError):
+                self.loop.call_soon_threadsafe(settle, code)
+
+        self.stack.call_soon(self._refer, target, resolve)
+        return await answered
+
+    def _refer(self, target: str, resolve: Callable[[int | None], None]) -> None:
+        ua = self._ua
+        if ua is None or ua.isDead() or not ua.isConnected():
+            resolve(None)
+            return
+
+        def response(resp: Any) -> None:
+            code = int(resp.getSCode()[0])
+            if code >= 200:
+                resolve(code)
+
+        try:
+            request = ua.genRequest("REFER")
+            request.appendHeader(verbatim_header("Refer-To", f"<{target}>"))
+            request.appendHeader(verbatim_header("Referred-By", f"<{ua.lUri.getUrl()}>"))
+            ua.newTransaction(request, resp_cb=response)
+        except Exception:
+            log.exception("could not send a REFER")
+            resolve(None)
 
     def _ping(self, resolve: Callable[[int | None], None]) -> None:
         ua = self._ua
