@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     sip_trunk: str = "default"
     sip_stereo_recordings: bool = False
     sip_barge_in: bool = True
+    sip_symmetric_rtp: bool = True
+    sip_rtp_timeout: float = Field(30.0, ge=0)  # seconds without RTP that end a call; 0: off
+    sip_keepalive: float = Field(60.0, ge=0)  # in-dialog OPTIONS interval; 0: off
     sim_speed: float | None = Field(1.0, gt=0)
     sim_seed: int = 0
     sim_instant: bool = False

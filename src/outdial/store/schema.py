@@ -63,6 +63,12 @@ sip_trunks = Table(
     Column("max_cps", Float, nullable=True),
     Column("max_calls", Integer, nullable=True),
     Column("created_at", BigInteger, nullable=False),
+    # Registration (migration 0005): whether workers REGISTER, and the last state one saw.
+    Column("register", SmallInteger, nullable=False, server_default="0"),
+    Column("register_expires", Integer, nullable=False, server_default="300"),
+    Column("registration", String(16), nullable=True),
+    Column("registration_code", Integer, nullable=True),
+    Column("registration_at", BigInteger, nullable=True),
 )
 
 apps = Table(
