@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     dialer_batch: int = Field(500, ge=1)
     dialer_flush: int = Field(1000, ge=1)
     push_enabled: bool = True
+    push_allow_private: bool = False
     push_first_backoff_seconds: float = Field(10.0, gt=0)
     push_max_backoff_seconds: float = Field(3600.0, gt=0)
     sms_sender: str = "file"

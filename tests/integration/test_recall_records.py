@@ -334,10 +334,12 @@ def test_recall_flow_update_cancel_and_rules(rig: Rig) -> None:
 def test_push_reports_are_queued_with_each_record(rig: Rig) -> None:
     from sqlalchemy import select
 
+    from outdial.notify.ssrf import PushTargets
     from outdial.service.accounts import AccountService
     from outdial.store import schema
 
-    app = AccountService(rig.store, rig.clock).create_app(
+    local = PushTargets(allow_private=True)
+    app = AccountService(rig.store, rig.clock, push_targets=local).create_app(
         rig.account.account_id, "http://127.0.0.1:9/push"
     )
     body = send_body(

@@ -144,7 +144,16 @@ def _clock(store: Store) -> Clock:
 
 
 def _accounts(store: Store) -> AccountService:
-    return AccountService(store, _clock(store))
+    from outdial.cli.tasks import operator
+    from outdial.notify.ssrf import PushTargets
+
+    settings = _settings()
+    return AccountService(
+        store,
+        _clock(store),
+        push_targets=PushTargets(allow_private=settings.push_allow_private),
+        actor=operator(settings).actor,
+    )
 
 
 @account_app.command("create")
