@@ -43,6 +43,7 @@ from sqlalchemy import delete, func, insert, literal, select, update
 from outdial.client import published_example
 from outdial.clock import SystemClock, epoch_ms
 from outdial.notify.push import PushDelivery
+from outdial.notify.ssrf import PushTargets
 from outdial.service.accounts import AccountService
 from outdial.service.scripts import ScriptService
 from outdial.service.submit import SubmitPolicy, SubmitService
@@ -143,7 +144,11 @@ def fill(store: Store, n: int, push_url: str) -> int:
     call and one pending report per callee; returns the account id."""
     clock = SystemClock()
     acc = make_account(store, clock, name="push bench", balance="100000")
-    app_id = str(AccountService(store, clock).create_app(acc.account_id, push_url)["appId"])
+    app_id = str(
+        AccountService(store, clock, push_targets=PushTargets(allow_private=True)).create_app(
+            acc.account_id, push_url
+        )["appId"]
+    )
     source = (ROOT / "examples/templates/simple-notice.yaml").read_text()
     script = ScriptService(store, clock, tts_languages=["en"], long_chars=200)
     script_id = int(script.import_script(acc.account_id, source)["scriptId"])

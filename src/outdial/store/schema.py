@@ -371,3 +371,19 @@ CALLEE_COLUMNS: tuple[str, ...] = (
     "number",
     *(f"text{i}" for i in range(1, 11)),
 )
+
+# What operators did from the CLI or console (credits, cancels, pauses, keys, push URLs), one
+# row per action. A credit's row is also its ledger entry: the amount and the reason are kept.
+operator_audit = Table(
+    "operator_audit",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", BigInteger, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=True),
+    Column("subject", String(64), nullable=True),
+    # JSON object: the action's figures (amount, balance after, reason, task ids); never secrets.
+    Column("detail", Text, nullable=False),
+    Index("ix_operator_audit_account_at", "account_id", "at"),
+)
