@@ -68,10 +68,19 @@ class OverviewCache:
             with self.store.read() as tx:
                 counts = q.overview_counts(tx.conn, scope)
                 per_minute = q.calls_per_minute(tx.conn, scope, since)
-            snap = Snapshot(now, counts, per_minute)
+            snap = Snapshot(now, counts, _every_minute(per_minute, now))
             self._snaps[scope] = snap
             self.computed += 1
             return snap
+
+
+def _every_minute(points: list[tuple[int, int]], now: int) -> list[tuple[int, int]]:
+    """The last CHART_MINUTES minutes, each one present (0 when no call ended in it), so the
+    chart's time axis always spans the hour."""
+    seen = dict(points)
+    last = now // 60000 * 60000
+    first = last - (CHART_MINUTES - 1) * 60000
+    return [(m, seen.get(m, 0)) for m in range(first, last + 1, 60000)]
 
 
 class ConsoleService:

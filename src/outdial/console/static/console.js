@@ -13,7 +13,7 @@
     var width = Math.max(260, el.clientWidth);
     new window.uPlot({
       width: width, height: 220,
-      series: [{}, { label: "calls/min", stroke: "#0a58ca", fill: "rgba(10,88,202,0.12)" }],
+      series: [{}, { label: "calls/min", stroke: "#0a58ca", fill: "rgba(10,88,202,0.12)", points: { show: false } }],
       axes: [{}, { label: "calls" }],
       scales: { x: { time: true } },
     }, [xs, ys], el);
@@ -34,4 +34,10 @@
   }
   document.addEventListener("DOMContentLoaded", function () { drawChart(); wirePlayer(); });
   document.addEventListener("htmx:afterSwap", drawChart);
+  // Redrawn at the new width when the window changes (a phone turned, a resized window).
+  var pending = null;
+  window.addEventListener("resize", function () {
+    clearTimeout(pending);
+    pending = setTimeout(drawChart, 100);
+  });
 })();
