@@ -242,3 +242,26 @@ def test_static_assets_ship_with_their_licences() -> None:
     vendor = resources.files("outdial").joinpath("console/static/vendor")
     names = {p.name for p in vendor.iterdir()}
     assert {"htmx.min.js", "htmx.LICENSE", "uPlot.iife.min.js", "uPlot.LICENSE"} <= names
+
+
+def test_campaign_counts_stay_right_as_calls_are_added(
+    world: Any, store: Store, clock: FakeClock
+) -> None:
+    """The campaign's call tally is kept between views; calls written later (recent ones,
+    which are not kept yet, and settled ones) are all counted exactly once."""
+    from tests.console.seed import add_calls
+
+    client, data, console = world
+    login(client, data.user)
+
+    def outcomes() -> dict[str, int]:
+        return dict(console.service.campaign(data.acme.account_id, data.task_id)["funnel"].outcomes)
+
+    assert outcomes() == {"connected": 6, "busy": 3}  # recent: shown, not kept
+    clock.advance(seconds=120)
+    assert outcomes() == {"connected": 6, "busy": 3}  # settled now: kept
+    add_calls(store, clock, data.acme, data.task_id, 3, None)
+    assert outcomes() == {"connected": 8, "busy": 4}
+    clock.advance(seconds=120)
+    assert outcomes() == {"connected": 8, "busy": 4}
+    assert outcomes() == {"connected": 8, "busy": 4}

@@ -89,6 +89,21 @@ class ConsoleService:
         self.clock = clock
         self.tasks = tasks
         self.overview = OverviewCache(store, clock)
+        # Per task: counts of its calls so far. Call records are only ever added, so a view
+        # counts just the calls written since the last one (a 500,000-call campaign is read
+        # once per process, then in small increments).
+        self._tallies: dict[int, q.CallTally] = {}
+        self._tally_lock = threading.Lock()
+
+    def _tally(self, conn: Any, task_id: int) -> q.CallTally:
+        with self._tally_lock:
+            known = self._tallies.get(task_id, q.CallTally())
+        keep, show = q.tally_calls(conn, task_id, known, epoch_ms(self.clock.now()))
+        with self._tally_lock:
+            current = self._tallies.get(task_id)
+            if current is None or current.last_id < keep.last_id:
+                self._tallies[task_id] = keep
+        return show
 
     def campaigns(
         self, scope: int | None, status: int | None, search: str | None, page: int
@@ -122,7 +137,7 @@ class ConsoleService:
             row = q.task_row(tx.conn, scope, task_id)
             if row is None:
                 raise NotFound(f"campaign {task_id} does not exist")
-            funnel = q.task_funnel(tx.conn, task_id)
+            funnel = q.task_funnel(tx.conn, task_id, self._tally(tx.conn, task_id))
             children = q.child_tasks(tx.conn, task_id)
         view = self._task_view({**row, "app_id": ""})
         return {"task": view, "funnel": funnel, "children": children}

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import and_, case, func, select
@@ -79,46 +79,86 @@ class Funnel:
     grades: dict[str, int]
 
 
-def task_funnel(conn: Connection, task_id: int) -> Funnel:
+@dataclass
+class CallTally:
+    """Counts over a task's call records up to ``last_id``: added to, never recounted."""
+
+    last_id: int = 0
+    answered: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    intents: dict[str, int] = field(default_factory=dict)
+    grades: dict[str, int] = field(default_factory=dict)
+
+
+# A call record is counted for good only once it is this old: ids are handed out before
+# commit, so a slow transaction can commit a lower id after a higher one is visible.
+SETTLE_MS = 60_000
+
+
+def tally_calls(
+    conn: Connection, task_id: int, tally: CallTally, now: int
+) -> tuple[CallTally, CallTally]:
+    """(the settled tally to keep, the tally including recent calls to show), from the calls
+    after ``tally.last_id`` (a range of ix_calls_task)."""
     c = s.calls.c
-    counts = conn.execute(
-        select(
-            func.count(),
-            func.count(func.distinct(c.callee_id)),
-            func.coalesce(func.sum(case((c.answer_time.is_not(None), 1), else_=0)), 0),
-        ).where(c.task_id == task_id)
-    ).one()
-    outcomes: dict[Any, Any] = dict(
-        conn.execute(
-            select(c.outcome, func.count()).where(c.task_id == task_id).group_by(c.outcome)
-        ).all()
-    )
-    intents: dict[Any, Any] = dict(
-        conn.execute(
-            select(c.intent, func.count())
-            .where(c.task_id == task_id, c.intent.is_not(None))
-            .group_by(c.intent)
-        ).all()
-    )
-    grades: dict[Any, Any] = dict(
-        conn.execute(
-            select(c.grade, func.count())
-            .where(c.task_id == task_id, c.grade.is_not(None))
-            .group_by(c.grade)
-        ).all()
-    )
+    after = [c.task_id == task_id, c.id > tally.last_id]
+    recent = conn.execute(
+        select(func.min(c.id)).where(*after, c.created_at >= now - SETTLE_MS)
+    ).scalar_one()
+    top = conn.execute(select(func.max(c.id)).where(*after)).scalar_one()
+    boundary = int(recent) - 1 if recent is not None else int(top or tally.last_id)
+    answered = case((c.answer_time.is_not(None), 1), else_=0)
+    settled = case((c.id <= boundary, 1), else_=0)
+    rows = conn.execute(
+        select(c.outcome, c.intent, c.grade, answered, settled, func.count())
+        .where(*after)
+        .group_by(c.outcome, c.intent, c.grade, answered, settled)
+    ).all()
+    keep = _copy(tally)
+    keep.last_id = max(tally.last_id, boundary)
+    show = _copy(tally)
+    for outcome, intent, grade, was_answered, is_settled, n in rows:
+        for target in (keep, show) if is_settled else (show,):
+            _add(target, outcome, intent, grade, bool(was_answered), int(n))
+    return keep, show
+
+
+def _copy(t: CallTally) -> CallTally:
+    return CallTally(t.last_id, t.answered, dict(t.outcomes), dict(t.intents), dict(t.grades))
+
+
+def _add(t: CallTally, outcome: Any, intent: Any, grade: Any, answered: bool, n: int) -> None:
+    t.answered += n if answered else 0
+    t.outcomes[str(outcome)] = t.outcomes.get(str(outcome), 0) + n
+    if intent is not None:
+        t.intents[str(intent)] = t.intents.get(str(intent), 0) + n
+    if grade is not None:
+        t.grades[str(grade)] = t.grades.get(str(grade), 0) + n
+
+
+def task_funnel(conn: Connection, task_id: int, tally: CallTally) -> Funnel:
+    """The funnel from the task's counters, its callees' states (ix_callees_task_state) and
+    a tally of its calls."""
+    cc = s.callees.c
+    dialed = conn.execute(
+        select(func.count()).where(
+            cc.task_id == task_id,
+            (cc.attempts > 0)
+            | cc.state.in_((s.CALLEE_DIALING, s.CALLEE_CONNECTED, s.CALLEE_FAILED)),
+        )
+    ).scalar_one()
     task = conn.execute(
         select(s.tasks.c.num_cnt, s.tasks.c.success, s.tasks.c.fail).where(s.tasks.c.id == task_id)
     ).one()
     return Funnel(
         submitted=int(task[0]),
-        dialed=int(counts[1]),
-        answered=int(counts[2]),
+        dialed=int(dialed),
+        answered=tally.answered,
         success=int(task[1]),
         failed=int(task[2]),
-        outcomes={str(k): int(v) for k, v in outcomes.items()},
-        intents={str(k): int(v) for k, v in intents.items()},
-        grades={str(k): int(v) for k, v in grades.items()},
+        outcomes=dict(tally.outcomes),
+        intents=dict(tally.intents),
+        grades=dict(tally.grades),
     )
 
 
