@@ -126,6 +126,8 @@ def test_outdial_sim_show_reset_and_refusals(
         out: dict[str, Any] = json.loads(text.strip().splitlines()[-1])
         return out
 
+    # The CLI refuses a database with no schema; a new one is created first, as an operator would.
+    Store.open(fresh_db_url).close()
     assert run("sim", "show") == {"timeline": None}
     monkeypatch.setenv("OUTDIAL_SIM_SPEED", "30")
     run("account", "create", "--name", "Clinic")  # a command with a speed starts the timeline
