@@ -41,7 +41,9 @@ def _pg_bin() -> Path:
 class PrivateCluster:
     """A PostgreSQL server of the test's own, so restarting it disturbs no other test."""
 
-    def __init__(self) -> None:
+    def __init__(self, *settings: str) -> None:
+        """``settings`` are extra server settings, e.g. ``shared_preload_libraries=...``."""
+        self.settings = settings
         self.dir = Path(tempfile.mkdtemp(prefix="outdial-pg-"))
         self.data = self.dir / "data"
         self.port = free_port()
@@ -59,6 +61,7 @@ class PrivateCluster:
 
     def _ctl(self, action: str, *extra: str) -> None:
         options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options += "".join(f" -c {setting}" for setting in self.settings)
         self._run(
             "pg_ctl",
             "-D",
