@@ -78,6 +78,8 @@ def bulk(store: Store, data: Seeded, rows: int, now: int) -> float:
                 f"WHERE x < {rows}) INSERT INTO calls ({COLUMNS}) SELECT {vals} FROM cnt"
             )
         else:
+            # The driver reads % as a placeholder: doubled, it is the modulo operator.
+            vals = vals.replace("%", "%%")
             sql = f"INSERT INTO calls ({COLUMNS}) SELECT {vals} FROM generate_series(1, {rows}) x"
         tx.conn.exec_driver_sql(sql)
     with store.engine.connect() as conn:
