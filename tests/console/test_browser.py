@@ -5,6 +5,7 @@ Each page is captured at desktop and phone width in test-artifacts/console/."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import threading
@@ -25,8 +26,9 @@ from outdial.testing import FakeClock
 from tests.conftest import REQUIRE_ALL
 from tests.console.seed import PASSWORD, Seeded, seed
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
+# Overridable so that a test can show a missing browser fails the run in CI.
+CHROMIUM = os.environ.get("OUTDIAL_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("OUTDIAL_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
 SIZES = {"desktop": (1280, 900), "phone": (390, 844)}
 

@@ -265,3 +265,12 @@ def test_campaign_counts_stay_right_as_calls_are_added(
     clock.advance(seconds=120)
     assert outcomes() == {"connected": 8, "busy": 4}
     assert outcomes() == {"connected": 8, "busy": 4}
+
+
+def test_an_unknown_console_address_is_a_page_not_json(world: Any) -> None:
+    client, data, _ = world
+    login(client, data.user)
+    resp = client.get("/console/no-such-page")
+    assert resp.status_code == 404 and "there is no console page" in resp.text
+    assert resp.headers["content-type"].startswith("text/html")
+    assert client.get("/console/campaigns/12abc").status_code == 400

@@ -364,3 +364,12 @@ async def call_recording(request: Request, call_id: str) -> Response:
         return FileResponse(path, media_type="audio/wav")
 
     return await _guarded(request, page)
+
+
+# Last: any other console address is a page saying so, not the API's JSON 404.
+@router.get("/{rest:path}")
+async def unknown_page(request: Request, rest: str) -> Response:
+    async def page(request: Request, session: Session) -> Response:
+        raise NotFound(f"there is no console page {request.url.path!r}")
+
+    return await _guarded(request, page)
