@@ -275,6 +275,19 @@ async def campaign(request: Request, task_id: str) -> Response:
     return await _guarded(request, page)
 
 
+@router.get("/campaigns/{task_id}/live")
+async def campaign_live(request: Request, task_id: str) -> Response:
+    """The progress, funnel and breakdowns alone, polled by the campaign page."""
+
+    async def page(request: Request, session: Session) -> Response:
+        data = await run_in_threadpool(
+            _console(request).service.campaign, session.operator.scope, _task_id(request)
+        )
+        return _render(request, "_campaign_live.html", 200, session, **data)
+
+    return await _guarded(request, page)
+
+
 @router.post("/campaigns/{task_id}/{action}")
 async def campaign_action(request: Request, task_id: str, action: str) -> Response:
     async def page(request: Request, session: Session) -> Response:
