@@ -274,3 +274,12 @@ def test_an_unknown_console_address_is_a_page_not_json(world: Any) -> None:
     assert resp.status_code == 404 and "there is no console page" in resp.text
     assert resp.headers["content-type"].startswith("text/html")
     assert client.get("/console/campaigns/12abc").status_code == 400
+
+
+def test_overview_shows_today_and_lines_in_use(world: Any) -> None:
+    client, data, _ = world
+    login(client, data.user)
+    page = client.get("/console/").text
+    today = re.search(r'id="stat-today">(\d+)<', page)
+    assert today and int(today.group(1)) == len(data.call_ids)
+    assert "Acme " in page and 'id="lines"' in page and "Other " not in page

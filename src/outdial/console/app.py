@@ -217,6 +217,7 @@ def _overview_context(request: Request, session: Session) -> dict[str, Any]:
     return {
         "counts": snap.counts,
         "per_minute": [[m // 1000, n] for m, n in snap.per_minute],
+        "lines": snap.lines,
         "at": snap.at,
     }
 

@@ -54,6 +54,42 @@ def overview_counts(conn: Connection, account_id: int | None) -> dict[str, int]:
     return out
 
 
+def today(conn: Connection, account_id: int | None, since: int) -> dict[str, int]:
+    """Attempts, answered calls and cost of the calls ended since ``since`` (the day's start)."""
+    accounts = [account_id] if account_id is not None else select(s.accounts.c.id).scalar_subquery()
+    c = s.calls.c
+    row = conn.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(case((c.answer_time.is_not(None), 1), else_=0)), 0),
+            func.coalesce(func.sum(c.cost), 0),
+        ).where(c.account_id.in_(accounts), c.created_at >= since)
+    ).one()
+    return {"today_calls": int(row[0]), "today_answered": int(row[1]), "today_cost": int(row[2])}
+
+
+def lines_in_use(conn: Connection, account_id: int | None) -> list[dict[str, Any]]:
+    """Per account: calls being dialed now against the lines it may hold."""
+    busy = (
+        select(s.tasks.c.account_id, func.count().label("in_use"))
+        .select_from(s.callees.join(s.tasks, s.tasks.c.id == s.callees.c.task_id))
+        .where(s.callees.c.state == s.CALLEE_DIALING)
+        .group_by(s.tasks.c.account_id)
+        .subquery()
+    )
+    rows = conn.execute(
+        select(
+            s.accounts.c.id, s.accounts.c.name, s.accounts.c.lines, func.coalesce(busy.c.in_use, 0)
+        )
+        .outerjoin(busy, busy.c.account_id == s.accounts.c.id)
+        .where(*_scoped(s.accounts.c.id, account_id))
+        .order_by(s.accounts.c.id)
+        .limit(50)
+    ).all()
+    return [{"id": int(i), "name": str(n), "lines": int(li), "in_use": int(u)}
+            for i, n, li, u in rows]  # fmt: skip
+
+
 def calls_per_minute(conn: Connection, account_id: int | None, since: int) -> list[tuple[int, int]]:
     """(minute start in epoch ms, calls ended that minute) from ``since``."""
     # An IN over the account ids lets both engines use ix_calls_account_created for an admin.
