@@ -207,6 +207,9 @@ class CallsQuery:
     grade: str | None = None
     callee: str | None = None
     min_duration: int | None = None
+    # Ended at or after / before (epoch ms).
+    ended_from: int | None = None
+    ended_before: int | None = None
     # Keyset paging: rows with an id below this one (newest first).
     before_id: int | None = None
     limit: int = 50
@@ -245,6 +248,10 @@ def calls_page(conn: Connection, q: CallsQuery) -> list[dict[str, Any]]:
         conds.append(c.callee.startswith(q.callee, autoescape=True))
     if q.min_duration is not None:
         conds.append(c.call_duration >= q.min_duration)
+    if q.ended_from is not None:
+        conds.append(c.created_at >= q.ended_from)
+    if q.ended_before is not None:
+        conds.append(c.created_at < q.ended_before)
     if q.before_id is not None:
         conds.append(c.id < q.before_id)
     stmt = (
