@@ -123,7 +123,12 @@ def add_calls(
         tx.conn.execute(
             update(schema.tasks)
             .where(schema.tasks.c.id == task_id)
-            .values(status=1, call_num=len(ids), success=ok_n, fail=len(ids) - ok_n)
+            .values(
+                status=1,
+                call_num=schema.tasks.c.call_num + len(ids),
+                success=schema.tasks.c.success + ok_n,
+                fail=schema.tasks.c.fail + len(ids) - ok_n,
+            )
         )
     return ids
 

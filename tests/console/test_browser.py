@@ -5,6 +5,7 @@ Each page is captured at desktop and phone width in test-artifacts/console/."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import threading
@@ -23,10 +24,11 @@ from outdial.console.app import install
 from outdial.store.repo import Store
 from outdial.testing import FakeClock
 from tests.conftest import REQUIRE_ALL
-from tests.console.seed import PASSWORD, Seeded, seed
+from tests.console.seed import PASSWORD, Seeded, add_calls, seed
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
+# Overridable so that a test can show a missing browser fails the run in CI.
+CHROMIUM = os.environ.get("OUTDIAL_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("OUTDIAL_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
 SIZES = {"desktop": (1280, 900), "phone": (390, 844)}
 
@@ -46,7 +48,9 @@ def _need_browser() -> None:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Seeded]]:
+def server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[str, Seeded, Store, FakeClock]]:
     folder = tmp_path_factory.mktemp("console")
     store = Store.open(f"sqlite:///{folder / 'console.db'}")
     clock = FakeClock()
@@ -64,7 +68,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Seed
     while not srv.started:
         assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
         time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}", data
+    yield f"http://127.0.0.1:{port}", data, store, clock
     srv.should_exit = True
     thread.join(10)
     store.close()
@@ -120,8 +124,9 @@ def sign_in(driver: Any, base: str, username: str) -> None:
 
 def test_operator_walks_through_the_console(browser: Any, server: Any) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
-    base, data = server
+    base, data, store, clock = server
     d = browser
     d.get(f"{base}/console/login")
     wait_for(d, "#username")
@@ -145,6 +150,10 @@ def test_operator_walks_through_the_console(browser: Any, server: Any) -> None:
     funnel = d.find_element(By.ID, "funnel").text
     assert "Dialed" in funnel and "Answered" in funnel
     shoot(d, "campaign")
+    # The open page follows the campaign: three more calls finish, the page polls (5 s).
+    assert d.find_element(By.ID, "progress").text == "75%"
+    add_calls(store, clock, data.acme, data.task_id, 3, None)
+    WebDriverWait(d, 15).until(lambda drv: drv.find_element(By.ID, "progress").text == "100%")
 
     d.find_element(By.ID, "action-pause").click()
     confirm = wait_for(d, "#confirm")
@@ -161,7 +170,7 @@ def test_operator_walks_through_the_console(browser: Any, server: Any) -> None:
         "fetch(document.getElementById('export-csv').href).then(r => r.text()).then(done);"
     )
     assert csv_text.splitlines()[0].startswith("voiceId,taskId")
-    assert len(csv_text.strip().splitlines()) == 1 + len(data.call_ids)
+    assert len(csv_text.strip().splitlines()) == 1 + len(data.call_ids) + 3
 
     d.find_element(By.LINK_TEXT, "Calls").click()
     wait_for(d, "#calls")
@@ -185,7 +194,7 @@ def test_operator_walks_through_the_console(browser: Any, server: Any) -> None:
 def test_an_account_user_is_refused_another_accounts_pages(browser: Any, server: Any) -> None:
     from selenium.webdriver.common.by import By
 
-    base, data = server
+    base, data, _, _ = server
     d = browser
     sign_in(d, base, data.user)
     for url in (f"/console/campaigns/{data.other_task_id}", f"/console/calls/{data.other_call}"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -265,3 +266,34 @@ def test_campaign_counts_stay_right_as_calls_are_added(
     clock.advance(seconds=120)
     assert outcomes() == {"connected": 8, "busy": 4}
     assert outcomes() == {"connected": 8, "busy": 4}
+
+
+def test_an_unknown_console_address_is_a_page_not_json(world: Any) -> None:
+    client, data, _ = world
+    login(client, data.user)
+    resp = client.get("/console/no-such-page")
+    assert resp.status_code == 404 and "there is no console page" in resp.text
+    assert resp.headers["content-type"].startswith("text/html")
+    assert client.get("/console/campaigns/12abc").status_code == 400
+
+
+def test_overview_shows_today_and_lines_in_use(world: Any) -> None:
+    client, data, _ = world
+    login(client, data.user)
+    page = client.get("/console/").text
+    today = re.search(r'id="stat-today">(\d+)<', page)
+    assert today and int(today.group(1)) == len(data.call_ids)
+    assert "Acme " in page and 'id="lines"' in page and "Other " not in page
+
+
+def test_calls_filter_by_day(world: Any, clock: FakeClock) -> None:
+    client, data, _ = world
+    login(client, data.user)
+    day = clock.now().strftime("%Y-%m-%d")
+    page = client.get(f"/console/calls?task={data.task_id}&from={day}&to={day}").text
+    assert len(re.findall(r'/console/calls/(\d+)"', page)) == len(data.call_ids)
+    later = (clock.now() + timedelta(days=1)).strftime("%Y-%m-%d")
+    page = client.get(f"/console/calls?task={data.task_id}&from={later}").text
+    assert "No calls match." in page
+    bad = client.get("/console/calls?from=yesterday")
+    assert bad.status_code == 400 and "is not a date" in bad.text

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
@@ -38,6 +39,8 @@ LOGIN_COOKIE = "od_login"
 MAX_FORM_BYTES = 16 * 1024
 DONE_MESSAGES = {a: f"Campaign {p}." for a, p in
                  (("pause", "paused"), ("resume", "resumed"), ("cancel", "cancelled"))}  # fmt: skip
+
+CALL_FILTERS = ("task", "outcome", "intent", "grade", "number", "min_duration", "from", "to")
 
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 
@@ -146,6 +149,18 @@ def _text(value: str | None, limit: int = 64) -> str | None:
     return v[:limit] or None
 
 
+def _day(value: str | None, name: str, *, end: bool = False) -> int | None:
+    """A YYYY-MM-DD day (UTC) as epoch ms: its start, or with ``end`` the next day's start."""
+    v = (value or "").strip()
+    if not v:
+        return None
+    try:
+        day = datetime.strptime(v, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise ValidationError(f"{name}: {value!r} is not a date (YYYY-MM-DD)") from exc
+    return int(((day + timedelta(days=1)) if end else day).timestamp() * 1000)
+
+
 def _safe_next(target: str | None) -> str:
     # Only a path inside the console: never an open redirect to another site.
     if target and target.startswith(PREFIX) and not target.startswith("//"):
@@ -217,6 +232,7 @@ def _overview_context(request: Request, session: Session) -> dict[str, Any]:
     return {
         "counts": snap.counts,
         "per_minute": [[m // 1000, n] for m, n in snap.per_minute],
+        "lines": snap.lines,
         "at": snap.at,
     }
 
@@ -275,6 +291,19 @@ async def campaign(request: Request, task_id: str) -> Response:
     return await _guarded(request, page)
 
 
+@router.get("/campaigns/{task_id}/live")
+async def campaign_live(request: Request, task_id: str) -> Response:
+    """The progress, funnel and breakdowns alone, polled by the campaign page."""
+
+    async def page(request: Request, session: Session) -> Response:
+        data = await run_in_threadpool(
+            _console(request).service.campaign, session.operator.scope, _task_id(request)
+        )
+        return _render(request, "_campaign_live.html", 200, session, **data)
+
+    return await _guarded(request, page)
+
+
 @router.post("/campaigns/{task_id}/{action}")
 async def campaign_action(request: Request, task_id: str, action: str) -> Response:
     async def page(request: Request, session: Session) -> Response:
@@ -320,11 +349,12 @@ async def calls(request: Request) -> Response:
             grade=_text(p.get("grade"), 8),
             callee=_text(p.get("number"), 18),
             min_duration=_int(p.get("min_duration"), "minimum duration"),
+            ended_from=_day(p.get("from"), "from"),
+            ended_before=_day(p.get("to"), "to", end=True),
             before_id=_int(p.get("before"), "page"),
         )
         data = await run_in_threadpool(_console(request).service.calls, query)
-        filters = {k: p.get(k, "") for k in
-                   ("task", "outcome", "intent", "grade", "number", "min_duration")}  # fmt: skip
+        filters = {k: p.get(k, "") for k in CALL_FILTERS}
         next_qs = "&".join(f"{k}={quote(v)}" for k, v in filters.items() if v)
         return _render(request, "calls.html", 200, session, data=data, filters=filters,
                        next_qs=next_qs)  # fmt: skip
@@ -362,5 +392,14 @@ async def call_recording(request: Request, call_id: str) -> Response:
             raise NotFound("the recording is not stored")
         # FileResponse answers Range requests (206), so the player can seek.
         return FileResponse(path, media_type="audio/wav")
+
+    return await _guarded(request, page)
+
+
+# Last: any other console address is a page saying so, not the API's JSON 404.
+@router.get("/{rest:path}")
+async def unknown_page(request: Request, rest: str) -> Response:
+    async def page(request: Request, session: Session) -> Response:
+        raise NotFound(f"there is no console page {request.url.path!r}")
 
     return await _guarded(request, page)

@@ -44,6 +44,7 @@ class Snapshot:
     at: int
     counts: dict[str, int]
     per_minute: list[tuple[int, int]]
+    lines: list[dict[str, Any]]
 
 
 class OverviewCache:
@@ -67,8 +68,11 @@ class OverviewCache:
             since = now - CHART_MINUTES * 60000
             with self.store.read() as tx:
                 counts = q.overview_counts(tx.conn, scope)
+                # The day in UTC (accounts in other zones: part 2 may show their own day).
+                counts.update(q.today(tx.conn, scope, now // 86_400_000 * 86_400_000))
                 per_minute = q.calls_per_minute(tx.conn, scope, since)
-            snap = Snapshot(now, counts, _every_minute(per_minute, now))
+                lines = q.lines_in_use(tx.conn, scope)
+            snap = Snapshot(now, counts, _every_minute(per_minute, now), lines)
             self._snaps[scope] = snap
             self.computed += 1
             return snap

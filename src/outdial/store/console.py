@@ -54,6 +54,42 @@ def overview_counts(conn: Connection, account_id: int | None) -> dict[str, int]:
     return out
 
 
+def today(conn: Connection, account_id: int | None, since: int) -> dict[str, int]:
+    """Attempts, answered calls and cost of the calls ended since ``since`` (the day's start)."""
+    accounts = [account_id] if account_id is not None else select(s.accounts.c.id).scalar_subquery()
+    c = s.calls.c
+    row = conn.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(case((c.answer_time.is_not(None), 1), else_=0)), 0),
+            func.coalesce(func.sum(c.cost), 0),
+        ).where(c.account_id.in_(accounts), c.created_at >= since)
+    ).one()
+    return {"today_calls": int(row[0]), "today_answered": int(row[1]), "today_cost": int(row[2])}
+
+
+def lines_in_use(conn: Connection, account_id: int | None) -> list[dict[str, Any]]:
+    """Per account: calls being dialed now against the lines it may hold."""
+    busy = (
+        select(s.tasks.c.account_id, func.count().label("in_use"))
+        .select_from(s.callees.join(s.tasks, s.tasks.c.id == s.callees.c.task_id))
+        .where(s.callees.c.state == s.CALLEE_DIALING)
+        .group_by(s.tasks.c.account_id)
+        .subquery()
+    )
+    rows = conn.execute(
+        select(
+            s.accounts.c.id, s.accounts.c.name, s.accounts.c.lines, func.coalesce(busy.c.in_use, 0)
+        )
+        .outerjoin(busy, busy.c.account_id == s.accounts.c.id)
+        .where(*_scoped(s.accounts.c.id, account_id))
+        .order_by(s.accounts.c.id)
+        .limit(50)
+    ).all()
+    return [{"id": int(i), "name": str(n), "lines": int(li), "in_use": int(u)}
+            for i, n, li, u in rows]  # fmt: skip
+
+
 def calls_per_minute(conn: Connection, account_id: int | None, since: int) -> list[tuple[int, int]]:
     """(minute start in epoch ms, calls ended that minute) from ``since``."""
     # An IN over the account ids lets both engines use ix_calls_account_created for an admin.
@@ -171,6 +207,9 @@ class CallsQuery:
     grade: str | None = None
     callee: str | None = None
     min_duration: int | None = None
+    # Ended at or after / before (epoch ms).
+    ended_from: int | None = None
+    ended_before: int | None = None
     # Keyset paging: rows with an id below this one (newest first).
     before_id: int | None = None
     limit: int = 50
@@ -209,6 +248,10 @@ def calls_page(conn: Connection, q: CallsQuery) -> list[dict[str, Any]]:
         conds.append(c.callee.startswith(q.callee, autoescape=True))
     if q.min_duration is not None:
         conds.append(c.call_duration >= q.min_duration)
+    if q.ended_from is not None:
+        conds.append(c.created_at >= q.ended_from)
+    if q.ended_before is not None:
+        conds.append(c.created_at < q.ended_before)
     if q.before_id is not None:
         conds.append(c.id < q.before_id)
     stmt = (
