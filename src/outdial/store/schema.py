@@ -225,6 +225,9 @@ calls = Table(
     Column("sms_text", Text, nullable=True),
     Column("path", Text, nullable=True),
     Column("slots", Text, nullable=True),  # JSON object: what the callee named, e.g. a day
+    # A template's transfer (migration 0006): where to, and how it went on the carrier.
+    Column("transfer_to", String(255), nullable=True),
+    Column("transfer_result", String(32), nullable=True),
     Column("worker", String(64), nullable=True),
     Column("created_at", BigInteger, nullable=False),
     Index("ix_calls_task", "task_id", "id"),
