@@ -358,6 +358,17 @@ workers = Table(
     Column("fenced_writes", BigInteger, nullable=False, server_default="0"),
 )
 
+# A trunk's calls in progress across every worker (migration 0007): one row per call, for the
+# trunk's max_calls; a row outlives a dead worker only until expires_at.
+trunk_lines = Table(
+    "trunk_lines",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("trunk", String(64), nullable=False, index=True),
+    Column("worker", String(64), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)
+
 # The simulated timeline (OUTDIAL_SIM_SPEED): one row, anchored at the first start, so every
 # process using the database reads the same simulated instant.
 sim_clock = Table(

@@ -8,8 +8,10 @@ import logging
 import secrets
 from collections import Counter
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from outdial.clock import Clock
 from outdial.domain.conversation import CallRequest, Conversation, Turn
@@ -56,6 +58,12 @@ class Trunk:
     def dial_string(self, callee: str) -> str:
         """The Request-URI user: the callee's digits (E.164 without +) after the prefix."""
         return f"{self.dial_prefix}{callee.lstrip('+')}"
+
+
+class TrunkLines(Protocol):
+    """Where a trunk's concurrent calls are counted (see dialer/trunk_lines.py)."""
+
+    def hold(self, trunk: Trunk, seconds: float) -> AbstractAsyncContextManager[None]: ...
 
 
 class UnknownTrunk(CallRejected):
@@ -119,7 +127,11 @@ class SipCarrier:
         symmetric_rtp: bool = True,
         rtp_timeout: float = 30.0,
         keepalive: float = 60.0,
+        lines: TrunkLines | None = None,
     ) -> None:
+        # A trunk's max_calls: shared by every worker (lines, dialer/trunk_lines.py) or, without
+        # it, counted in this process.
+        self.lines = lines
         # Dead-line checks on answered calls (liveness.py); 0 turns one off.
         self.symmetric_rtp, self.rtp_timeout, self.keepalive = symmetric_rtp, rtp_timeout, keepalive
         # Barge-in assumes the trunk does not send our own audio back (networks cancel echo);
@@ -161,6 +173,9 @@ class SipCarrier:
         trunk = self._trunk(request.trunk)
         if not trunk.max_calls:
             return await self._place(trunk, request, conversation, stop)
+        if self.lines is not None:
+            async with self.lines.hold(trunk, request.max_ringing + request.max_talk):
+                return await self._place(trunk, request, conversation, stop)
         lines = self._lines.setdefault(trunk.name, asyncio.Semaphore(trunk.max_calls))
         async with lines:
             return await self._place(trunk, request, conversation, stop)
