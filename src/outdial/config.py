@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     port: int = 8080
     default_timezone: str = "UTC"
     timestamp_skew_seconds: int = Field(300, ge=1)
+    auth_fail_key_limit: int = Field(20, ge=0)
+    auth_fail_ip_limit: int = Field(100, ge=0)
+    auth_fail_window_seconds: float = Field(60.0, gt=0)
     max_body_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     min_balance: str = "0"
@@ -38,6 +41,9 @@ class Settings(BaseSettings):
     asr_model: str | None = None
     asr_workers: int | None = Field(None, ge=1)
     asr_timeout_seconds: float = Field(5.0, gt=0)
+    # rules: the phrase/language-rule matcher; semantic: rules, then MiniLM embeddings when the
+    # rules hear nothing (the `semantic` extra and its model package).
+    intent_matcher: str = Field("rules", pattern="^(rules|semantic)$")
     long_tts_chars: int = Field(200, ge=1)
     long_tts_daily_quota: int = Field(5, ge=0)
     auto_migrate: bool = True
@@ -64,6 +70,7 @@ class Settings(BaseSettings):
     dialer_batch: int = Field(500, ge=1)
     dialer_flush: int = Field(1000, ge=1)
     push_enabled: bool = True
+    push_allow_private: bool = False
     push_first_backoff_seconds: float = Field(10.0, gt=0)
     push_max_backoff_seconds: float = Field(3600.0, gt=0)
     sms_sender: str = "file"

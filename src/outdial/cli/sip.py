@@ -154,11 +154,11 @@ def call_test(
 ) -> None:
     """Place one call now and print the transcript live (a JSON line per turn), then the
     result. For checking a trunk and a template before a campaign."""
-    from outdial.cli.main import _fail
+    from outdial.cli.main import _fail, _settings, _store
     from outdial.domain.conversation import CallRequest
 
-    settings = Settings()
-    store = Store.open(settings.database_url, migrate=settings.auto_migrate)
+    settings = _settings()
+    store = _store(settings)
     try:
         if not number.lstrip("+").isdigit():
             raise ValidationError(f"{number!r} is not a phone number")
