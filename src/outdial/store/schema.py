@@ -225,7 +225,7 @@ calls = Table(
     Column("sms_text", Text, nullable=True),
     Column("path", Text, nullable=True),
     Column("slots", Text, nullable=True),  # JSON object: what the callee named, e.g. a day
-    # A template's transfer (migration 0006): where to, and how it went on the carrier.
+    # A template's transfer (migration 0008): where to, and how it went on the carrier.
     Column("transfer_to", String(255), nullable=True),
     Column("transfer_result", String(32), nullable=True),
     Column("worker", String(64), nullable=True),
@@ -358,7 +358,7 @@ workers = Table(
     Column("fenced_writes", BigInteger, nullable=False, server_default="0"),
 )
 
-# A trunk's calls in progress across every worker (migration 0007): one row per call, for the
+# A trunk's calls in progress across every worker (migration 0009): one row per call, for the
 # trunk's max_calls; a row outlives a dead worker only until expires_at.
 trunk_lines = Table(
     "trunk_lines",
