@@ -3,8 +3,12 @@
 SIPp (`sipp -sn uas -rtp_echo`) answers on loopback and echoes our RTP. For each level N the
 carrier places N calls at up to ``--cps`` calls per second; every call plays a cached prompt
 in a loop (so RTP flows both ways, recorded) and holds for ``--hold`` seconds, then hangs up.
-A level passes when every call connected and ended normally. Prints, per level: calls per
-second reached, CPU (share of one core) and memory per call; then the highest N held, against
+A level is held when every call connected and ended normally AND the audio was good: p99 of
+the send-gap deviation from 20 ms <= 10 ms and < 0.5% of packets late on the 20 ms grid (more
+than 10 ms after their slot). Prints, per level: calls per second reached, CPU (share of one
+core), memory per call, RTP send jitter p50/p99, late packets, and the far end's audio as it
+came back (SIPp echoes it): frames received against frames sent, and frames lost in the
+echo; then the highest N held, against
 the targets (>= 200 concurrent, >= 50 calls/s, < 1 MB per call). The baseline measured in the
 same run is the process idle with the SIP stack started (CPU and RSS before any call).
 
@@ -34,11 +38,12 @@ from outdial.domain.outcome import Outcome
 from outdial.speech.asr import PocketSphinxAsr
 from outdial.speech.tts import FliteTts
 from outdial.telephony.recording import RecordingStore
-from outdial.telephony.sip.carrier import SipCarrier, Trunk
+from outdial.telephony.sip.carrier import MediaTotals, SipCarrier, Trunk
 from outdial.telephony.sip.stack import SipStack
 
 PROMPT = "This is a load test of the outdial SIP carrier. Please hold the line."
 TARGET_CALLS, TARGET_CPS, TARGET_MB = 200, 50.0, 1.0
+MAX_P99_JITTER_MS, MAX_LATE = 10, 0.005
 
 
 class Hold:
@@ -84,6 +89,7 @@ async def level(
 ) -> dict[str, float]:
     """Place ``n`` calls; memory per call is the growth over the idle process (``rss0``)."""
     proc = psutil.Process()
+    carrier.media = MediaTotals()  # this level's calls only
     cpu0, t0 = proc.cpu_times(), time.perf_counter()
     stop = asyncio.Event()
     tasks = []
@@ -107,7 +113,14 @@ async def level(
         and r.hangup_side == "bot"
     )  # fmt: skip
     cpu = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / wall
+    media = carrier.media
+    sent = max(media.sent, 1)
     return {
+        "p50_ms": media.jitter_percentile(0.5),
+        "p99_ms": media.jitter_percentile(0.99),
+        "late": media.late / sent,
+        "echoed": media.received / sent,
+        "echo_lost": media.lost / max(media.received + media.lost, 1),
         "calls": n,
         "ok": ok,
         "failed": n - ok,
@@ -147,10 +160,16 @@ async def main_async(args: argparse.Namespace) -> int:
                 f"N={n:4d}: ok {r['ok']}/{n}, placed at {r['cps']:.1f} calls/s, "
                 f"CPU {r['cpu']:.2f} core ({r['cpu_per_call'] * 1000:.2f} ms/s per call, "
                 f"{r['cpu'] / max(idle_cpu, 1e-3):.0f}x idle), memory "
-                f"{r['mb_per_call']:.2f} MB per call",
+                f"{r['mb_per_call']:.2f} MB per call; RTP send jitter p50 {r['p50_ms']:.0f} ms "
+                f"p99 {r['p99_ms']:.0f} ms, late {r['late']:.2%}, echo back "
+                f"{r['echoed']:.1%} of sent, lost {r['echo_lost']:.2%}",
                 flush=True,
             )
-            if r["failed"]:
+            audio_ok = r["p99_ms"] <= MAX_P99_JITTER_MS and r["late"] < MAX_LATE
+            if not audio_ok:
+                print(f"N={n}: signalling held but the audio did not (p99 <= "
+                      f"{MAX_P99_JITTER_MS} ms and < {MAX_LATE:.1%} late needed)")  # fmt: skip
+            if r["failed"] or not audio_ok:
                 break
             best = r
             passed.append(r)

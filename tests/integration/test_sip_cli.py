@@ -49,3 +49,15 @@ def test_account_picks_its_trunk(cli: Any) -> None:
     assert "no trunk named 'nope'" in err["error"]
     assert cli("account", "set-trunk", str(acc))["sipTrunk"] is None
     assert cli("trunk", "remove", "carrier-b") == {"removed": "carrier-b"}
+
+
+def test_trunk_add_register_options(cli: Any) -> None:
+    out = cli("trunk", "add", "reg-a", "--host", "h", "--username", "u", "--password", "p",
+              "--register", "--register-expires", "600")["trunk"]  # fmt: skip
+    assert out["register"] is True and out["register_expires"] == 600
+    assert out["registration"] is None  # no worker has registered it yet
+    err = cli("trunk", "add", "reg-b", "--host", "h", "--register", ok=False)
+    assert "--register needs --username" in err["error"] and err["code"] == -21
+    err = cli("trunk", "add", "reg-b", "--host", "h", "--register-expires", "5", ok=False)
+    assert "60-86400" in err["error"]
+    assert cli("trunk", "remove", "reg-a") == {"removed": "reg-a"}

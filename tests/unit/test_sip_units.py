@@ -941,3 +941,25 @@ def test_transfer_uri_keeps_sip_uris_and_routes_numbers_through_the_trunk() -> N
     assert transfer_uri(trunk, "+15550001111") == "sip:0015550001111@sip.example"
     assert transfer_uri(Trunk("t", "10.0.0.1", 5080), "1555") == "sip:1555@10.0.0.1:5080"
     assert transfer_uri(Trunk("t", "10.0.0.1", 5080, domain="d.example"), "1") == "sip:1@d.example"
+
+
+def test_send_timing_counts_late_packets_and_gap_deviation() -> None:
+    got = Received()
+    s = RtpSession(got.audio.append, got.keys.append)
+    s._timing(0.000, 0.000)
+    s._timing(0.020, 0.020)  # on time: deviation 0
+    s._timing(0.055, 0.040)  # 15 ms after its slot: late; gap 35 ms, deviation 15
+    s._timing(0.061, 0.060)  # catching up: gap 6 ms, deviation 14
+    assert s.late == 1
+    assert s.jitter_ms[0] == 1 and s.jitter_ms[15] == 1 and s.jitter_ms[14] == 1
+
+
+def test_media_totals_percentiles() -> None:
+    from outdial.telephony.sip.carrier import MediaTotals
+
+    totals = MediaTotals()
+    assert totals.jitter_percentile(0.99) == 0
+    totals.jitter_ms[0], totals.jitter_ms[3], totals.jitter_ms[40] = 90, 9, 1
+    assert totals.jitter_percentile(0.5) == 0
+    assert totals.jitter_percentile(0.99) == 3
+    assert totals.jitter_percentile(1.0) == 40

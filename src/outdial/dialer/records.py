@@ -75,6 +75,8 @@ def finished_call(
         transcript=_transcript(result),
         hangup_side=result.hangup_side,
         sms_text=result.conversation.sms,
+        transfer_to=result.conversation.transfer_to,
+        transfer_result=result.transfer,
         path=orjson.dumps(list(result.conversation.path)).decode()
         if result.conversation.path
         else None,
@@ -169,6 +171,8 @@ def _base_record(
         "sms_text": None,
         "path": None,
         "slots": None,
+        "transfer_to": None,
+        "transfer_result": None,
         "worker": None,
         "created_at": ms,
     }

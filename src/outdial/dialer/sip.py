@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from outdial.clock import Clock, epoch_ms
+from outdial.dialer.trunk_lines import SharedTrunkLines
 from outdial.domain.conversation import Turn
 from outdial.speech.asr import asr_from_settings
 from outdial.speech.tts import make_tts
@@ -84,6 +85,7 @@ def sip_carrier(
         symmetric_rtp=settings.sip_symmetric_rtp,
         rtp_timeout=settings.sip_rtp_timeout,
         keepalive=settings.sip_keepalive,
+        lines=SharedTrunkLines(store, settings.worker_id or "worker", clock),
         on_turn=on_turn,
     )
     carrier.registrations = register_trunks(stack, store, clock)

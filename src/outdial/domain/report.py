@@ -49,6 +49,8 @@ def push_payload(voice_id: int, record: Mapping[str, Any]) -> dict[str, Any]:
         "path": json.loads(record["path"]) if record.get("path") else None,
         "smsText": record.get("sms_text"),
         "slots": json.loads(record["slots"]) if record.get("slots") else None,
+        "transferTo": record.get("transfer_to"),
+        "transferResult": record.get("transfer_result"),
         "attempt": record["attempt"],
         "outcome": record["outcome"],
     }

@@ -89,6 +89,8 @@ def record_json(row: dict[str, Any], tz: str) -> dict[str, Any]:
         "path": orjson.loads(row["path"]) if row["path"] else None,
         "smsText": row["sms_text"],
         "slots": orjson.loads(row["slots"]) if row["slots"] else None,
+        "transferTo": row["transfer_to"],
+        "transferResult": row["transfer_result"],
         "attempt": row["attempt"],
         "outcome": row["outcome"],
     }

@@ -225,6 +225,9 @@ calls = Table(
     Column("sms_text", Text, nullable=True),
     Column("path", Text, nullable=True),
     Column("slots", Text, nullable=True),  # JSON object: what the callee named, e.g. a day
+    # A template's transfer (migration 0008): where to, and how it went on the carrier.
+    Column("transfer_to", String(255), nullable=True),
+    Column("transfer_result", String(32), nullable=True),
     Column("worker", String(64), nullable=True),
     Column("created_at", BigInteger, nullable=False),
     Index("ix_calls_task", "task_id", "id"),
@@ -353,6 +356,17 @@ workers = Table(
     Column("heartbeat_at", BigInteger, nullable=False),
     Column("stopped_at", BigInteger, nullable=True),
     Column("fenced_writes", BigInteger, nullable=False, server_default="0"),
+)
+
+# A trunk's calls in progress across every worker (migration 0009): one row per call, for the
+# trunk's max_calls; a row outlives a dead worker only until expires_at.
+trunk_lines = Table(
+    "trunk_lines",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("trunk", String(64), nullable=False, index=True),
+    Column("worker", String(64), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
 )
 
 # The simulated timeline (OUTDIAL_SIM_SPEED): one row, anchored at the first start, so every

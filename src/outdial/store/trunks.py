@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from outdial.errors import Conflict
 from outdial.store import schema as s
@@ -50,6 +50,27 @@ class TrunkQueries:
             .where(s.sip_trunks.c.name == name)
             .values(registration=state, registration_code=code, registration_at=at)
         )
+
+    def take_trunk_line(
+        self, name: str, worker: str, limit: int, now: int, until: int
+    ) -> int | None:
+        """One of the trunk's ``limit`` lines until ``until`` (epoch ms), or None when all are
+        taken. Takers serialise on the trunk's row (PostgreSQL) or the write lock (SQLite)."""
+        t, lines = s.sip_trunks, s.trunk_lines
+        self.conn.execute(select(t.c.id).where(t.c.name == name).with_for_update())
+        self.conn.execute(delete(lines).where(lines.c.trunk == name, lines.c.expires_at <= now))
+        used = self.conn.execute(
+            select(func.count()).select_from(lines).where(lines.c.trunk == name)
+        ).scalar_one()
+        if used >= limit:
+            return None
+        found = self.conn.execute(
+            insert(lines).values(trunk=name, worker=worker, expires_at=until)
+        ).inserted_primary_key
+        return int(found[0]) if found else None
+
+    def free_trunk_line(self, line: int) -> None:
+        self.conn.execute(delete(s.trunk_lines).where(s.trunk_lines.c.id == line))
 
     def delete_trunk(self, name: str) -> bool:
         used = self.conn.execute(

@@ -8,8 +8,10 @@ import logging
 import secrets
 from collections import Counter
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from outdial.clock import Clock
 from outdial.domain.conversation import CallRequest, Conversation, Turn
@@ -24,7 +26,7 @@ from outdial.telephony.sip.codecs import codec_for
 from outdial.telephony.sip.liveness import Liveness
 from outdial.telephony.sip.recorder import Recorder
 from outdial.telephony.sip.register import Registration
-from outdial.telephony.sip.rtp import RtpSession, open_rtp
+from outdial.telephony.sip.rtp import JITTER_BUCKETS, RtpSession, open_rtp
 from outdial.telephony.sip.session import SipCallSession
 from outdial.telephony.sip.stack import Dial, SipCall, SipEvent, SipStack
 from outdial.telephony.talk import converse
@@ -58,8 +60,44 @@ class Trunk:
         return f"{self.dial_prefix}{callee.lstrip('+')}"
 
 
+class TrunkLines(Protocol):
+    """Where a trunk's concurrent calls are counted (see dialer/trunk_lines.py)."""
+
+    def hold(self, trunk: Trunk, seconds: float) -> AbstractAsyncContextManager[None]: ...
+
+
 class UnknownTrunk(CallRejected):
     """A call names a trunk that is not configured (final: no retry can place it)."""
+
+
+@dataclass
+class MediaTotals:
+    """RTP figures summed over finished calls: what ``bench/sip_concurrency.py`` reports."""
+
+    sent: int = 0
+    late: int = 0
+    received: int = 0
+    lost: int = 0
+    jitter_ms: list[int] = field(default_factory=lambda: [0] * JITTER_BUCKETS)
+
+    def add(self, rtp: RtpSession) -> None:
+        self.sent += rtp.sent
+        self.late += rtp.late
+        self.received += rtp.received
+        self.lost += rtp.lost
+        self.jitter_ms = [a + b for a, b in zip(self.jitter_ms, rtp.jitter_ms, strict=True)]
+
+    def jitter_percentile(self, q: float) -> int:
+        """The ``q`` quantile (0-1) of the send-gap deviation from 20 ms, in whole ms."""
+        total = sum(self.jitter_ms)
+        if not total:
+            return 0
+        seen = 0
+        for ms, count in enumerate(self.jitter_ms):
+            seen += count
+            if seen >= q * total:
+                return ms
+        return len(self.jitter_ms) - 1
 
 
 @dataclass
@@ -89,7 +127,11 @@ class SipCarrier:
         symmetric_rtp: bool = True,
         rtp_timeout: float = 30.0,
         keepalive: float = 60.0,
+        lines: TrunkLines | None = None,
     ) -> None:
+        # A trunk's max_calls: shared by every worker (lines, dialer/trunk_lines.py) or, without
+        # it, counted in this process.
+        self.lines = lines
         # Dead-line checks on answered calls (liveness.py); 0 turns one off.
         self.symmetric_rtp, self.rtp_timeout, self.keepalive = symmetric_rtp, rtp_timeout, keepalive
         # Barge-in assumes the trunk does not send our own audio back (networks cancel echo);
@@ -113,6 +155,7 @@ class SipCarrier:
         self.codecs: Counter[int] = Counter()  # payload types used, per call
         self.dead_lines: Counter[str] = Counter()  # calls ended by liveness.py, per reason
         self.latched = 0  # calls whose media came from elsewhere than their SDP said
+        self.media = MediaTotals()  # every finished call's RTP timing, summed (benches)
         self.registrations: list[Registration] = []  # removed from the registrars on close
 
     def close(self) -> None:
@@ -130,6 +173,9 @@ class SipCarrier:
         trunk = self._trunk(request.trunk)
         if not trunk.max_calls:
             return await self._place(trunk, request, conversation, stop)
+        if self.lines is not None:
+            async with self.lines.hold(trunk, request.max_ringing + request.max_talk):
+                return await self._place(trunk, request, conversation, stop)
         lines = self._lines.setdefault(trunk.name, asyncio.Semaphore(trunk.max_calls))
         async with lines:
             return await self._place(trunk, request, conversation, stop)
@@ -170,6 +216,7 @@ class SipCarrier:
         finally:
             if rtp.latched is not None and rtp.latched != rtp.signalled:
                 self.latched += 1
+            self.media.add(rtp)
             rtp.close()
 
     async def _ring(

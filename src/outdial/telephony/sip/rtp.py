@@ -31,6 +31,8 @@ JITTER_PACKETS = 3  # held back to reorder; 60 ms
 MAX_FILL = 50  # a longer gap is a restart (new stream), not loss
 SILENT_AFTER = 0.1  # seconds without packets after which each tick counts as silence
 DTMF_KEYS = "0123456789*#ABCD"
+LATE_AFTER = 0.010  # a packet sent this long after its slot on the 20 ms grid is late
+JITTER_BUCKETS = 101  # send-gap deviation from 20 ms, 1 ms buckets; the last is ">= 100 ms"
 RELATCH_AFTER = 0.5  # seconds the latched source must be quiet before another one is taken
 
 
@@ -148,6 +150,12 @@ class RtpSession(asyncio.DatagramProtocol):
         self._silence = silence(FRAME_SECONDS)
         self.sent = 0
         self.received = 0
+        # Send timing, for benches: |gap - 20 ms| histogram and packets late on the grid;
+        # receive side: frames lost (filled) after reordering.
+        self.jitter_ms = [0] * JITTER_BUCKETS
+        self.late = 0
+        self.lost = 0
+        self._sent_at: float | None = None
         self._heard_at: float | None = None  # when the last packet arrived
         self._filled_to = 0.0  # silence has been supplied up to this instant
         self._peer_ssrc: int | None = None
@@ -179,6 +187,8 @@ class RtpSession(asyncio.DatagramProtocol):
         if pt != self.pt or self.codec is None:
             return
         for frame in self._reorder.push(seq, payload):
+            if frame is None:
+                self.lost += 1
             self.on_audio(self._silence if frame is None else self.codec.decode(frame))
 
     def _dtmf(self, ts: int, payload: bytes) -> None:
@@ -233,12 +243,21 @@ class RtpSession(asyncio.DatagramProtocol):
                     packet(self.pt, self.seq, self.ts, self.ssrc, payload, marker), self.remote
                 )
                 self.sent += 1
+                self._timing(loop.time(), start + n * FRAME_SECONDS)
             marker = False
             self._fill_silence(loop.time())
             self.seq = (self.seq + 1) & 0xFFFF
             self.ts = (self.ts + self.samples) & 0xFFFFFFFF
             n += 1
             await asyncio.sleep(max(0.0, start + n * FRAME_SECONDS - loop.time()))
+
+    def _timing(self, now: float, slot: float) -> None:
+        if now - slot > LATE_AFTER:
+            self.late += 1
+        if self._sent_at is not None:
+            deviation = round(abs(now - self._sent_at - FRAME_SECONDS) * 1000)
+            self.jitter_ms[min(deviation, JITTER_BUCKETS - 1)] += 1
+        self._sent_at = now
 
     def _fill_silence(self, now: float) -> None:
         # A far end that stops sending (silence suppression, the end of a played file, not
