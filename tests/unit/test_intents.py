@@ -309,6 +309,20 @@ def test_semantic_keeps_the_negation_guard_and_the_rules() -> None:
     assert intent("glad to attend but stop calling me", SEMANTIC_INTENTS, semantic) == "opt_out"
 
 
+def test_semantic_never_gives_a_positive_intent_when_an_opt_out_is_nearly_as_close() -> None:
+    vocabulary = ["glad", "attend", "quit", "ringing"]
+    specs = (
+        IntentSpec("confirm", ("glad attend",)),
+        IntentSpec("opt_out", ("quit ringing",), positive=False),
+    )
+    semantic = SemanticMatcher(embed=_bag_of_words(vocabulary), threshold=0.4)
+    # Equally near both: a re-ask, never the positive intent.
+    assert intent("glad quit", specs, semantic) is None
+    assert intent("glad attend glad", specs, semantic) == "confirm"
+    loose = SemanticMatcher(embed=_bag_of_words(vocabulary), threshold=0.4, opt_out_margin=-1.0)
+    assert intent("glad quit", specs, loose) == "confirm"
+
+
 def test_semantic_without_the_extra_names_the_install_command() -> None:
     with pytest.raises(SemanticUnavailable, match=re.escape("pip install 'outdial[semantic]'")):
         intents_module._load_sentence_transformer(None, module="outdial_no_such_module")
