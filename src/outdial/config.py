@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     port: int = 8080
     default_timezone: str = "UTC"
     timestamp_skew_seconds: int = Field(300, ge=1)
+    auth_fail_key_limit: int = Field(20, ge=0)
+    auth_fail_ip_limit: int = Field(100, ge=0)
+    auth_fail_window_seconds: float = Field(60.0, gt=0)
     max_body_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     min_balance: str = "0"
@@ -53,6 +56,9 @@ class Settings(BaseSettings):
     sip_trunk: str = "default"
     sip_stereo_recordings: bool = False
     sip_barge_in: bool = True
+    sip_symmetric_rtp: bool = True
+    sip_rtp_timeout: float = Field(30.0, ge=0)  # seconds without RTP that end a call; 0: off
+    sip_keepalive: float = Field(60.0, ge=0)  # in-dialog OPTIONS interval; 0: off
     sim_speed: float | None = Field(1.0, gt=0)
     sim_seed: int = 0
     sim_instant: bool = False
@@ -64,6 +70,7 @@ class Settings(BaseSettings):
     dialer_batch: int = Field(500, ge=1)
     dialer_flush: int = Field(1000, ge=1)
     push_enabled: bool = True
+    push_allow_private: bool = False
     push_first_backoff_seconds: float = Field(10.0, gt=0)
     push_max_backoff_seconds: float = Field(3600.0, gt=0)
     sms_sender: str = "file"

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, NoReturn
 from outdial.client import sign
 from outdial.clock import Clock
 from outdial.domain.outcome import Outcome
+from outdial.notify.ssrf import PushTargets
 from outdial.service.accounts import AccountService, NewAccount
 from outdial.speech.errors import SpeechUnavailable
 from outdial.store.repo import Store
@@ -102,7 +103,9 @@ def make_account(store: Store, clock: Clock, name: str = "test", **options: obje
         "balance": "100",
     }
     values.update(options)
-    out = AccountService(store, clock).create_account(NewAccount(**values))  # type: ignore[arg-type]
+    # Test accounts may push to receivers on this machine (127.0.0.1).
+    service = AccountService(store, clock, push_targets=PushTargets(allow_private=True))
+    out = service.create_account(NewAccount(**values))  # type: ignore[arg-type]
     return TestAccount(out["accountId"], out["appId"], out["apiKey"], out["apiSecret"])
 
 

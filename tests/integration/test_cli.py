@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.helpers import EXAMPLES
 
 
-def test_account_lifecycle(cli: Any, tmp_path: Path) -> None:
+def test_account_lifecycle(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     created = cli(
         "account",
         "create",
@@ -37,7 +39,14 @@ def test_account_lifecycle(cli: Any, tmp_path: Path) -> None:
     assert shown["apiKeys"] == [{"apiKey": created["apiKey"], "ipAllow": ["10.0.0.0/8"]}]
     assert created["apiSecret"] not in json.dumps(shown)
     assert shown["rates"] > 5  # the default rate card
-    app2 = cli("app", "create", "--account", acc, "--push-url", "http://127.0.0.1:9/push")
+    # Push URLs into this machine's network are refused unless the operator allows them.
+    local = "http://127.0.0.1:9/push"
+    refused = cli("app", "create", "--account", acc, "--push-url", local, ok=False)
+    assert refused["code"] == -21 and "OUTDIAL_PUSH_ALLOW_PRIVATE" in refused["error"]
+    for url in ("http://169.254.169.254/latest", "http://[::ffff:10.0.0.1]/", "http://[::1]:8/"):
+        assert cli("app", "create", "--account", acc, "--push-url", url, ok=False)["code"] == -21
+    monkeypatch.setenv("OUTDIAL_PUSH_ALLOW_PRIVATE", "true")
+    app2 = cli("app", "create", "--account", acc, "--push-url", local)
     assert app2["appId"] != created["appId"]
     key2 = cli("key", "create", "--account", acc)
     assert key2["apiKey"] != created["apiKey"]

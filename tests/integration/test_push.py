@@ -27,6 +27,7 @@ from outdial.dialer.records import finished_call
 from outdial.domain.outcome import Outcome
 from outdial.domain.rates import RateTable
 from outdial.notify.push import PushDelivery, PushLog, backoff_seconds
+from outdial.notify.ssrf import PushTargets
 from outdial.service.accounts import AccountService
 from outdial.service.submit import SubmitPolicy, SubmitService
 from outdial.store import schema
@@ -135,9 +136,12 @@ def receiver(clock: FakeClock) -> Iterator[Receiver]:
     r.stop()
 
 
+LOCAL = PushTargets(allow_private=True)  # the receivers listen on 127.0.0.1
+
+
 def push_app(store: Store, clock: FakeClock, account: TestAccount, url: str) -> tuple[str, str]:
     """A new app of the account pushing to ``url``: (appId, push secret)."""
-    out = AccountService(store, clock).create_app(account.account_id, url)
+    out = AccountService(store, clock, push_targets=LOCAL).create_app(account.account_id, url)
     return str(out["appId"]), str(out["pushSecret"])
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from io import BytesIO
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -149,7 +151,9 @@ def test_record_queries_check_their_range_and_tenancy(rig: Rig) -> None:
     assert post(rig.api, other, rig.clock, "/v3/voice/recordGroupQuery", body)["data"]["total"] == 0
 
 
-def test_recordings_are_written_and_downloadable_by_their_owner_only(rig: Rig) -> None:
+def test_recordings_are_written_and_downloadable_by_their_owner_only(
+    rig: Rig, tmp_path: Path
+) -> None:
     rig.send(enableRecording=1)
     profile = SimProfile(
         answer=1,
@@ -175,6 +179,25 @@ def test_recordings_are_written_and_downloadable_by_their_owner_only(rig: Rig) -
         assert wav.getnframes() == records[0]["callDuration"] * 8000
     other = make_account(rig.store, rig.clock, name="other")
     assert rig.api.get(url, headers=other.headers(rig.clock)).json()["status"] == "-24"
+    _recording_from_the_cli(rig, records[0]["voiceId"], resp.content, tmp_path)
+
+
+def _recording_from_the_cli(rig: Rig, voice_id: str, wav: bytes, tmp_path: Path) -> None:
+    """``outdial recording get VOICE_ID -o FILE`` copies the same bytes the API serves."""
+    from typer.testing import CliRunner
+
+    from outdial.cli.main import app
+
+    env = {
+        "OUTDIAL_DATABASE_URL": str(rig.store.engine.url.render_as_string(hide_password=False)),
+        "OUTDIAL_RECORDINGS_DIR": rig.settings.recordings_dir,
+    }
+    out = tmp_path / "call.wav"
+    result = CliRunner().invoke(app, ["recording", "get", voice_id, "-o", str(out)], env=env)
+    assert result.exit_code == 0, result.stderr
+    assert out.read_bytes() == wav and json.loads(result.stdout)["bytes"] == len(wav)
+    missing = CliRunner().invoke(app, ["recording", "get", "987654", "-o", str(out)], env=env)
+    assert missing.exit_code == 1 and json.loads(missing.stderr)["code"] == -24
 
 
 def test_resend_all_or_only_the_callees_not_connected(rig: Rig) -> None:
@@ -311,10 +334,12 @@ def test_recall_flow_update_cancel_and_rules(rig: Rig) -> None:
 def test_push_reports_are_queued_with_each_record(rig: Rig) -> None:
     from sqlalchemy import select
 
+    from outdial.notify.ssrf import PushTargets
     from outdial.service.accounts import AccountService
     from outdial.store import schema
 
-    app = AccountService(rig.store, rig.clock).create_app(
+    local = PushTargets(allow_private=True)
+    app = AccountService(rig.store, rig.clock, push_targets=local).create_app(
         rig.account.account_id, "http://127.0.0.1:9/push"
     )
     body = send_body(

@@ -10,6 +10,7 @@ from outdial import __version__
 from outdial.api import docs
 from outdial.api.deps import Services
 from outdial.api.routes import style_a_router, style_b_router
+from outdial.api.throttle import FailureThrottle
 from outdial.clock import Clock, SystemClock
 from outdial.config import Settings
 from outdial.service.accounts import AccountService
@@ -39,6 +40,9 @@ def create_app(
         "and without the /v3 prefix; errors answer HTTP 200 with a negative status code.",
     )
     app.state.settings = settings
+    # Per app, not the library's global registry: two apps in one process (tests, the demo)
+    # must not share or collide. ``outdial serve`` adds its dialer's collector here.
+    metrics = CollectorRegistry()
     app.state.services = Services(
         settings=settings,
         clock=clock,
@@ -50,14 +54,18 @@ def create_app(
         trusted_proxies=settings.trusted_networks(),
         recalls=RecallService(store, clock, policy),
         accounts=AccountService(store, clock),
+        throttle=FailureThrottle(
+            wall_clock or clock,
+            key_limit=settings.auth_fail_key_limit,
+            ip_limit=settings.auth_fail_ip_limit,
+            window_seconds=settings.auth_fail_window_seconds,
+            registry=metrics,
+        ),
     )
     for router in (style_a_router, style_b_router):
         app.include_router(router, prefix="/v3")
         app.include_router(router, include_in_schema=False)
 
-    # Per app, not the library's global registry: two apps in one process (tests, the demo)
-    # must not share or collide. ``outdial serve`` adds its dialer's collector here.
-    metrics = CollectorRegistry()
     metrics.register(OutboxCollector(store, clock))
     app.state.metrics = metrics
     head = head_revision(store)

@@ -8,6 +8,7 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from outdial.api.auth import Caller, Network, client_ip, verify
+from outdial.api.throttle import FailureThrottle
 from outdial.clock import Clock
 from outdial.config import Settings
 from outdial.domain.text import unstorable
@@ -34,6 +35,7 @@ class Services:
     trusted_proxies: list[Network]
     recalls: RecallService
     accounts: AccountService
+    throttle: FailureThrottle
 
 
 def services(request: Request) -> Services:
@@ -51,19 +53,30 @@ async def caller(request: Request) -> Caller:
         raise AuthError("authentication error: Api-Key, Timestamp and Sign headers are required")
     peer = request.client.host if request.client else None
     ip = client_ip(peer, request.headers.get("x-forwarded-for"), svc.trusted_proxies)
+    wait = svc.throttle.retry_after(api_key, ip)
+    if wait is not None:
+        raise AuthError(
+            "authentication error: too many failed signatures from this Api-Key or address; "
+            f"retry in {wait:.0f} s"
+        )
 
     def lookup() -> Caller:
         # A key that could not be stored is unknown (-1) without asking the database.
         with svc.store.read() as tx:
             key = tx.key(api_key) if unstorable(api_key) is None else None
-        return verify(
-            key,
-            api_key,
-            timestamp,
-            signature,
-            ip,
-            svc.wall_clock.now(),
-            svc.settings.timestamp_skew_seconds,
-        )
+        try:
+            return verify(
+                key,
+                api_key,
+                timestamp,
+                signature,
+                ip,
+                svc.wall_clock.now(),
+                svc.settings.timestamp_skew_seconds,
+            )
+        except AuthError:
+            # -2 (address) and -16 (time) come after a good signature and are not counted.
+            svc.throttle.failed(api_key, ip)
+            raise
 
     return await run_in_threadpool(lookup)

@@ -15,10 +15,14 @@ from typing import Annotated, Any, NoReturn
 import typer
 from pydantic import ValidationError as PydanticValidationError
 
+from outdial.cli.database import DatabaseMissing, open_store, set_database
+from outdial.cli.database import settings as database_settings
+from outdial.cli.operator import account_credit, account_list, audit_list, recording_app
 from outdial.cli.push import push_app
 from outdial.cli.sim import sim_app
 from outdial.cli.sip import call_app, set_account_trunk, trunk_app
 from outdial.cli.tasks import task_app
+from outdial.cli.users import add_command as user_commands
 from outdial.clock import Clock, SystemClock
 from outdial.config import Settings
 from outdial.errors import OutdialError, ValidationError
@@ -43,6 +47,10 @@ app.add_typer(task_app, name="task")
 app.add_typer(push_app, name="push")
 app.add_typer(trunk_app, name="trunk")
 account_app.command("set-trunk")(set_account_trunk)
+account_app.command("list")(account_list)
+account_app.command("credit")(account_credit)
+app.command("audit")(audit_list)
+app.add_typer(recording_app, name="recording")
 app.add_typer(call_app, name="call")
 app.add_typer(sim_app, name="sim")
 for sub, name in (
@@ -58,8 +66,17 @@ for sub, name in (
 
 
 @app.callback()
-def _main() -> None:
+def _main(
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            help="database URL (else OUTDIAL_DATABASE_URL, ./.env, sqlite:///./outdial.db)",
+        ),
+    ] = None,
+) -> None:
     """Configure logging once, for every command (OUTDIAL_LOG_LEVEL, OUTDIAL_LOG_FORMAT)."""
+    set_database(database)
     try:
         settings = _settings()
     except PydanticValidationError as exc:
@@ -95,16 +112,19 @@ def _template_problems(exc: TemplateProblem) -> NoReturn:
 
 
 def _settings() -> Settings:
-    return Settings()
+    return database_settings()
 
 
-def _store(settings: Settings) -> Store:
-    return Store.open(settings.database_url, migrate=settings.auto_migrate)
+def _store(settings: Settings, *, create: bool = False) -> Store:
+    try:
+        return open_store(settings, create=create)
+    except DatabaseMissing as exc:
+        _fail(str(exc))
 
 
-def _run(action: Callable[[Store, Settings], dict[str, Any]]) -> None:
+def _run(action: Callable[[Store, Settings], dict[str, Any]], *, create: bool = False) -> None:
     settings = _settings()
-    store = _store(settings)
+    store = _store(settings, create=create)
     try:
         _emit(action(store, settings))
     except TemplateProblem as exc:
@@ -125,7 +145,16 @@ def _clock(store: Store) -> Clock:
 
 
 def _accounts(store: Store) -> AccountService:
-    return AccountService(store, _clock(store))
+    from outdial.cli.tasks import operator
+    from outdial.notify.ssrf import PushTargets
+
+    settings = _settings()
+    return AccountService(
+        store,
+        _clock(store),
+        push_targets=PushTargets(allow_private=settings.push_allow_private),
+        actor=operator(settings).actor,
+    )
 
 
 @account_app.command("create")
@@ -163,7 +192,7 @@ def account_create(
             )
         )
 
-    _run(action)
+    _run(action, create=True)
 
 
 @account_app.command("show")
@@ -321,16 +350,18 @@ def serve(
 
     from outdial.api.app import create_app
     from outdial.cli.supervisor import DialerChild
+    from outdial.console.app import install as install_console
     from outdial.dialer.timeline import shared_clock
 
     settings = _settings()
-    store = _store(settings)
+    store = _store(settings, create=True)
     try:
         clock = shared_clock(settings, store, dialing=worker)
     except OutdialError as exc:
         store.close()
         _fail(exc.message)
     api = create_app(settings, store, clock, wall_clock=SystemClock())
+    install_console(api, settings, store, clock)
     bind_host = host or settings.host
     # Bound here, before the first line is printed, so that ``--port 0`` can report the port
     # the system chose and a caller never races another process for a port it picked.
@@ -404,7 +435,7 @@ def worker_command() -> None:
     from outdial.dialer.runner import WorkerThread
 
     settings = _settings()
-    store = _store(settings)
+    store = _store(settings, create=True)
     try:
         dialer = WorkerThread(settings, store)
     except OutdialError as exc:
@@ -472,6 +503,9 @@ def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
+
+
+app.add_typer(user_commands(_run), name="user")
 
 
 def run() -> None:

@@ -1,11 +1,13 @@
-"""``outdial task watch ID`` and ``outdial task calls ID``: following a task from the console."""
+"""``outdial task list|show|cancel|pause|resume|watch|calls``: tasks from the console."""
 
 from __future__ import annotations
 
 import csv
+import getpass
 import json
 import sys
 import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -14,11 +16,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from outdial.config import Settings
 from outdial.domain.codes import TaskStatus
+from outdial.service.operator import Operator, OperatorService
 from outdial.service.records import record_json
+from outdial.service.submit import SubmitPolicy
 from outdial.store.calls import CallFilter
 from outdial.store.repo import Store
 
-task_app = typer.Typer(no_args_is_help=True, help="Follow tasks and their calls.")
+task_app = typer.Typer(no_args_is_help=True, help="List, show, change and follow tasks.")
 
 _FINAL = {TaskStatus.FINISHED, TaskStatus.CANCELLED, TaskStatus.SUBMIT_FAILED}
 _CSV_FIELDS = [
@@ -49,8 +53,31 @@ _CSV_FIELDS = [
 
 
 def _store() -> Store:
-    settings = Settings()
-    return Store.open(settings.database_url, migrate=settings.auto_migrate)
+    from outdial.cli.main import _settings
+    from outdial.cli.main import _store as open_existing
+
+    return open_existing(_settings())
+
+
+def _operator_service(store: Store) -> OperatorService:
+    from outdial.cli.main import _clock, _settings
+
+    return OperatorService(store, _clock(store), operator(_settings()))
+
+
+def operator(settings: Settings) -> Operator:
+    """The acting operator: the login name, kept in the audit log."""
+    try:
+        actor = getpass.getuser()
+    except (KeyError, OSError):
+        actor = "unknown"
+    return Operator(actor=f"cli:{actor}", policy=SubmitPolicy.from_settings(settings))
+
+
+def _run(action: Callable[[OperatorService], dict[str, Any]]) -> None:
+    from outdial.cli.main import _run as run
+
+    run(lambda store, _s: action(_operator_service(store)))
 
 
 def _task_row(store: Store, task_id: int) -> Any:
@@ -62,36 +89,64 @@ def _task_row(store: Store, task_id: int) -> Any:
     return row
 
 
+@task_app.command("list")
+def task_list(
+    account: Annotated[int | None, typer.Option(help="only this account's tasks")] = None,
+    status: Annotated[
+        list[int] | None, typer.Option("--status", help="only tasks with this status (repeatable)")
+    ] = None,
+    page: Annotated[int, typer.Option(help="page number, from 1")] = 1,
+    size: Annotated[int, typer.Option(help="tasks per page (at most 100)")] = 100,
+) -> None:
+    """List tasks, newest first, across accounts (or one account's)."""
+    _run(lambda svc: svc.tasks(account, tuple(status or ()), page, size))
+
+
+@task_app.command("show")
+def task_show(task_id: Annotated[int, typer.Argument(help="task id")]) -> None:
+    """Show a task's detail and, under ``waiting``, why it is not dialing now."""
+    _run(lambda svc: svc.show(task_id))
+
+
+def _change(verb: str) -> Callable[[list[int]], None]:
+    def command(
+        task_ids: Annotated[list[int], typer.Argument(help="task ids")],
+    ) -> None:
+        _run(lambda svc: svc.change(verb, task_ids))
+
+    command.__doc__ = {
+        "cancel": "Cancel tasks: their pending callees are never called.",
+        "pause": "Pause waiting or calling tasks (calls in progress finish).",
+        "resume": "Resume paused tasks (refused with -10 while funds are below the minimum).",
+    }[verb]
+    return command
+
+
+for _verb in ("cancel", "pause", "resume"):
+    task_app.command(_verb)(_change(_verb))
+
+
+def _reasons(svc: OperatorService, task_id: int) -> str:
+    waiting = svc.show(task_id)["waiting"]
+    return "; ".join(r["message"] for r in waiting)
+
+
 @task_app.command("watch")
 def watch(
     task_id: Annotated[int, typer.Argument(help="task id")],
     interval: Annotated[float, typer.Option(help="seconds between refreshes")] = 0.5,
 ) -> None:
-    """Show a live progress bar until the task is finished or cancelled."""
+    """Follow a task until it is finished or cancelled: a progress bar on a terminal, else one
+    plain line on standard error whenever the progress changes; then its summary as JSON."""
     store = _store()
     console = Console(stderr=True)
+    svc = _operator_service(store)
     try:
         task = _task_row(store, task_id)
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[detail]}"),
-            TimeElapsedColumn(),
-            console=console,
-        ) as bar:
-            handle = bar.add_task(task.task_name, total=max(task.num_cnt, 1), detail="")
-            while True:
-                task = _task_row(store, task_id)
-                done = task.success + task.fail + task.blocked_cnt
-                detail = (
-                    f"status {task.status}  calls {task.call_num}  "
-                    f"connected {task.success}  failed {task.fail}"
-                )
-                bar.update(handle, completed=done, detail=detail)
-                if task.status in _FINAL:
-                    break
-                time.sleep(interval)
+        if console.is_terminal:
+            task = _watch_bar(store, svc, task, console, interval)
+        else:
+            task = _watch_lines(store, svc, task, interval)
     finally:
         store.close()
     typer.echo(
@@ -106,6 +161,54 @@ def watch(
             }
         )
     )
+
+
+def _line(task: Any, why: str) -> str:
+    done = task.success + task.fail + task.blocked_cnt
+    text = (
+        f"task {task.id} status {task.status} done {done}/{task.num_cnt} calls {task.call_num} "
+        f"connected {task.success} failed {task.fail}"
+    )
+    return f"{text} waiting: {why}" if why else text
+
+
+def _watch_lines(store: Store, svc: OperatorService, task: Any, interval: float) -> Any:
+    last = None
+    while True:
+        task = _task_row(store, task.id)
+        line = _line(task, "" if task.status in _FINAL else _reasons(svc, task.id))
+        if line != last:
+            typer.echo(line, err=True)
+            last = line
+        if task.status in _FINAL:
+            return task
+        time.sleep(interval)
+
+
+def _watch_bar(
+    store: Store, svc: OperatorService, task: Any, console: Console, interval: float
+) -> Any:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        handle = bar.add_task(task.task_name, total=max(task.num_cnt, 1), detail="")
+        while True:
+            task = _task_row(store, task.id)
+            done = task.success + task.fail + task.blocked_cnt
+            why = "" if task.status in _FINAL else _reasons(svc, task.id)
+            detail = (
+                f"status {task.status}  calls {task.call_num}  "
+                f"connected {task.success}  failed {task.fail}"
+            )
+            bar.update(handle, completed=done, detail=f"{detail}  {why}" if why else detail)
+            if task.status in _FINAL:
+                return task
+            time.sleep(interval)
 
 
 @task_app.command("calls")

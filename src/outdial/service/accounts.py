@@ -14,6 +14,7 @@ from outdial.domain.rates import CURRENCY, Rate
 from outdial.domain.task import zone
 from outdial.domain.text import check_text, check_texts
 from outdial.errors import DataCaps, NotFound, ValidationError
+from outdial.notify.ssrf import PushTargets
 from outdial.service.ids import token
 from outdial.service.paging import page
 from outdial.service.rates_csv import parse_rates_csv
@@ -77,9 +78,20 @@ class NewAccount:
 class AccountService:
     """Creates and reads accounts and what belongs to them."""
 
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        push_targets: PushTargets | None = None,
+        actor: str = "operator",
+    ) -> None:
         self.store = store
         self.clock = clock
+        # Secure by default: callers that allow private push targets say so (the CLI from
+        # OUTDIAL_PUSH_ALLOW_PRIVATE, the shipped test helpers for their local receivers).
+        self.push_targets = push_targets or PushTargets()
+        self.actor = actor
 
     def _now(self) -> int:
         return epoch_ms(self.clock.now())
@@ -118,6 +130,8 @@ class AccountService:
             api_key, api_secret = self._new_key(tx, account_id, cidrs, now)
             if new.with_default_rates:
                 tx.replace_rates(account_id, default_rates())
+            self._audit(tx, now, "account.create", account_id, str(account_id), name=name)
+            self._audit(tx, now, "key.create", account_id, api_key)
         return {
             "accountId": account_id,
             "appId": app_id,
@@ -131,10 +145,25 @@ class AccountService:
             ("http://", "https://")
         ):
             raise ValidationError("push URL must start with http:// or https://")
+        if push_url is not None:
+            self.push_targets.check(push_url)
         app_id = token(APP_ID_LENGTH)
         push_secret = token(PUSH_SECRET_LENGTH)
         tx.insert_app(account_id, app_id, push_url, push_secret, now)
         return app_id, push_secret
+
+    def _audit(
+        self, tx: Tx, now: int, action: str, account_id: int, subject: str, **detail: Any
+    ) -> None:
+        # Identifiers only (account, appId, apiKey): never a secret.
+        tx.insert_audit(
+            at=now,
+            actor=self.actor[:64],
+            action=action,
+            account_id=account_id,
+            subject=subject,
+            detail=detail,
+        )
 
     def _new_key(self, tx: Tx, account_id: int, cidrs: Sequence[str], now: int) -> tuple[str, str]:
         api_key, api_secret = token(API_KEY_LENGTH), token(API_SECRET_LENGTH)
@@ -148,14 +177,18 @@ class AccountService:
     def create_app(self, account_id: int, push_url: str | None) -> dict[str, Any]:
         with self.store.write() as tx:
             self._require(tx, account_id)
-            app_id, push_secret = self._new_app(tx, account_id, push_url, self._now())
+            now = self._now()
+            app_id, push_secret = self._new_app(tx, account_id, push_url, now)
+            self._audit(tx, now, "app.create", account_id, app_id, pushUrl=push_url is not None)
         return {"accountId": account_id, "appId": app_id, "pushSecret": push_secret}
 
     def create_key(self, account_id: int, ip_allow: Sequence[str] = ()) -> dict[str, Any]:
         cidrs = _check_cidrs(ip_allow)
         with self.store.write() as tx:
             self._require(tx, account_id)
-            api_key, api_secret = self._new_key(tx, account_id, cidrs, self._now())
+            now = self._now()
+            api_key, api_secret = self._new_key(tx, account_id, cidrs, now)
+            self._audit(tx, now, "key.create", account_id, api_key, ipAllow=cidrs)
         return {"accountId": account_id, "apiKey": api_key, "apiSecret": api_secret}
 
     def show(self, account_id: int) -> dict[str, Any]:

@@ -142,4 +142,5 @@ class RecordService:
             row = tx.call_by_recording(account_id, recording_id)
         if row is None:
             raise NotFound(f"recording {recording_id!r} does not exist")
-        return str(recording_id)
+        # The file name comes from the database row, never from the request's text.
+        return str(row["recording_file_id"])

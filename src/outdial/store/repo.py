@@ -18,6 +18,7 @@ from outdial.store.bulk import insert_callees
 from outdial.store.calls import CallQueries
 from outdial.store.db import make_engine, upgrade
 from outdial.store.dialing import DialerQueries
+from outdial.store.operator import AuditQueries
 from outdial.store.push import PushQueries
 from outdial.store.recall import RecallQueries
 from outdial.store.records import (
@@ -89,6 +90,7 @@ class Tx(
     SmsQueries,
     TrunkQueries,
     SimClockQueries,
+    AuditQueries,
 ):
     """Queries bound to one connection and transaction."""
 

@@ -1,0 +1,74 @@
+"""``outdial account list|credit``, ``outdial audit``, ``outdial recording get``."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from outdial.cli.tasks import operator
+from outdial.config import Settings
+from outdial.service.operator import OperatorService
+from outdial.store.repo import Store
+
+recording_app = typer.Typer(no_args_is_help=True, help="Call recordings.")
+
+
+def _service(store: Store, settings: Settings) -> OperatorService:
+    from outdial.cli.main import _clock
+
+    return OperatorService(store, _clock(store), operator(settings))
+
+
+def _run(action: Any) -> None:
+    from outdial.cli.main import _run as run
+
+    run(lambda store, settings: action(_service(store, settings), settings))
+
+
+def account_list(
+    page: Annotated[int, typer.Option(help="page number, from 1")] = 1,
+    size: Annotated[int, typer.Option(help="accounts per page (at most 100)")] = 100,
+) -> None:
+    """List accounts with their balance and unfinished tasks."""
+    _run(lambda svc, _s: svc.accounts(page, size))
+
+
+def account_credit(
+    account_id: Annotated[int, typer.Argument(help="account id")],
+    amount: Annotated[str, typer.Argument(help="amount to add (negative: a correction)")],
+    reason: Annotated[str, typer.Option(help="why (kept in the audit log)")],
+) -> None:
+    """Top up an account's balance; the amount and reason go to the audit log."""
+    _run(lambda svc, _s: svc.credit(account_id, amount, reason))
+
+
+def audit_list(
+    account: Annotated[int | None, typer.Option(help="only this account's entries")] = None,
+    page: Annotated[int, typer.Option(help="page number, from 1")] = 1,
+    size: Annotated[int, typer.Option(help="entries per page (at most 100)")] = 100,
+) -> None:
+    """Show the operator audit log, newest first."""
+    _run(lambda svc, _s: svc.audit_log(account, page, size))
+
+
+@recording_app.command("get")
+def recording_get(
+    voice_id: Annotated[int, typer.Argument(help="the call's voiceId")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="file to write the WAV to")],
+) -> None:
+    """Copy a call's recording (WAV) to a file."""
+
+    def action(svc: OperatorService, settings: Settings) -> dict[str, Any]:
+        source = svc.recording_path(voice_id, Path(settings.recordings_dir))
+        try:
+            shutil.copyfile(source, output)
+        except OSError as exc:
+            from outdial.cli.main import _fail
+
+            _fail(f"cannot write {output}: {exc.strerror}")
+        return {"voiceId": voice_id, "file": str(output), "bytes": output.stat().st_size}
+
+    _run(action)

@@ -1,0 +1,255 @@
+"""Operator actions across accounts (the CLI's): account list, credits with a reason, task
+list/show with why a task waits, cancel/pause/resume by id, recordings, the audit log.
+
+A credit writes its ``operator_audit`` row in the transaction that changes the balance;
+cancel, pause and resume write theirs once the change has committed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from outdial.clock import Clock, epoch_ms
+from outdial.domain.codes import TaskStatus
+from outdial.domain.money import format_units, to_units
+from outdial.domain.task import zone
+from outdial.domain.text import check_text
+from outdial.domain.waiting import TaskState, waiting_reasons
+from outdial.domain.windows import parse_windows
+from outdial.errors import NotFound, TaskNotOperable, ValidationError
+from outdial.service.paging import page
+from outdial.service.submit import SubmitPolicy, funds_below_minimum
+from outdial.service.tasks import TaskService, task_detail, task_summary
+from outdial.store.records import TaskRecord
+from outdial.store.repo import Store, Tx
+
+MAX_REASON_CHARS = 200
+MAX_IDS = 100
+
+
+def audit(
+    tx: Tx,
+    now: int,
+    actor: str,
+    action: str,
+    account_id: int | None,
+    subject: str | None = None,
+    **detail: Any,
+) -> None:
+    """Record one operator action (never secrets, numbers or texts in ``detail``)."""
+    tx.insert_audit(
+        at=now,
+        actor=actor[:64],
+        action=action,
+        account_id=account_id,
+        subject=subject,
+        detail=detail,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    """Who acts (kept in the audit log) and the server limits that apply."""
+
+    actor: str
+    policy: SubmitPolicy
+
+
+class OperatorService:
+    """The operator's view: every account, every task, by id."""
+
+    def __init__(self, store: Store, clock: Clock, operator: Operator) -> None:
+        self.store = store
+        self.clock = clock
+        self.operator = operator
+
+    def _now(self) -> int:
+        return epoch_ms(self.clock.now())
+
+    # --- accounts --------------------------------------------------------------------------
+    def accounts(self, current: int = 1, size: int = 100) -> dict[str, Any]:
+        wanted = page(current, size)
+        with self.store.read() as tx:
+            total, rows = tx.account_rows(wanted.offset, wanted.size)
+            unfinished = {r["id"]: tx.count_unfinished(r["id"]) for r in rows}
+        return wanted.json(
+            total,
+            [
+                {
+                    "accountId": r["id"],
+                    "name": r["name"],
+                    "timezone": r["timezone"],
+                    "lines": r["lines"],
+                    "balance": format_units(r["balance"]),
+                    "gift": format_units(r["gift"]),
+                    "credit": format_units(r["credit"]),
+                    "currency": r["currency"],
+                    "unfinishedTasks": unfinished[r["id"]],
+                }
+                for r in rows
+            ],
+        )
+
+    def credit(self, account_id: int, amount: str, reason: str) -> dict[str, Any]:
+        """Add ``amount`` to the balance (negative: a correction), recorded with its reason."""
+        check_text(reason, "reason")
+        reason = reason.strip()
+        if not 1 <= len(reason) <= MAX_REASON_CHARS:
+            raise ValidationError(f"reason must be 1-{MAX_REASON_CHARS} characters")
+        try:
+            units = to_units(amount)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
+        if units == 0:
+            raise ValidationError("amount must not be zero")
+        now = self._now()
+        with self.store.write() as tx:
+            acc = tx.account(account_id, lock=True)
+            if acc is None:
+                raise NotFound(f"account {account_id} does not exist")
+            balance = tx.add_balance(account_id, units)
+            audit(
+                tx,
+                now,
+                self.operator.actor,
+                "account.credit",
+                account_id,
+                amount=format_units(units),
+                balance=format_units(balance),
+                currency=acc.currency,
+                reason=reason,
+            )
+        return {
+            "accountId": account_id,
+            "credited": format_units(units),
+            "balance": format_units(balance),
+            "currency": acc.currency,
+        }
+
+    def audit_log(
+        self, account_id: int | None, current: int = 1, size: int = 100
+    ) -> dict[str, Any]:
+        wanted = page(current, size)
+        with self.store.read() as tx:
+            total, rows = tx.audit_page(account_id, wanted.offset, wanted.size)
+        return wanted.json(
+            total,
+            [
+                {
+                    "id": r["id"],
+                    "at": r["at"],
+                    "actor": r["actor"],
+                    "action": r["action"],
+                    "accountId": r["account_id"],
+                    "subject": r["subject"],
+                    "detail": r["detail"],
+                }
+                for r in rows
+            ],
+        )
+
+    # --- tasks -----------------------------------------------------------------------------
+    def tasks(
+        self,
+        account_id: int | None,
+        statuses: Sequence[int] = (),
+        current: int = 1,
+        size: int = 100,
+    ) -> dict[str, Any]:
+        wanted = page(current, size)
+        out = []
+        with self.store.read() as tx:
+            total, ids = tx.task_ids(account_id, tuple(statuses), wanted.offset, wanted.size)
+            zones: dict[int, str] = {}
+            for task_id, acc_id in ids:
+                task = tx.task_any(task_id)
+                if task is None:
+                    continue
+                if acc_id not in zones:
+                    acc = tx.account(acc_id)
+                    zones[acc_id] = acc.timezone if acc else "UTC"
+                out.append({"accountId": acc_id, **task_summary(task, zones[acc_id])})
+        return wanted.json(total, out)
+
+    def show(self, task_id: int) -> dict[str, Any]:
+        """A task's detail, plus ``waiting``: why it is not dialing now (empty if it is)."""
+        now = self.clock.now()
+        with self.store.read() as tx:
+            task = tx.task_any(task_id)
+            if task is None:
+                raise NotFound(f"task {task_id} does not exist")
+            acc = tx.account(task.account_id)
+            assert acc is not None  # a task's account is never deleted
+            pending, due, in_use = tx.callee_backlog(task_id, epoch_ms(now))
+            next_due = tx.next_callees_at([task_id], epoch_ms(now)).get(task_id)
+        windows = parse_windows(
+            [(w["strTime"], w["endTime"]) for w in orjson.loads(task.allow_send_time)]
+        )
+        state = TaskState(
+            status=task.status,
+            status_reason=task.status_reason,
+            send_at=task.send_at,
+            windows=windows,
+            zones=[zone(task.timezone)] if task.window_zone == "task" else [],
+            funds_ok=not funds_below_minimum(acc, self.operator.policy),
+            lines=acc.lines,
+            lines_in_use=in_use,
+            pending=pending,
+            due_now=due,
+            next_due_at=next_due,
+        )
+        return {
+            "accountId": task.account_id,
+            **task_detail(task, acc.timezone),
+            "pending": pending,
+            "linesInUse": in_use,
+            "lines": acc.lines,
+            "waiting": [r.as_json() for r in waiting_reasons(state, now)],
+        }
+
+    def change(self, verb: str, task_ids: Sequence[int]) -> dict[str, Any]:
+        """Cancel, pause or resume tasks by id, all or none per account (as the API does)."""
+        if not task_ids:
+            raise ValidationError("give at least one task id")
+        if len(task_ids) > MAX_IDS:
+            raise ValidationError(f"at most {MAX_IDS} task ids at once")
+        by_account: dict[int, list[int]] = {}
+        with self.store.read() as tx:
+            for task_id in dict.fromkeys(task_ids):
+                task: TaskRecord | None = tx.task_any(task_id)
+                if task is None:
+                    raise TaskNotOperable(f"task {task_id} does not exist")
+                by_account.setdefault(task.account_id, []).append(task_id)
+        service = TaskService(self.store, self.clock, self.operator.policy)
+        act = {"cancel": service.cancel, "pause": service.pause, "resume": service.resume}[verb]
+        for account_id, ids in by_account.items():
+            act(account_id, json.dumps({"taskIdList": ids}).encode())
+            with self.store.write() as tx:
+                audit(tx, self._now(), self.operator.actor, f"task.{verb}", account_id, taskIds=ids)
+        statuses = {}
+        with self.store.read() as tx:
+            for task_id in dict.fromkeys(task_ids):
+                task = tx.task_any(task_id)
+                statuses[str(task_id)] = TaskStatus(task.status).value if task else None
+        return {"action": verb, "tasks": statuses}
+
+    # --- recordings ------------------------------------------------------------------------
+    def recording_path(self, voice_id: int, recordings_dir: Path) -> Path:
+        """The stored WAV of a call, named by the database (never by the caller's input)."""
+        with self.store.read() as tx:
+            call = tx.call_any(voice_id)
+        if call is None:
+            raise NotFound(f"voiceId {voice_id} does not exist")
+        file_id = call.get("recording_file_id")
+        if not file_id:
+            raise NotFound(f"call {voice_id} has no recording")
+        path = recordings_dir / f"{file_id}.wav"
+        if not path.is_file():
+            raise NotFound(f"the recording of call {voice_id} is not stored in {recordings_dir}")
+        return path
