@@ -309,6 +309,22 @@ def test_semantic_keeps_the_negation_guard_and_the_rules() -> None:
     assert intent("glad to attend but stop calling me", SEMANTIC_INTENTS, semantic) == "opt_out"
 
 
+def test_semantic_never_gives_a_positive_intent_when_an_opt_out_is_nearly_as_close() -> None:
+    vocabulary = ["glad", "attend", "quit", "ringing"]
+    specs = (
+        IntentSpec("confirm", ("glad attend",)),
+        IntentSpec("opt_out", ("quit ringing",), positive=False),
+    )
+    semantic = SemanticMatcher(embed=_bag_of_words(vocabulary), threshold=0.4)
+    # Equally near both: a re-ask, never the positive intent.
+    assert intent("glad quit", specs, semantic) is None
+    assert intent("glad attend glad", specs, semantic) == "confirm"
+    loose = SemanticMatcher(
+        embed=_bag_of_words(vocabulary), threshold=0.4, opt_out_margin=-1.0, positive_threshold=0.4
+    )
+    assert intent("glad quit", specs, loose) == "confirm"
+
+
 def test_semantic_without_the_extra_names_the_install_command() -> None:
     with pytest.raises(SemanticUnavailable, match=re.escape("pip install 'outdial[semantic]'")):
         intents_module._load_sentence_transformer(None, module="outdial_no_such_module")
@@ -410,3 +426,17 @@ def test_the_matcher_setting_names_rules_or_semantic() -> None:
     assert isinstance(intents_module.make_matcher("rules"), RuleMatcher)
     with pytest.raises(ValueError, match="rules or semantic"):
         intents_module.make_matcher("magic")
+
+
+def test_semantic_positive_intents_need_a_closer_phrase() -> None:
+    vocabulary = ["glad", "attend", "quick", "unable"]
+    specs = (
+        IntentSpec("confirm", ("glad attend quick",)),
+        IntentSpec("decline", ("unable attend quick",), positive=False),
+    )
+    semantic = SemanticMatcher(embed=_bag_of_words(vocabulary), threshold=0.5)
+    # Two of three words (0.816) pass for both sides; one of three (0.577) for neither.
+    assert intent("glad quick", specs, semantic) == "confirm"
+    strict = SemanticMatcher(embed=_bag_of_words(vocabulary), threshold=0.5, positive_threshold=0.9)
+    assert intent("glad quick", specs, strict) is None
+    assert intent("unable quick", specs, strict) == "decline"

@@ -598,7 +598,9 @@ class SemanticMatcher:
 
     The rule matcher's answer wins whenever it has one (so opt-outs and negations keep their
     guarantees); otherwise the phrase most similar to the utterance is taken if its cosine
-    similarity reaches ``threshold``, unless the utterance is negated and the intent positive.
+    similarity reaches ``threshold``, unless the utterance is negated and the intent positive,
+    or the intent is positive and an opt-out phrase is within ``opt_out_margin`` of it; a
+    positive intent needs ``positive_threshold`` (a wrong yes costs more than a re-ask).
     ``embed`` replaces the model (tests, other embedding engines). Without it, ``model``
     names a sentence-transformers model to load with that library (operators' own models);
     with neither, the bundled all-MiniLM-L6-v2 runs on the numpy encoder
@@ -612,11 +614,15 @@ class SemanticMatcher:
         embed: Embedder | None = None,
         threshold: float = 0.6,
         rules: RuleMatcher | None = None,
+        opt_out_margin: float = 0.15,
+        positive_threshold: float = 0.65,
     ) -> None:
         if embed is None:
             embed = _load_sentence_transformer(model) if model else _load_minilm()
         self._embed = embed
         self.threshold = threshold
+        self.opt_out_margin = opt_out_margin
+        self.positive_threshold = max(threshold, positive_threshold)
         self.rules = rules or RuleMatcher()
         self._vectors: dict[str, Sequence[float]] = {}
 
@@ -633,13 +639,24 @@ class SemanticMatcher:
         self._remember([normal] + [normalise(p) for _, p in phrases])
         query = self._vectors[normal]
         best: tuple[float, IntentSpec, str] | None = None
+        opt_out = -1.0
         for spec, phrase in phrases:
             score = _cosine(query, self._vectors[normalise(phrase)])
+            if spec.name == OPT_OUT:
+                opt_out = max(opt_out, score)
             if best is None or score > best[0]:
                 best = (score, spec, phrase)
         if best is None or best[0] < self.threshold:
             return None
         score, spec, phrase = best
+        if spec.positive and score < self.positive_threshold:
+            # A wrong yes costs more than a re-ask: positive intents need a closer phrase
+            # (a misheard "quit ringing me" came out as "quickening me", 0.61 from "quick").
+            return None
+        if spec.positive and spec.name != OPT_OUT and opt_out >= score - self.opt_out_margin:
+            # Never a positive intent for what may be an opt-out (a misheard "quit calling"):
+            # when an opt-out phrase is nearly as close, re-ask instead.
+            return None
         if spec.name == OPT_OUT or not spec.positive or not self.rules.negated(text):
             return IntentMatch(spec.name, min(1.0, score), phrase)
         return None
