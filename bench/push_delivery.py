@@ -387,6 +387,9 @@ def bench(args: argparse.Namespace) -> int:
         deliverers[-1].send_signal(signal.SIGKILL)
         deliverers[-1].wait()
         killed_at = count(store, account_id, s.PUSH_DELIVERED)
+        lease = PushDelivery(
+            store, SystemClock(), batch=batch, concurrency=concurrency
+        ).lease_seconds
         received_at_kill = stats(base)[0]
         deliverers.append(start_deliverer(url, args, log))
         wait_until(lambda: not any_pending(store), deliverers[-1], "the end")
@@ -406,8 +409,8 @@ def bench(args: argparse.Namespace) -> int:
         print(
             f"{engine:10s} phase 2: kill -9 at {killed_at} delivered ({received_at_kill} "
             f"received), restarted; all done in {seconds2:.1f} s (includes the killed "
-            f"deliverer's lease); lost {lost2}, duplicates {dup2}, given up {gave_up}, "
-            f"tries logged {logged}  {'OK' if good else 'MISSED'}"
+            f"deliverer's lease of {lease:.0f} s); lost {lost2}, duplicates {dup2}, "
+            f"given up {gave_up}, tries logged {logged}  {'OK' if good else 'MISSED'}"
         )
         return 0 if good else 1
     finally:

@@ -67,6 +67,8 @@ class Receiver:
         self.fail_first = 0
         self.always_fail = False
         self.script: list[int] = []
+        self.answer_headers: dict[str, str] = {}
+        self.answer_body = b""
         self.hold = False
         self.arrived = threading.Event()
         self.release = threading.Event()
@@ -115,8 +117,11 @@ class Receiver:
             self.release.wait(10)
         with contextlib.suppress(OSError):
             handler.send_response(code)
-            handler.send_header("Content-Length", "0")
+            for name, value in self.answer_headers.items():
+                handler.send_header(name, value)
+            handler.send_header("Content-Length", str(len(self.answer_body)))
             handler.end_headers()
+            handler.wfile.write(self.answer_body)
 
     def for_delivery(self, outbox_id: int) -> list[Received]:
         with self._lock:
@@ -495,6 +500,34 @@ def test_connection_errors_and_timeouts_are_failed_tries(
     (t,) = slow.tries
     assert t.http_status is None and t.error == "timeout after 0.2 s"
     assert not any(n in (r.error + t.error) for n in NUMBERS)
+
+
+def test_a_redirect_is_a_failed_try_and_a_long_answer_does_not_stop_delivery(
+    store: Store, clock: FakeClock, account: TestAccount, receiver: Receiver
+) -> None:
+    app_id, receiver.secret = push_app(store, clock, account, receiver.url)
+    finish_calls(store, clock, account, app_id, NUMBERS[:1])
+    receiver.script = [302]
+    receiver.answer_headers = {"Location": receiver.url}
+    # Longer than the part of an answer the deliverer reads (64 KiB).
+    receiver.answer_body = b"x" * (256 * 1024)
+
+    async def scenario() -> None:
+        async with PushDelivery(store, clock) as delivery:
+            assert await delivery.deliver_due() == 1
+            (report,) = entries(store, account)
+            assert report.status == schema.PUSH_PENDING and report.last_error == "HTTP 302"
+            # The redirect was not followed: one request so far.
+            assert len(receiver.received) == 1
+            receiver.answer_headers = {}
+            await drain(delivery, clock, store, account, to_next_try(clock, store, account))
+
+    asyncio.run(scenario())
+    (report,) = entries(store, account)
+    assert report.status == schema.PUSH_DELIVERED
+    assert [t.http_status for t in report.tries] == [302, 200]
+    assert [r.answered for r in receiver.received] == [302, 200]
+    assert all(r.verified for r in receiver.received)
 
 
 def test_run_delivers_until_stopped(
