@@ -15,9 +15,15 @@ from typing import Annotated, Any, NoReturn
 import typer
 from pydantic import ValidationError as PydanticValidationError
 
-from outdial.cli.database import DatabaseMissing, open_store, set_database
+from outdial.cli.database import DatabaseUnavailable, open_store, set_database
 from outdial.cli.database import settings as database_settings
-from outdial.cli.operator import account_credit, account_list, audit_list, recording_app
+from outdial.cli.operator import (
+    account_credit,
+    account_list,
+    audit_list,
+    recording_app,
+    secrets_app,
+)
 from outdial.cli.push import push_app
 from outdial.cli.sim import sim_app
 from outdial.cli.sip import call_app, set_account_trunk, trunk_app
@@ -50,6 +56,7 @@ account_app.command("list")(account_list)
 account_app.command("credit")(account_credit)
 app.command("audit")(audit_list)
 app.add_typer(recording_app, name="recording")
+app.add_typer(secrets_app, name="secrets")
 app.add_typer(call_app, name="call")
 app.add_typer(sim_app, name="sim")
 for sub, name in (
@@ -117,7 +124,7 @@ def _settings() -> Settings:
 def _store(settings: Settings, *, create: bool = False) -> Store:
     try:
         return open_store(settings, create=create)
-    except DatabaseMissing as exc:
+    except DatabaseUnavailable as exc:
         _fail(str(exc))
 
 
