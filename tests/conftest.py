@@ -160,9 +160,10 @@ def account(store: Store, clock: FakeClock) -> TestAccount:
 
 
 @pytest.fixture
-def cli(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Run an ``outdial`` command on the session database; return its one JSON object (its
-    JSON error with ``ok=False``, which also expects exit status 1)."""
+def cli(db_url: str, store: Store, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Run an ``outdial`` command on the session database (created by ``store``: commands
+    that only read or change refuse a missing one); return its one JSON object (its JSON
+    error with ``ok=False``, which also expects exit status 1)."""
     from typer.testing import CliRunner
 
     from outdial.cli.main import app

@@ -88,3 +88,6 @@ def test_rotation_seals_plain_secrets_and_moves_to_the_first_key(fresh_db_url: s
     assert entry["action"] == "secrets.rotate" and entry["detail"] == {"keys": 2, "apps": 2}
     bad = _cli(fresh_db_url, "account", "list", keys="not-a-key", ok=False)
     assert "Fernet" in bad["error"]
+    # Sealed secrets without the key: a JSON error, not a traceback.
+    acc = str(plain["accountId"])
+    assert "OUTDIAL_SECRET_KEYS" in _cli(fresh_db_url, "account", "show", acc, ok=False)["error"]

@@ -39,6 +39,7 @@ from outdial.service.scripts import ScriptService
 from outdial.speech.languages import tts_languages
 from outdial.speech.registry import asr_languages
 from outdial.store.repo import Store
+from outdial.store.secrets import SecretKeyError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 account_app = typer.Typer(no_args_is_help=True, help="Accounts (tenants).")
@@ -139,6 +140,8 @@ def _run(action: Callable[[Store, Settings], dict[str, Any]], *, create: bool = 
         _fail(exc.message, int(exc.code), line=exc.line)
     except OutdialError as exc:
         _fail(exc.message, int(exc.code))
+    except SecretKeyError as exc:
+        _fail(str(exc))
     finally:
         store.close()
 
@@ -382,7 +385,11 @@ def serve(
         )
     )
     # The dialer runs in a child process of its own (see cli/supervisor.py).
-    dialer = DialerChild(settings.worker_id, settings.drain_seconds) if worker else None
+    dialer = (
+        DialerChild(settings.worker_id, settings.drain_seconds, settings.database_url)
+        if worker
+        else None
+    )
     if dialer is not None:
         dialer.start()
     # uvicorn stops serving on SIGTERM/SIGINT and then raises the signal again under the
