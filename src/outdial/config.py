@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     asr_model: str | None = None
     asr_workers: int | None = Field(None, ge=1)
     asr_timeout_seconds: float = Field(5.0, gt=0)
+    # rules: the phrase/language-rule matcher; semantic: rules, then MiniLM embeddings when the
+    # rules hear nothing (the `semantic` extra and its model package).
+    intent_matcher: str = Field("rules", pattern="^(rules|semantic)$")
     long_tts_chars: int = Field(200, ge=1)
     long_tts_daily_quota: int = Field(5, ge=0)
     auto_migrate: bool = True
@@ -53,6 +56,9 @@ class Settings(BaseSettings):
     sip_trunk: str = "default"
     sip_stereo_recordings: bool = False
     sip_barge_in: bool = True
+    sip_symmetric_rtp: bool = True
+    sip_rtp_timeout: float = Field(30.0, ge=0)  # seconds without RTP that end a call; 0: off
+    sip_keepalive: float = Field(60.0, ge=0)  # in-dialog OPTIONS interval; 0: off
     sim_speed: float | None = Field(1.0, gt=0)
     sim_seed: int = 0
     sim_instant: bool = False

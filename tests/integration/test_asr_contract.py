@@ -122,3 +122,25 @@ def test_fake_asr_follows_its_script() -> None:
     assert echo.recognize(silence(0.1), ["yes please", "no"]).text == "no yes"
     grammar = FakeAsr(["nothing like it"], grammar=True)
     assert grammar.recognize(silence(0.1), ["yes"]).accepted is False
+
+
+def test_a_scoring_engine_reports_its_confidence(flite: FliteTts, engine: AsrEngine) -> None:
+    _script(engine, "yes i will be there")
+    got = hear(engine, spoken(flite, ANSWER), PHRASES)
+    if engine.name == "whisper":  # scores by its tokens' log-probabilities
+        # A clear answer clears the opt-out confirmation bar.
+        assert got.confidence is not None and 0.9 <= got.confidence <= 1.0
+    else:  # PocketSphinx's and the fake's (unset) hypotheses carry no score
+        assert got.confidence is None
+    scored = FakeAsr(["yes"], confidence=0.42)
+    assert scored.recognize(silence(0.1), ["yes"]).confidence == 0.42
+
+
+def test_whisper_confidence_puts_the_opt_out_bar_at_a_mean_log_probability_of_minus_half() -> None:
+    whisper = pytest.importorskip("outdial.speech.asr.whisper")
+    assert whisper.segment_confidence([]) is None
+    assert whisper.segment_confidence([(0.0, 10)]) == 1.0
+    assert whisper.segment_confidence([(-0.5, 10)]) == pytest.approx(0.9)
+    both = whisper.segment_confidence([(-1.0, 30), (0.0, 10)])  # weighted by text length
+    assert both == pytest.approx(1 - 0.75 / 5)
+    assert whisper.segment_confidence([(-9.0, 5)]) == 0.0

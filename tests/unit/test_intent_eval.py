@@ -47,3 +47,25 @@ def test_the_split_is_stable() -> None:
     assert {t: bench.split_of("payment_reminder", t) for t in pinned} == pinned
     first = [(i.template, i.text) for i in bench.load_labelled("heldout")]
     assert first == [(i.template, i.text) for i in bench.load_labelled("heldout")]
+
+
+def test_the_independent_set_is_large_separate_and_marked_never_tuned_on() -> None:
+    bench = _bench()
+    items = bench.load_independent()
+    assert len(items) >= 300
+    assert {i.template for i in items} == set(bench.EXAMPLE_TEMPLATES)
+    assert len({(i.template, i.text) for i in items}) == len(items)
+    tuning = {(i.template, i.text.lower()) for i in bench.load_labelled("all")}
+    assert not {(i.template, i.text.lower()) for i in items} & tuning
+    assert bench.literal_share(items) <= 0.25
+    for path in sorted(bench.INDEPENDENT.glob("*.yaml")):
+        assert "NEVER TUNED ON" in path.read_text(encoding="utf-8").splitlines()[0]
+
+
+def test_the_literal_baseline_matches_phrases_word_for_word_only() -> None:
+    bench = _bench()
+    specs = bench.node_intents("appointment_reminder", "remind")
+    baseline = bench.LiteralMatcher()
+    assert baseline.match("Yes, I'll be there!", specs).intent == "confirm"
+    assert baseline.match("please stop calling me, yes", specs).intent == "opt_out"
+    assert baseline.match("the weather is nice", specs) is None

@@ -107,15 +107,15 @@ def test_phrases_are_normalised_like_utterances() -> None:
     [
         ("I'm interested", "confirm"),
         ("I'm not interested", "decline"),  # a polite refusal
-        ("I am never interested", None),
+        ("I am never interested", "decline"),  # a negated yes is the refusal owning "no"
         ("not a good time", "call_later"),
         ("I can't make it", "decline"),
         ("I can make it", "confirm"),
         ("no I will not be there", "decline"),
         ("I will not", "decline"),
-        ("I don't think I'll be there", None),
+        ("I don't think I'll be there", "decline"),
         ("I'm not busy", None),
-        ("I don't want to reschedule", None),
+        ("I don't want to reschedule", "confirm"),  # a negated refusal owns "yes"
         ("I have nothing against another day", None),
     ],
 )
@@ -344,3 +344,69 @@ def test_labelled_set_covers_every_intent_and_is_mostly_paraphrase() -> None:
         assert {s.name for s in specs} <= expected
     assert set(GLOBAL_INTENTS) | {"none"} <= expected
     assert bench.literal_share(items) <= 2 / 3
+
+
+# --- generalisation beyond the phrase lists (issue 10) ---
+
+
+@pytest.mark.parametrize(
+    ("text", "normal"),
+    [
+        ("mm-hm", "yes"),
+        ("Uh-huh, sure", "yes sure"),
+        ("yup", "yes"),
+        ("nah thanks", "no thanks"),
+        ("know I can not", "no i can not"),
+        ("know what I mean", "know what"),
+        ("ill be there", "i will be there"),
+        ("I feel ill", "i feel ill"),
+        ("ya ill pay", "yes i will pay"),
+        ("I all ready did", "i already did"),
+        ("I'll be their", "i will be there"),
+    ],
+)
+def test_normalise_reads_grunts_homophones_and_bare_contractions(text: str, normal: str) -> None:
+    assert normalise(text) == normal
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [("calling", "call"), ("called", "calls"), ("coming", "come"), ("stopped", "stop")],
+)
+def test_stem_joins_regular_inflections(a: str, b: str) -> None:
+    assert intents_module.stem(a) == intents_module.stem(b)
+
+
+def test_stem_keeps_opposites_and_small_words_apart() -> None:
+    assert intents_module.stem("unhappy") != intents_module.stem("happy")
+    assert intents_module.stem("this") == "this"
+    assert intents_module.stem("miss") == "miss"
+
+
+def test_inflections_match_a_phrase_below_an_exact_match() -> None:
+    specs = (IntentSpec("reschedule", ("reschedule",), positive=False),)
+    found = RuleMatcher().match("I'm rescheduling", specs)
+    assert found is not None and found.intent == "reschedule"
+    assert found.confidence < 1.0
+
+
+def test_a_negated_phrase_is_read_as_its_opposite_with_less_confidence() -> None:
+    survey = (IntentSpec("pleased", ("pleased",)), *SURVEY)
+    found = RuleMatcher().match("honestly I was not that pleased", survey)
+    assert found is not None and found.intent == "unsatisfied"
+    assert found.confidence < 0.9
+    assert intent("we are never going to reschedule", APPOINTMENT) == "confirm"
+    # Global intents are not flipped, and other negators do not flip.
+    assert intent("I'm not busy", APPOINTMENT) is None
+    assert intent("nothing against another day", APPOINTMENT) is None
+    paid = (IntentSpec("already_paid", ("paid it",)), *PAYMENT)
+    assert intent("I have not paid it", paid) == "cannot_pay"
+    assert intent("I have not paid it yet", paid) is None  # "not yet" is no opposite
+    # A hedge stays a hedge.
+    assert intent("maybe I will not be pleased", survey) is None
+
+
+def test_the_matcher_setting_names_rules_or_semantic() -> None:
+    assert isinstance(intents_module.make_matcher("rules"), RuleMatcher)
+    with pytest.raises(ValueError, match="rules or semantic"):
+        intents_module.make_matcher("magic")

@@ -134,3 +134,18 @@ def test_the_match_carries_a_confidence() -> None:
     fuzzy = MATCHER.match("stop callin me", REMINDER)
     assert exact is not None and exact.confidence == 1.0
     assert fuzzy is not None and fuzzy.intent == "opt_out" and fuzzy.confidence < 1.0
+
+
+def test_a_modal_refusal_to_say_no_is_a_yes() -> None:
+    from outdial.script.language import rewrite
+
+    assert rewrite("well I would not say no to that") == "well i yes to that"
+    assert rewrite("I couldn't say no") == "i yes"
+
+
+def test_times_after_before_and_by_are_slots() -> None:
+    from outdial.script.language import slots
+
+    assert slots("could we do monday after two") == {"day": "monday", "time": "14:00"}
+    assert slots("thursday, by eleven in the morning") == {"day": "thursday", "time": "11:00"}
+    assert slots("after two days") == {}

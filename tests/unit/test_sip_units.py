@@ -850,3 +850,94 @@ def test_tcp_framing_by_content_length() -> None:
         split_messages(b"X" * (MAX_MESSAGE + 1))
     with pytest.raises(ValueError, match="body too long"):
         split_messages(b"SIP/2.0 200 OK\r\nContent-Length: 999999\r\n\r\n")
+
+
+def _media(s: RtpSession, seq: int, source: tuple[str, int]) -> None:
+    s.datagram_received(packet(0, seq, seq * 160, 9, b"\xff" * 160), source)
+
+
+def test_symmetric_rtp_latches_onto_the_first_source_and_ignores_strangers() -> None:
+    async def main() -> None:
+        got = Received()
+        s = RtpSession(got.audio.append, got.keys.append)
+        s.start(("10.0.0.1", 4000), Pcmu(), 0, 101)  # the SDP's (inside) address
+        assert s.remote == ("10.0.0.1", 4000)
+        _media(s, 1, ("198.51.100.7", 30000))  # the NAT's outside address
+        assert s.remote == s.latched == ("198.51.100.7", 30000)
+        before = s.received
+        _media(s, 2, ("203.0.113.9", 5000))  # a stranger while ours is alive
+        assert s.remote == ("198.51.100.7", 30000) and s.received == before
+        # The same answer again (a re-sent 200) keeps the latch; a new address starts over.
+        s.start(("10.0.0.1", 4000), Pcmu(), 0, 101)
+        assert s.remote == ("198.51.100.7", 30000)
+        s.start(("10.0.0.2", 4002), Pcmu(), 0, 101)
+        assert s.remote == ("10.0.0.2", 4002) and s.latched is None
+        s.close()
+
+    asyncio.run(main())
+
+
+def test_symmetric_rtp_moves_to_a_new_source_once_the_old_one_is_quiet() -> None:
+    async def main() -> None:
+        got = Received()
+        s = RtpSession(got.audio.append, got.keys.append)
+        s.start(("10.0.0.1", 4000), Pcmu(), 0, None)
+        _media(s, 1, ("198.51.100.7", 30000))
+        await asyncio.sleep(rtp.RELATCH_AFTER + 0.1)
+        _media(s, 2, ("198.51.100.8", 30002))  # a media server handed the stream over
+        assert s.remote == ("198.51.100.8", 30002)
+        s.close()
+
+    asyncio.run(main())
+
+
+def test_symmetric_rtp_never_latches_onto_port_zero_or_when_off() -> None:
+    async def main() -> None:
+        got = Received()
+        s = RtpSession(got.audio.append, got.keys.append)
+        s.start(("10.0.0.1", 4000), Pcmu(), 0, None)
+        _media(s, 1, ("127.0.0.1", 0))  # a raw-socket replay: no port to answer
+        assert s.remote == ("10.0.0.1", 4000)
+        off = RtpSession(got.audio.append, got.keys.append, symmetric=False)
+        off.start(("10.0.0.1", 4000), Pcmu(), 0, None)
+        _media(off, 1, ("198.51.100.7", 30000))
+        assert off.remote == ("10.0.0.1", 4000) and off.received == 1
+        s.close()
+        off.close()
+
+    asyncio.run(main())
+
+
+def test_quiet_for_counts_from_the_last_packet() -> None:
+    async def main() -> None:
+        got = Received()
+        s = RtpSession(got.audio.append, got.keys.append)
+        assert s.quiet_for() == 0.0  # no media yet
+        s.start(("10.0.0.1", 4000), Pcmu(), 0, None)
+        await asyncio.sleep(0.2)
+        assert s.quiet_for() >= 0.2
+        _media(s, 1, ("10.0.0.1", 4000))
+        assert s.quiet_for() < 0.2
+        s.close()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [("SIP/2.0 200 OK\r\n", 200), ("  SIP/2.0 486 Busy Here", 486), ("", None), ("hello", None)],
+)
+def test_sipfrag_status(body: str, status: int | None) -> None:
+    from outdial.telephony.sip.stack import sipfrag_status
+
+    assert sipfrag_status(body) == status
+
+
+def test_transfer_uri_keeps_sip_uris_and_routes_numbers_through_the_trunk() -> None:
+    from outdial.telephony.sip.carrier import Trunk, transfer_uri
+
+    trunk = Trunk("t", "sip.example", dial_prefix="00")
+    assert transfer_uri(trunk, "sip:desk@pbx.example") == "sip:desk@pbx.example"
+    assert transfer_uri(trunk, "+15550001111") == "sip:0015550001111@sip.example"
+    assert transfer_uri(Trunk("t", "10.0.0.1", 5080), "1555") == "sip:1555@10.0.0.1:5080"
+    assert transfer_uri(Trunk("t", "10.0.0.1", 5080, domain="d.example"), "1") == "sip:1@d.example"

@@ -28,6 +28,7 @@ from outdial.cli.push import push_app
 from outdial.cli.sim import sim_app
 from outdial.cli.sip import call_app, set_account_trunk, trunk_app
 from outdial.cli.tasks import task_app
+from outdial.cli.users import add_command as user_commands
 from outdial.clock import Clock, SystemClock
 from outdial.config import Settings
 from outdial.errors import OutdialError, ValidationError
@@ -359,6 +360,7 @@ def serve(
 
     from outdial.api.app import create_app
     from outdial.cli.supervisor import DialerChild
+    from outdial.console.app import install as install_console
     from outdial.dialer.timeline import shared_clock
 
     settings = _settings()
@@ -369,6 +371,7 @@ def serve(
         store.close()
         _fail(exc.message)
     api = create_app(settings, store, clock, wall_clock=SystemClock())
+    install_console(api, settings, store, clock)
     bind_host = host or settings.host
     # Bound here, before the first line is printed, so that ``--port 0`` can report the port
     # the system chose and a caller never races another process for a port it picked.
@@ -514,6 +517,9 @@ def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
+
+
+app.add_typer(user_commands(_run), name="user")
 
 
 def run() -> None:

@@ -31,6 +31,7 @@ def shown(trunk: TrunkRecord) -> dict[str, Any]:
     """A trunk as printed: the password is never shown."""
     out = asdict(trunk)
     out["password"] = "***" if trunk.password else None
+    out["register"] = bool(trunk.register)
     return out
 
 
@@ -54,6 +55,10 @@ def trunk_add(
     dial_prefix: Annotated[str, typer.Option(help="put before every number, e.g. +")] = "",
     cps: Annotated[float | None, typer.Option(help="calls per second cap")] = None,
     max_calls: Annotated[int | None, typer.Option(help="concurrent calls cap")] = None,
+    register: Annotated[
+        bool, typer.Option(help="workers REGISTER with the trunk (username or caller ID as user)")
+    ] = False,
+    register_expires: Annotated[int, typer.Option(help="binding lifetime asked, seconds")] = 300,
 ) -> None:
     """Add a SIP trunk, or replace the settings of the trunk with this name."""
 
@@ -71,11 +76,16 @@ def trunk_add(
             raise ValidationError(f"port {port} is out of range")
         if (cps is not None and cps <= 0) or (max_calls is not None and max_calls < 1):
             raise ValidationError("cps and max-calls must be positive")
+        if not 60 <= register_expires <= 86400:
+            raise ValidationError("register-expires must be 60-86400 seconds")
+        if register and not (username or caller_id):
+            raise ValidationError("--register needs --username (or --caller-id) as the user")
         with store.write() as tx:
             trunk = tx.save_trunk(
                 name=name, host=host, port=port, transport=transport.lower(), username=username,
                 password=password, domain=domain, caller_id=caller_id, dial_prefix=dial_prefix,
                 max_cps=cps, max_calls=max_calls, created_at=epoch_ms(SystemClock().now()),
+                register=int(register), register_expires=register_expires,
             )  # fmt: skip
         return {"trunk": shown(trunk)}
 

@@ -30,6 +30,7 @@ from outdial.domain.money import to_units
 from outdial.errors import OutdialError
 from outdial.notify.push import PushDelivery
 from outdial.notify.sms import FileSmsSender, HttpSmsSender, SmsDelivery, SmsSender
+from outdial.script.intents import make_matcher
 from outdial.service.recall import RecallService
 from outdial.service.submit import SubmitPolicy
 from outdial.store.repo import Store
@@ -224,6 +225,7 @@ class WorkerThread:
                 min_balance=to_units(settings.min_balance),
             ),
             recalls=RecallService(store, self.clock, SubmitPolicy.from_settings(settings)),
+            matcher=make_matcher(settings.intent_matcher),
         )
         self.push = (
             PushThread(store, make_sms_sender(settings), shared, settings)

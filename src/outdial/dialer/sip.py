@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+import logging
+import queue
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from outdial.clock import Clock
+from outdial.clock import Clock, epoch_ms
 from outdial.domain.conversation import Turn
 from outdial.speech.asr import asr_from_settings
 from outdial.speech.tts import make_tts
 from outdial.telephony.recording import RecordingStore
 from outdial.telephony.sip.carrier import SipCarrier, Trunk, UnknownTrunk
+from outdial.telephony.sip.register import Registration, RegistrationState
 from outdial.telephony.sip.stack import SipStack
 
 if TYPE_CHECKING:
@@ -19,6 +24,7 @@ if TYPE_CHECKING:
     from outdial.store.records import TrunkRecord
     from outdial.store.repo import Store
 
+log = logging.getLogger(__name__)
 TRUNK_CACHE_SECONDS = 30.0  # edits to a trunk reach running workers within this
 
 
@@ -35,6 +41,8 @@ def trunk_of(record: TrunkRecord) -> Trunk:
         dial_prefix=record.dial_prefix,
         max_cps=record.max_cps,
         max_calls=record.max_calls,
+        register=bool(record.register),
+        register_expires=record.register_expires,
     )
 
 
@@ -63,7 +71,7 @@ def sip_carrier(
     settings: Settings, store: Store, clock: Clock, on_turn: Callable[[Turn], None] | None = None
 ) -> SipCarrier:
     stack = SipStack(settings.sip_host, settings.sip_port).start()
-    return SipCarrier(
+    carrier = SipCarrier(
         stack,
         TrunkDirectory(store, settings.sip_trunk),
         clock,
@@ -73,5 +81,49 @@ def sip_carrier(
         media_host=settings.sip_media_host,
         stereo_recordings=settings.sip_stereo_recordings,
         barge_in=settings.sip_barge_in,
+        symmetric_rtp=settings.sip_symmetric_rtp,
+        rtp_timeout=settings.sip_rtp_timeout,
+        keepalive=settings.sip_keepalive,
         on_turn=on_turn,
     )
+    carrier.registrations = register_trunks(stack, store, clock)
+    return carrier
+
+
+def register_trunks(
+    stack: SipStack, store: Store, clock: Clock, *, retry_after: float = 30.0
+) -> list[Registration]:
+    """Start a registration for every trunk that asks for one; each state change is written to
+    the trunk's row (``outdial trunk list`` shows it) by one writer thread, off the reactor."""
+    with store.read() as tx:
+        records = [t for t in tx.trunks() if t.register]
+    notes: queue.SimpleQueue[tuple[str, RegistrationState]] = queue.SimpleQueue()
+
+    def write() -> None:
+        while True:
+            name, state = notes.get()
+            try:
+                with store.write() as tx:
+                    tx.set_registration(name, state.state, state.code, epoch_ms(clock.now()))
+            except Exception:  # a note lost is shown stale, never a stopped worker
+                log.exception("could not record a trunk's registration state")
+
+    out: list[Registration] = []
+    for record in records:
+        if record.transport != "udp":
+            log.warning(
+                "trunk %s: registration is sent over UDP only; not registering", record.name
+            )
+            continue
+        registration = Registration(
+            stack, (record.host, record.port), record.username or record.caller_id or "outdial",
+            domain=record.domain, username=record.username, password=record.password,
+            expires=record.register_expires, retry_after=retry_after,
+            on_change=functools.partial(lambda name, state: notes.put((name, state)), record.name),
+        )  # fmt: skip
+        out.append(registration)
+    if out:
+        threading.Thread(target=write, name="trunk-registration-notes", daemon=True).start()
+        for registration in out:
+            registration.start()
+    return out

@@ -36,7 +36,7 @@ from outdial.domain.schedule import allowed_at, next_allowed_at
 from outdial.domain.windows import Window, parse_windows
 from outdial.errors import CarrierError
 from outdial.script.engine import TemplateConversation
-from outdial.script.intents import RuleMatcher
+from outdial.script.intents import Matcher, RuleMatcher
 from outdial.script.model import Template
 from outdial.script.rules import grade, sms_text
 from outdial.script.template import from_json, load
@@ -122,6 +122,7 @@ class Dialer:
         config: DialerConfig,
         conversation: Conversation | None = None,
         recalls: RecallService | None = None,
+        matcher: Matcher | None = None,
     ) -> None:
         self.store = store
         self.carrier = carrier
@@ -129,7 +130,7 @@ class Dialer:
         self.config = config
         # A fixed conversation (tests), or each task's template run by the engine.
         self.conversation = conversation
-        self.matcher = RuleMatcher()
+        self.matcher: Matcher = matcher or RuleMatcher()
         self._templates: dict[int, Template | None] = {}
         self.recalls = recalls
         self._last_recall: datetime | None = None

@@ -79,6 +79,39 @@ _IDIOMS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     (("without", "a", "doubt"), ("sure",)),
     (("of", "course", "not"), ("no",)),
     (("so", "so"), ("soso",)),
+    # Affirmative grunts, as recognisers spell them ("mm-hm", "uh-huh" split at the hyphen);
+    # without this they would be dropped as hesitations and a plain yes lost.
+    (("mm", "hm"), ("yes",)),
+    (("mm", "hmm"), ("yes",)),
+    (("m", "hm"), ("yes",)),
+    (("uh", "huh"), ("yes",)),
+    (("uh", "hu"), ("yes",)),
+    # Recogniser homophones and split words (the words are heard right, written wrong).
+    (("all", "ready"), ("already",)),
+    (("to", "day"), ("today",)),
+    (("to", "morrow"), ("tomorrow",)),
+    (("write", "now"), ("right", "now")),
+    (("be", "their"), ("be", "there")),
+    (("be", "they", "are"), ("be", "there")),
+)
+# One spelling per answer word: "yep", "ya", "aye" are "yes"; "nah", "nope" are "no". Phrases
+# and answers fold alike, so a template listing only "yes" also hears "yup".
+_CANONICAL = {
+    "yeah": "yes", "yep": "yes", "yup": "yes", "yah": "yes", "yeh": "yes",
+    "yea": "yes", "aye": "yes", "yessir": "yes", "mhm": "yes", "mhmm": "yes", "mmhmm": "yes",
+    "uhhuh": "yes", "nah": "no", "nope": "no", "naw": "no", "nay": "no",
+}  # fmt: skip
+# A bare "ill"/"id" is "I'll"/"I'd" when a verb follows ("ill be there"), else the word ill.
+_BARE_BEFORE_VERB = {"ill": ("i", "will"), "id": ("i", "would"), "hed": ("he", "would")}
+_VERBS_AFTER_WILL = frozenset({
+    "be", "pay", "come", "do", "make", "call", "send", "get", "have", "take", "try", "see",
+    "attend", "settle", "sort", "transfer", "go", "give", "need", "like", "love", "prefer",
+    "rather", "say", "think", "check", "miss", "bring", "look", "let", "put", "cancel",
+})  # fmt: skip
+# An answer opening with "know" was a "no" ("know I can't"), unless a question or object
+# follows ("know what", "know that").
+_KNOW_KEEPERS = frozenset(
+    {"what", "that", "it", "how", "who", "where", "why", "when", "if", "about", "the", "this"}
 )
 _FILLERS = frozenset({
     "um", "umm", "uhm", "uh", "uhh", "er", "erm", "hmm", "hm", "mm", "mmm", "ah", "ahh", "eh",
@@ -154,8 +187,18 @@ def analyse(text: str) -> Utterance:
     clause = 0
     for chunk in _CLAUSE_BREAK.split(fold(text)):
         words: list[str] = []
-        for word in _WORD.findall(chunk):
-            words.extend(_BARE_CONTRACTIONS.get(word, (word,)))
+        found = _WORD.findall(chunk)
+        for k, word in enumerate(found):
+            after = found[k + 1] if k + 1 < len(found) else ""
+            if word in _BARE_BEFORE_VERB and after in _VERBS_AFTER_WILL:
+                words.extend(_BARE_BEFORE_VERB[word])
+            elif word == "know" and not tokens and not words and after not in _KNOW_KEEPERS:
+                words.append("no")
+            elif word == "ya" and not words:  # "ya" opening a clause is "yeah", else "you"
+                words.append("yes")
+            else:
+                words.extend(_BARE_CONTRACTIONS.get(word, (word,)))
+        words = [_CANONICAL.get(w, w) for w in words]
         parts: list[list[str]] = [[]]
         for word in words:
             if word in _CONJUNCTIONS:

@@ -118,4 +118,4 @@ class AudioSession(TextSession):
         got = await recognizer.finish_async()  # in the pool, under the timeout, as on a call
         heard = got.text if got.accepted else f"{got.heard or '-'} (not understood)"
         self.transcript.append({"speaker": "callee", "text": said, "heard": heard})
-        return Heard(text=got.text, unclear=not got.accepted)
+        return Heard(text=got.text, unclear=not got.accepted, confidence=got.confidence)

@@ -51,6 +51,9 @@ OPT_OUT = "opt_out"
 RESCHEDULE = "reschedule"
 # The confidence of an answer decided by a general language rule rather than a phrase.
 RULE_CONFIDENCE = 0.9
+# A negated phrase read as its opposite ("not pleased" -> the refusal) is less sure than either.
+FLIP_CONFIDENCE = 0.8
+FLIP_NEGATORS = frozenset({"not", "never"})
 
 
 @dataclass(frozen=True)
@@ -200,6 +203,9 @@ class _Compiled:
                 self.by_first.setdefault(tokens[0], []).append(phrase)
                 vocab.update(tokens)
         self.vocab = frozenset(vocab)
+        self._by_stem: dict[str, list[str]] = {}
+        for word in sorted(vocab):
+            self._by_stem.setdefault(stem(word), []).append(word)
         self._fuzzy_vocab = tuple(sorted(t for t in vocab if len(t) >= 4 and t not in NEGATORS))
         self._similar: dict[str, dict[str, float]] = {}
 
@@ -214,7 +220,8 @@ class _Compiled:
         elif len(token) < 4 or token in NEGATORS:
             found = {}
         else:
-            found = self._fuzzy(token)
+            same = self._by_stem.get(stem(token), ())
+            found = {w: STEM_SIMILARITY for w in same} or self._fuzzy(token)
         if len(self._similar) > 4096:
             self._similar.clear()
         self._similar[token] = found
@@ -237,6 +244,30 @@ class _Compiled:
             elif ratio >= best - 1e-9:
                 found[word] = ratio
         return found
+
+
+STEM_SIMILARITY = 0.9
+_STEM_SUFFIXES = ("ing", "ed", "es", "s")
+
+
+def stem(word: str) -> str:
+    """A crude stem shared by a word's regular inflections: "calling", "called", "calls" and
+    "call" give "call"; "coming" and "come" give "com". Function words, negators and short
+    words are kept, and a word keeps its prefix, so "unhappy" never meets "happy"."""
+    if len(word) < 4 or word in FUNCTION_WORDS or word in NEGATORS:
+        return word
+    out = word
+    for suffix in _STEM_SUFFIXES:
+        if out.endswith(suffix) and not out.endswith("ss") and len(out) - len(suffix) >= 3:
+            out = out[: -len(suffix)]
+            break
+    if out.endswith("ie") and out != word:
+        out = out[:-2] + "y"
+    if out.endswith("e") and len(out) > 3:
+        out = out[:-1]
+    if len(out) > 3 and out[-1] == out[-2] and out[-1] not in "aeiouls":
+        out = out[:-1]
+    return out
 
 
 def _opposites(a: str, b: str) -> bool:
@@ -331,17 +362,70 @@ class RuleMatcher:
             ]
         best = _decide(found, compiled.intents)
         if best is None:
-            return None
+            return None if hedge_clause is not None else self._flipped(rewritten, compiled)
         name = compiled.intents[best.phrase.intent].name
         slots = tuple(sorted(language.slots(text).items())) if name == RESCHEDULE else ()
         return IntentMatch(name, best.quality, best.phrase.text, slots)
+
+    def _flipped(self, rewritten: str, compiled: _Compiled) -> IntentMatch | None:
+        """A negated phrase of the node's own intents read as its opposite answer: "I was not
+        pleased" is the refusal that owns a bare "no", "I'm not going to cancel" the intent
+        that owns a bare "yes". Only when nothing matched outright, and below a phrase's
+        confidence. Global intents are never flipped ("I'm not busy" is no yes)."""
+        yes_no = {
+            tokens: i
+            for i, spec in enumerate(compiled.intents)
+            if spec.name not in GLOBAL_INTENTS
+            for tokens in (("yes",), ("no",))
+            if any(analyse(p).tokens == tokens for p in spec.phrases)
+        }
+        u = analyse(rewritten)
+        flips: list[tuple[_Candidate, int]] = []
+        for c in self._candidates(rewritten, compiled, check=False):
+            spec = compiled.intents[c.phrase.intent]
+            if spec.name in GLOBAL_INTENTS or c.phrase.has_negator or c.phrase.weight < 1:
+                continue
+            target = yes_no.get(("no",) if spec.positive else ("yes",))
+            if target is None or target == c.phrase.intent:
+                continue
+            if compiled.intents[target].positive == spec.positive:
+                continue
+            if not self._allowed(c, u, compiled) and self._plainly_negated(c, u):
+                flips.append((c, target))
+        if not flips:
+            return None
+        c, target = max(flips, key=lambda f: (f[0].phrase.weight, f[0].quality, -f[0].start))
+        return IntentMatch(
+            compiled.intents[target].name,
+            FLIP_CONFIDENCE * c.quality,
+            f"(negated: {c.phrase.text})",
+        )
+
+    def _plainly_negated(self, c: _Candidate, u: Utterance) -> bool:
+        # Only "not"/"never" turn a phrase into its opposite; "nothing against another day"
+        # or "without a problem" say something else, and "not ... yet" is "not so far" ("I
+        # have not paid yet" is no refusal to pay).
+        clause = u.clauses[c.start]
+        rest = [
+            t for t, k in zip(u.tokens[c.end :], u.clauses[c.end :], strict=True) if k == clause
+        ]
+        if "yet" in rest:
+            return False
+        before = u.tokens[max(0, c.start - self.negation_window) : c.start]
+        clauses = u.clauses[max(0, c.start - self.negation_window) : c.start]
+        if any(w in FLIP_NEGATORS and k == clause for w, k in zip(before, clauses, strict=True)):
+            return True
+        return c.end < len(u.tokens) and u.tokens[c.end] in FLIP_NEGATORS
 
     def negated(self, text: str) -> bool:
         """Whether ``text`` contains a negation (used to guard positive semantic matches)."""
         return any(t in NEGATORS for t in analyse(text).tokens)
 
-    def _candidates(self, text: str, compiled: _Compiled) -> list[_Candidate]:
-        """Every phrase occurrence in ``text`` that passes the score and negation rules."""
+    def _candidates(
+        self, text: str, compiled: _Compiled, *, check: bool = True
+    ) -> list[_Candidate]:
+        """Every phrase occurrence in ``text`` that passes the score and (when ``check``)
+        the negation rules."""
         u = analyse(text)
         sims = [compiled.similar(t) for t in u.tokens]
         out: list[_Candidate] = []
@@ -349,7 +433,7 @@ class RuleMatcher:
             for word, first_sim in here.items():
                 for phrase in compiled.by_first.get(word, ()):
                     found = self._extend(phrase, start, first_sim, sims, u)
-                    if found is not None and self._allowed(found, u, compiled):
+                    if found is not None and (not check or self._allowed(found, u, compiled)):
                         out.append(found)
         return out
 
@@ -480,6 +564,16 @@ def _bundled_model_dir() -> str | None:
     return None
 
 
+def _load_minilm() -> Embedder:
+    # The bundled model through the numpy encoder: no torch, no network.
+    from outdial.script.minilm import EmbeddingsUnavailable, MiniLmEncoder
+
+    try:
+        return MiniLmEncoder()
+    except EmbeddingsUnavailable as exc:
+        raise SemanticUnavailable(str(exc)) from exc
+
+
 def _load_sentence_transformer(
     model: str | None, module: str = "sentence_transformers"
 ) -> Embedder:
@@ -505,9 +599,10 @@ class SemanticMatcher:
     The rule matcher's answer wins whenever it has one (so opt-outs and negations keep their
     guarantees); otherwise the phrase most similar to the utterance is taken if its cosine
     similarity reaches ``threshold``, unless the utterance is negated and the intent positive.
-    ``embed`` replaces the model (tests, other embedding engines); without it the
-    sentence-transformers model ``model`` is loaded (default: the offline bundled
-    all-MiniLM-L6-v2 when installed, else ``DEFAULT_MODEL``).
+    ``embed`` replaces the model (tests, other embedding engines). Without it, ``model``
+    names a sentence-transformers model to load with that library (operators' own models);
+    with neither, the bundled all-MiniLM-L6-v2 runs on the numpy encoder
+    (``outdial.script.minilm``), which needs no torch.
     """
 
     def __init__(
@@ -518,7 +613,9 @@ class SemanticMatcher:
         threshold: float = 0.6,
         rules: RuleMatcher | None = None,
     ) -> None:
-        self._embed = embed if embed is not None else _load_sentence_transformer(model)
+        if embed is None:
+            embed = _load_sentence_transformer(model) if model else _load_minilm()
+        self._embed = embed
         self.threshold = threshold
         self.rules = rules or RuleMatcher()
         self._vectors: dict[str, Sequence[float]] = {}
@@ -529,7 +626,8 @@ class SemanticMatcher:
         if ruled is not None:
             return ruled
         normal = normalise(text)
-        if not normal:
+        if not normal or language.hedged(language.rewrite(text)):
+            # A hedge the rules left unanswered is a re-ask, never a nearest guess.
             return None
         phrases = [(spec, p) for spec in intents for p in spec.phrases]
         self._remember([normal] + [normalise(p) for _, p in phrases])
@@ -553,3 +651,12 @@ class SemanticMatcher:
                 self._vectors.clear()
                 missing = list(dict.fromkeys(t for t in texts if t))
             self._vectors.update(zip(missing, self._embed(missing), strict=True))
+
+
+def make_matcher(kind: str = "rules") -> Matcher:
+    """The matcher ``OUTDIAL_INTENT_MATCHER`` names: ``rules`` or ``semantic``."""
+    if kind == "rules":
+        return RuleMatcher()
+    if kind == "semantic":
+        return SemanticMatcher()
+    raise ValueError(f"intent matcher must be rules or semantic, not {kind!r}")

@@ -29,18 +29,28 @@ from outdial.domain.utterance import fold
 HEDGE_TOKEN = "hedgeword"  # noqa: S105 - a word, not a secret
 _BARE = {
     "dont": "do not", "cant": "can not", "wont": "will not", "didnt": "did not",
-    "doesnt": "does not", "isnt": "is not", "im": "i am", "ive": "i have", "ill": "i will",
-    "id": "i would", "thats": "that is", "wouldnt": "would not", "couldnt": "could not",
+    "doesnt": "does not", "isnt": "is not", "im": "i am", "ive": "i have",
+    "thats": "that is", "wouldnt": "would not", "couldnt": "could not",
     "wasnt": "was not", "arent": "are not", "havent": "have not", "youre": "you are",
 }  # fmt: skip
 _BARE_RE = re.compile(r"\b(" + "|".join(_BARE) + r")\b")
-_FILLER_RE = re.compile(r"\b(um+|uh+|uhm|er+|erm|hmm+|mm+|mhm|uh huh|ah+|oh)\b[,.]?\s*")
+# "ill"/"id" are "I'll"/"I'd" only before a verb: "I feel ill" keeps its word.
+_BARE_BEFORE_VERB_RE = re.compile(
+    r"\b(ill|id)\b(?= (?:be|pay|come|do|make|call|send|get|have|take|try|see|attend|settle|"
+    r"sort|transfer|go|give|need|like|love|prefer|rather|say|think|check|miss|bring|look|"
+    r"let|put|cancel)\b)"
+)
+_FILLER_RE = re.compile(r"\b(um+|uh+|uhm|er+|erm|hmm+|mm+|ah+|oh)\b[,.]?\s*")
+# Affirmative grunts are a yes, not a hesitation ("mm-hm", "uh huh", "mhm").
+_GRUNT_YES_RE = re.compile(r"\b(?:m+ ?h+m+|uh ?huh)\b")
 
 
 def surface(text: str) -> str:
     """``text`` folded (lowercase, contractions expanded), bare contractions expanded,
     hesitations removed; punctuation kept (clauses matter to the rules)."""
     out = _BARE_RE.sub(lambda m: _BARE[m.group(1)], fold(text))
+    out = _BARE_BEFORE_VERB_RE.sub(lambda m: "i will" if m.group(1) == "ill" else "i would", out)
+    out = _GRUNT_YES_RE.sub("yes", out)
     return re.sub(r"\s+", " ", _FILLER_RE.sub("", out)).strip()
 
 
@@ -72,6 +82,7 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     for p, r in (
         # negated negatives
         (r"\b(?:i am )?not saying no\b", "yes"),
+        (r"\b(?:would|could|will|can|did|do) not (?:say|be saying) no\b", "yes"),
         (r"\bnot (?:a )?no\b", "yes"),
         (rf"\b{_WILL_NOT} (?:miss|forget)(?: it| that| this| the \w+)?\b", "yes"),
         (rf"\b{_WILL_NOT} be late(?: with it| with that| with the \w+)?\b", "yes"),
@@ -170,9 +181,11 @@ _NUMBERS = {
     "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "noon": 12,
 }  # fmt: skip
 _CLOCK = re.compile(
-    r"\b(?:at |for |around |about )?(?P<n>\d{1,2}|" + "|".join(_NUMBERS) + r")"
+    r"\b(?:at |for |around |about |after |before |by |until |from )?"
+    r"(?P<n>\d{1,2}|" + "|".join(_NUMBERS) + r")"
     r"(?::(?P<m>\d\d))?(?: ?o ?clock)?(?: ?(?P<ampm>am|pm|a m|p m|in the morning|"
     r"in the afternoon|in the evening))?\b"
+    r"(?! (?:days?|weeks?|months?|hours?|minutes?|mins?|years?)\b)"  # a duration, not a time
 )
 _PART = re.compile(
     r"\b(?P<part>morning|afternoon|evening|lunchtime|noon|earlier|sooner|"
@@ -204,7 +217,8 @@ def _hour(m: re.Match[str]) -> str | None:
         return None
     ampm = (m.group("ampm") or "").replace(" ", "")
     whole = m.group(0)
-    if not ampm and not whole.startswith(("at ", "for ", "around ", "about ")) and raw != "noon":
+    prefixes = ("at ", "for ", "around ", "about ", "after ", "before ", "by ", "until ", "from ")
+    if not ampm and not whole.startswith(prefixes) and raw != "noon":
         return None  # a bare number is not a time ("two days")
     if ampm in ("pm", "intheafternoon", "intheevening") and n < 12:
         n += 12

@@ -120,7 +120,7 @@ class PushQueries:
     secrets: SecretBox
 
     def claim_push(self, now: int, limit: int, lease_until: int) -> list[DuePush]:
-        """Take up to ``limit`` pending reports due at ``now``, oldest first, and lease them:
+        """Take up to ``limit`` pending reports due at ``now``, earliest due first, and lease them:
         their next try moves to ``lease_until`` so that no other deliverer takes them, and a
         deliverer that dies mid-delivery only delays them. Each claim raises the report's
         epoch; the claim's writes must name it (see the module's docstring)."""
@@ -148,11 +148,16 @@ class PushQueries:
                 .join(s.apps, s.apps.c.id == s.tasks.c.app_pk)
             )
             .where(o.c.status == s.PUSH_PENDING, o.c.next_at <= now)
-            .order_by(o.c.next_at, o.c.id)
             .limit(limit)
         )
         if self.conn.dialect.name == "postgresql":
-            stmt = stmt.with_for_update(of=o, skip_locked=True)
+            # Due order only: ties in ``next_at`` (a result batch's reports, a replay of many)
+            # come in index order. Ordering them by id too made PostgreSQL sort every due
+            # report at each claim (90 ms for 20,000 tied ones, against 2 ms); ``(status,
+            # next_at)`` has no id in it, where SQLite's index ends with the rowid.
+            stmt = stmt.order_by(o.c.next_at).with_for_update(of=o, skip_locked=True)
+        else:
+            stmt = stmt.order_by(o.c.next_at, o.c.id)
         rows = self.conn.execute(stmt).all()
         if not rows:
             return []

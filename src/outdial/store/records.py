@@ -35,6 +35,11 @@ class TrunkRecord:
     max_cps: float | None
     max_calls: int | None
     created_at: int
+    register: bool = False
+    register_expires: int = 300
+    registration: str | None = None  # registering | registered | failed | unregistered
+    registration_code: int | None = None
+    registration_at: int | None = None  # epoch ms of that state
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,6 +63,12 @@ sip_trunks = Table(
     Column("max_cps", Float, nullable=True),
     Column("max_calls", Integer, nullable=True),
     Column("created_at", BigInteger, nullable=False),
+    # Registration (migration 0005): whether workers REGISTER, and the last state one saw.
+    Column("register", SmallInteger, nullable=False, server_default="0"),
+    Column("register_expires", Integer, nullable=False, server_default="300"),
+    Column("registration", String(16), nullable=True),
+    Column("registration_code", Integer, nullable=True),
+    Column("registration_at", BigInteger, nullable=True),
 )
 
 apps = Table(
@@ -381,4 +387,32 @@ operator_audit = Table(
     # JSON object: the action's figures (amount, balance after, reason, task ids); never secrets.
     Column("detail", Text, nullable=False),
     Index("ix_operator_audit_account_at", "account_id", "at"),
+)
+
+# Operator console users. An admin (account_id NULL) sees every account; an account user sees
+# only its account. Failed sign-ins are counted here so every API process throttles alike.
+operators = Table(
+    "operators",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=True),
+    # Raised when the password changes: sessions signed before it no longer count.
+    Column("session_version", Integer, nullable=False, server_default="1"),
+    Column("failed_logins", Integer, nullable=False, server_default="0"),
+    Column("locked_until", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_login_at", BigInteger, nullable=True),
+)
+
+# One row: the key that signs console session cookies, made at first use so that every
+# process serving the same database accepts the same sessions.
+console_keys = Table(
+    "console_keys",
+    metadata,
+    Column("id", SmallInteger, primary_key=True),
+    Column("secret", String(128), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
 )

@@ -43,6 +43,14 @@ class TrunkQueries:
         rows = self.conn.execute(select(s.sip_trunks).order_by(s.sip_trunks.c.name)).mappings()
         return [TrunkRecord(**r) for r in rows]
 
+    def set_registration(self, name: str, state: str, code: int | None, at: int) -> None:
+        """Note a trunk's registration state as a worker last saw it."""
+        self.conn.execute(
+            update(s.sip_trunks)
+            .where(s.sip_trunks.c.name == name)
+            .values(registration=state, registration_code=code, registration_at=at)
+        )
+
     def delete_trunk(self, name: str) -> bool:
         used = self.conn.execute(
             select(s.accounts.c.id).where(s.accounts.c.sip_trunk == name).limit(1)

@@ -39,10 +39,12 @@ class CallResult:
     ended_at: datetime
     ringing_at: datetime | None = None
     answered_at: datetime | None = None
-    hangup_side: str | None = None  # "callee", "bot", "limit", "system"
+    hangup_side: str | None = None  # "callee", "bot", "limit", "system"; SIP: "media", "session"
     transcript: list[Turn] = field(default_factory=list)
     conversation: ConversationOutcome = field(default_factory=ConversationOutcome)
     recording: str | None = None
+    # SIP blind transfer: "transferred", "refused <code>", "failed <code>", "accepted"
+    transfer: str | None = None
 
     # Talk is whole seconds with any started second counted, as carriers bill it.
     @property

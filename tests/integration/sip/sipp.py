@@ -224,3 +224,22 @@ class Sipp:
         text = self.screen.read_text(errors="replace") if self.screen.exists() else ""
         found = re.findall(r"Successful call\s+\|\s+\d+\s+\|\s+(\d+)", text)
         return int(found[-1]) if found else 0
+
+
+def received(log: str, method: str) -> list[str]:
+    """Requests of ``method`` that SIPp received, as text, from its message trace."""
+    out = []
+    for block in re.split(r"^-{20,}.*$", log, flags=re.MULTILINE):
+        if "message received" not in block:
+            continue
+        text = block.split("bytes :", 1)[-1].strip()
+        if text.startswith(f"{method} "):
+            out.append(text)
+    return out
+
+
+def header(message: str, name: str) -> str:
+    """The first value of header ``name`` in a SIP message (case-insensitive)."""
+    found = re.search(rf"^{re.escape(name)}\s*:\s*(.*?)\s*$", message, re.I | re.M)
+    assert found, (name, message)
+    return found.group(1)

@@ -86,6 +86,8 @@ class Recognition:
     accepted: bool
     decode_seconds: float  # spent after the end of speech
     timed_out: bool = False
+    # The engine's own certainty (0-1) when it gives one; the engine confirms unsure opt-outs.
+    confidence: float | None = None
 
 
 @dataclass
@@ -111,7 +113,11 @@ class AsrMetrics:
 
 
 class Stream(ABC):
-    """An engine's decoding of one utterance, fed as the audio arrives."""
+    """An engine's decoding of one utterance, fed as the audio arrives.
+
+    ``confidence`` is set by ``end`` when the engine scores its hypothesis (0-1)."""
+
+    confidence: float | None = None
 
     @abstractmethod
     def feed(self, pcm: bytes) -> None: ...
@@ -158,7 +164,9 @@ class Recognizer:
             m.rejected += not accepted
             m.decode_seconds += spent
             m.audio_seconds += self._fed
-        return Recognition(heard if accepted else "", heard, accepted, spent)
+        return Recognition(
+            heard if accepted else "", heard, accepted, spent, confidence=self._stream.confidence
+        )
 
     async def finish_async(self) -> Recognition:
         """``finish`` in the engine's pool, at most ``engine.timeout`` seconds.

@@ -36,6 +36,7 @@ class FakeAsr(AsrEngine):
         rate: int = 8000,
         workers: int | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        confidence: float | None = None,
     ) -> None:
         super().__init__(workers=workers, timeout=timeout)
         self._script: Callable[[Phrases], str] | None = None
@@ -48,6 +49,7 @@ class FakeAsr(AsrEngine):
         self.uses_grammar = grammar
         self.languages = frozenset(languages)
         self.rate = rate
+        self.confidence = confidence  # reported with every result, like a scoring engine
         self.decoded: list[Phrases] = []  # the phrases of every finished utterance, in order
         self.fed_bytes = 0
         self.running = 0  # decodes under way now
@@ -89,4 +91,5 @@ class _FakeStream(Stream):
         self.engine.fed_bytes += len(pcm)
 
     def end(self) -> str:
+        self.confidence = self.engine.confidence
         return self.engine._decode(self.phrases)

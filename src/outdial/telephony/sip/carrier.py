@@ -21,7 +21,9 @@ from outdial.telephony.carrier import CallResult
 from outdial.telephony.recording import RecordingStore
 from outdial.telephony.sip import sdp
 from outdial.telephony.sip.codecs import codec_for
+from outdial.telephony.sip.liveness import Liveness
 from outdial.telephony.sip.recorder import Recorder
+from outdial.telephony.sip.register import Registration
 from outdial.telephony.sip.rtp import RtpSession, open_rtp
 from outdial.telephony.sip.session import SipCallSession
 from outdial.telephony.sip.stack import Dial, SipCall, SipEvent, SipStack
@@ -30,6 +32,7 @@ from outdial.telephony.talk import converse
 log = logging.getLogger(__name__)
 
 HANGUP_GRACE = 5.0  # seconds to wait for the stack to confirm a CANCEL or BYE
+TRANSFER_WAIT = 30.0  # seconds a transfer's target may take to answer before we let go
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,8 @@ class Trunk:
     dial_prefix: str = ""  # put before every number, e.g. "+" or a trunk code
     max_cps: float | None = None
     max_calls: int | None = None
+    register: bool = False  # workers keep a REGISTER binding (register.py)
+    register_expires: int = 300
 
     def dial_string(self, callee: str) -> str:
         """The Request-URI user: the callee's digits (E.164 without +) after the prefix."""
@@ -61,6 +66,7 @@ class UnknownTrunk(CallRejected):
 class _Progress:
     ringing_at: datetime | None = None
     answered_at: datetime | None = None
+    cancelled_at: datetime | None = None  # when our CANCEL left: the end of the ring
     final: SipEvent | None = None
 
 
@@ -80,7 +86,12 @@ class SipCarrier:
         stereo_recordings: bool = False,
         on_turn: Callable[[Turn], None] | None = None,
         barge_in: bool = True,
+        symmetric_rtp: bool = True,
+        rtp_timeout: float = 30.0,
+        keepalive: float = 60.0,
     ) -> None:
+        # Dead-line checks on answered calls (liveness.py); 0 turns one off.
+        self.symmetric_rtp, self.rtp_timeout, self.keepalive = symmetric_rtp, rtp_timeout, keepalive
         # Barge-in assumes the trunk does not send our own audio back (networks cancel echo);
         # against a far end that echoes it, the prompt would interrupt itself.
         self.barge_in = barge_in
@@ -100,10 +111,15 @@ class SipCarrier:
         self.placed = 0
         self.early_media = 0  # calls whose media started on a provisional response
         self.codecs: Counter[int] = Counter()  # payload types used, per call
+        self.dead_lines: Counter[str] = Counter()  # calls ended by liveness.py, per reason
+        self.latched = 0  # calls whose media came from elsewhere than their SDP said
+        self.registrations: list[Registration] = []  # removed from the registrars on close
 
     def close(self) -> None:
         """Stop the SIP stack, then the speech engines' threads (a process exits cleanly
         only with native decoders released before the interpreter tears down)."""
+        for registration in self.registrations:
+            registration.stop()
         self.stack.stop()
         self.asr.close()
         self.tts.close()
@@ -124,7 +140,7 @@ class SipCarrier:
         self.placed += 1
         started = self.clock.now()
         try:
-            rtp = await open_rtp(self.media_host)
+            rtp = await open_rtp(self.media_host, symmetric=self.symmetric_rtp)
         except OSError as exc:
             # No media port (exhausted, or the address went away): nothing was sent yet.
             raise CarrierUnavailable(f"cannot open an RTP port: {exc.strerror}") from exc
@@ -148,8 +164,12 @@ class SipCarrier:
             answered = await self._ring(call, rtp, request, stop, progress)
             if not answered:
                 return self._unanswered(started, progress)
-            return await self._talk(call, rtp, request, conversation, stop, started, progress)
+            return await self._talk(
+                call, rtp, request, conversation, stop, started, progress, trunk
+            )
         finally:
+            if rtp.latched is not None and rtp.latched != rtp.signalled:
+                self.latched += 1
             rtp.close()
 
     async def _ring(
@@ -168,6 +188,8 @@ class SipCarrier:
             event = await _next(call, stop, timeout)
             if event is None:  # ring limit, or the worker is stopping
                 progress.final = SipEvent("failed", 487, "cancelled")
+                # The ring ends now, not when the 487 comes back (if it ever does).
+                progress.cancelled_at = self.clock.now()
                 call.hangup()
                 await _until_dead(call)
                 return False
@@ -195,8 +217,8 @@ class SipCarrier:
             outcome = Outcome.NO_ANSWER  # it rang: a timeout there is an unanswered call
         side = "bot" if code == 487 else None
         return CallResult(
-            outcome, code, started, self.clock.now(), ringing_at=progress.ringing_at,
-            hangup_side=side,
+            outcome, code, started, progress.cancelled_at or self.clock.now(),
+            ringing_at=progress.ringing_at, hangup_side=side,
         )  # fmt: skip
 
     async def _talk(
@@ -208,6 +230,7 @@ class SipCarrier:
         stop: asyncio.Event,
         started: datetime,
         progress: _Progress,
+        trunk: Trunk,
     ) -> CallResult:
         recorder = None
         if request.record and self.recordings is not None:
@@ -220,13 +243,25 @@ class SipCarrier:
             rtp.on_sent = recorder.said
         watcher = asyncio.ensure_future(_watch_hangup(call, session))
         recording = None
+        line = Liveness(
+            stop, rtp.quiet_for, call.ping, rtp_timeout=self.rtp_timeout, keepalive=self.keepalive
+        )
         try:
             try:
-                outcome, side = await converse(
-                    conversation, session, request, stop, request.max_talk
-                )
+                with line:
+                    outcome, side = await converse(
+                        conversation, session, request, line.stop, request.max_talk
+                    )
             finally:
                 watcher.cancel()
+            if side == "system" and line.reason is not None:
+                side = line.reason  # "media" or "session": the line died, we hung up
+                self.dead_lines[side] += 1
+            transfer = None
+            if outcome.transfer_to and side == "bot" and not session.hung_up.is_set():
+                transfer = await _transfer(call, transfer_uri(trunk, outcome.transfer_to), session)
+                if transfer == "transferred":
+                    side = "transfer"
             if not session.hung_up.is_set():
                 call.hangup()  # BYE: the bot finished, the limit was reached, or we stop
             await _until_dead(call)
@@ -249,11 +284,47 @@ class SipCarrier:
             transcript=session.transcript,
             conversation=outcome,
             recording=recording,
+            transfer=transfer,
         )
 
 
 def _ignore(_: object) -> None:
     pass
+
+
+def transfer_uri(trunk: Trunk, to: str) -> str:
+    """Where a template's transfer goes: a SIP URI as given, a number through the trunk."""
+    if to.lower().startswith(("sip:", "sips:")):
+        return to
+    host = trunk.domain or (trunk.host if trunk.port == 5060 else f"{trunk.host}:{trunk.port}")
+    return f"sip:{trunk.dial_string(to)}@{host}"
+
+
+async def _transfer(call: SipCall, target: str, session: SipCallSession) -> str:
+    """A blind transfer (RFC 3515): REFER, then the NOTIFY that reports the new leg's result.
+
+    "transferred" (the target answered: a sipfrag 2xx), "refused <code>" (the REFER itself was
+    rejected), "failed <code>" (the target was busy, did not answer ...), or "accepted" (202,
+    then no final report before the far end ended our leg or the wait ran out). Anything but
+    "transferred" falls back to hanging up, as before transfers existed.
+    """
+    code = await call.refer(target)
+    if code is None:
+        return "failed"
+    if code >= 300:
+        return f"refused {code}"
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(TRANSFER_WAIT):
+            while True:
+                event = await call.events.get()
+                if event.kind == "notify" and event.code is not None and event.code >= 200:
+                    return "transferred" if event.code < 300 else f"failed {event.code}"
+                if event.kind in ("disconnected", "dead", "failed"):
+                    if event.origin != "local":
+                        session.hung_up.set()
+                    call.events.put_nowait(event)  # for _until_dead
+                    return "accepted"
+    return "accepted"
 
 
 def _start_media(rtp: RtpSession, answer: str) -> bool:
@@ -262,7 +333,7 @@ def _start_media(rtp: RtpSession, answer: str) -> bool:
     except sdp.SdpError as exc:
         log.warning("unusable SDP from the far end: %s", exc)
         return False
-    if rtp.remote != (media.ip, media.port) or rtp.pt != media.codec:
+    if rtp.signalled != (media.ip, media.port) or rtp.pt != media.codec:
         rtp.start((media.ip, media.port), codec_for(media.codec), media.codec, media.dtmf)
     return True
 

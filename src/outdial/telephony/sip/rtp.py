@@ -4,6 +4,13 @@ Sending runs on a fixed 20 ms grid measured from the first packet, so scheduling
 never accumulates; when nothing is queued it sends silence, which keeps the far end's jitter
 buffer and any NAT binding alive. Receiving holds a few packets to put reordered ones back in
 order and fills lost ones with silence, so the VAD and the recording keep true time.
+
+Symmetric RTP (on by default): packets go where the far end's RTP actually comes from, not only
+where its SDP said. A far end behind NAT announces its inside address; its packets arrive from
+the NAT's outside one, which is the only address that reaches it. The session latches onto the
+first source heard after media starts, ignores other sources while that one is alive (no
+stream injected by a stranger), and moves to a new source only after the latched one has been
+quiet for ``RELATCH_AFTER`` seconds (a media server that hands the stream over).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ JITTER_PACKETS = 3  # held back to reorder; 60 ms
 MAX_FILL = 50  # a longer gap is a restart (new stream), not loss
 SILENT_AFTER = 0.1  # seconds without packets after which each tick counts as silence
 DTMF_KEYS = "0123456789*#ABCD"
+RELATCH_AFTER = 0.5  # seconds the latched source must be quiet before another one is taken
 
 
 def packet(pt: int, seq: int, ts: int, ssrc: int, payload: bytes, marker: bool = False) -> bytes:
@@ -115,8 +123,13 @@ class RtpSession(asyncio.DatagramProtocol):
         on_audio: Callable[[Audio], None],
         on_dtmf: Callable[[str], None],
         on_sent: Callable[[Audio], None] | None = None,
+        *,
+        symmetric: bool = True,
     ) -> None:
         self.on_sent = on_sent
+        self.symmetric = symmetric
+        self.signalled: tuple[str, int] | None = None  # where the SDP said to send
+        self.latched: tuple[str, int] | None = None  # where the far end's RTP comes from
         self.codec: Codec | None = None
         self.pt = -1
         self.dtmf_pt: int | None = None
@@ -148,8 +161,14 @@ class RtpSession(asyncio.DatagramProtocol):
         if got is None:
             return
         pt, seq, ts, payload = got
+        now = asyncio.get_running_loop().time()
+        if self.symmetric and self.signalled is not None and addr != self.latched:
+            if self.latched is not None and now - (self._heard_at or 0.0) < RELATCH_AFTER:
+                return  # another source while ours is alive: not this call's stream
+            if addr[1]:  # port 0 (a raw-socket replay) cannot be answered: keep the SDP's
+                self.latched = self.remote = (addr[0], addr[1])
         self.received += 1
-        self._heard_at = self._filled_to = asyncio.get_running_loop().time()
+        self._heard_at = self._filled_to = now
         ssrc = HEADER.unpack_from(data)[4]
         if ssrc != self._peer_ssrc:  # a new source (e.g. after early media): new numbering
             self._peer_ssrc = ssrc
@@ -177,7 +196,9 @@ class RtpSession(asyncio.DatagramProtocol):
         self, remote: tuple[str, int], codec: Codec, payload_type: int, dtmf_type: int | None
     ) -> None:
         """Send to ``remote`` with the codec the answer chose (early media or answer)."""
-        self.remote = remote
+        if remote != self.signalled:  # a new answer: latch afresh
+            self.signalled, self.latched = remote, None
+        self.remote = self.latched or remote
         self.codec, self.pt, self.dtmf_pt = codec, payload_type, dtmf_type
         if self._heard_at is None:  # the far end's silence counts from the start of media
             now = asyncio.get_running_loop().time()
@@ -229,6 +250,12 @@ class RtpSession(asyncio.DatagramProtocol):
             self._filled_to += FRAME_SECONDS
             self.on_audio(self._silence)
 
+    def quiet_for(self) -> float:
+        """Seconds since the far end's last packet (or since media started)."""
+        if self._heard_at is None:
+            return 0.0
+        return asyncio.get_running_loop().time() - self._heard_at
+
     async def drained(self) -> None:
         """Wait until everything queued has been sent."""
         while self.queue:
@@ -246,11 +273,11 @@ class RtpSession(asyncio.DatagramProtocol):
                 await self._sender
 
 
-async def open_rtp(host: str) -> RtpSession:
+async def open_rtp(host: str, *, symmetric: bool = True) -> RtpSession:
     """An RTP socket on ``host``; set its callbacks before ``start``."""
     loop = asyncio.get_running_loop()
     _, session = await loop.create_datagram_endpoint(
-        lambda: RtpSession(_ignore, _ignore), local_addr=(host, 0)
+        lambda: RtpSession(_ignore, _ignore, symmetric=symmetric), local_addr=(host, 0)
     )
     return session
 

@@ -190,7 +190,7 @@ class SipCallSession:
         got = await recognizer.finish_async()
         said = got.text if got.accepted else f"({got.heard or 'unclear'})"
         self._note("callee", said)
-        return Heard(text=got.text, unclear=not got.accepted)
+        return Heard(text=got.text, unclear=not got.accepted, confidence=got.confidence)
 
     async def hangup(self) -> None:
         self.bot_hung_up = True

@@ -16,12 +16,21 @@ asyncio side enters with ``ED2.callFromThread`` and receives plain ``SipEvent`` 
   socket raises when collected is silenced at that one place.
 - Custom header names would be re-capitalised (``X-Campaign-Id`` -> ``X-campaign-id``); they
   are sent verbatim.
+- Its transaction manager sends the ACK of a non-2xx final response to the response's Contact
+  (and Record-Route), with that Contact as Request-URI. RFC 3261 17.1.1.3 wants it where the
+  INVITE went, with the INVITE's Request-URI, Via branch and Route set: a trunk whose Contact
+  names another host (an SBC's inside address) never sees the ACK, resends its 486 and fails
+  the call. Those ACKs are sent by ``ack_failures_where_the_invite_went``.
+- An in-dialog NOTIFY (a transfer's progress, RFC 3515) has no handler, so it is never
+  answered; ``answer_notify`` answers it 200 and hands its sipfrag status to the call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import re
 import sys
 import threading
 import warnings
@@ -36,7 +45,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class SipEvent:
-    kind: str  # ringing | progress | connected | failed | disconnected | dead
+    kind: str  # ringing | progress | connected | failed | disconnected | dead | notify
     code: int | None = None
     reason: str = ""
     sdp: str | None = None
@@ -57,6 +66,71 @@ def lower_case_transports() -> None:
 
     get_taddr._outdial = True  # type: ignore[attr-defined]
     SipURL.getTAddr = get_taddr
+
+
+def ack_failures_where_the_invite_went() -> None:
+    """ACK every non-2xx final response to an INVITE as RFC 3261 17.1.1.3 says."""
+    from sippy.SipHeader import SipHeader
+    from sippy.SipTransactionManager import RINGING, TRYING, SipTransactionManager
+
+    manager: Any = SipTransactionManager
+    if getattr(manager.incomingResponse, "_outdial", False):
+        return
+    new_transaction, incoming_response = manager.newTransaction, manager.incomingResponse
+
+    def remember_routes(self: Any, msg: Any, *args: Any, **kwargs: Any) -> Any:
+        t = new_transaction(self, msg, *args, **kwargs)
+        if t.ack is not None:  # the INVITE's own Route set, which its ACK must repeat
+            t.invite_routes = msg.getHFBCopys("route")
+        return t
+
+    def incoming(self: Any, msg: Any, t: Any, checksum: Any) -> Any:
+        code = msg.getSCode()[0]
+        if not (t.needack and not t.uack and code >= 300 and t.state in (TRYING, RINGING)):
+            return incoming_response(self, msg, t, checksum)
+        ack, target, server = t.ack, t.address, t.userv  # the INVITE's Request-URI and hop
+        tag = msg.getHFBody("to").getTag()
+        if tag is not None:
+            ack.getHFBody("to").setTag(tag)
+        ack.delHFs("route")
+        ack.appendHeaders(
+            [SipHeader(name="route", body=r) for r in getattr(t, "invite_routes", ())]
+        )
+        t.needack = False  # sippy then notifies the call and forgets the transaction
+        incoming_response(self, msg, t, checksum)
+        # Cached under the response's checksum: a retransmitted 486 gets this ACK again.
+        self.transmitMsg(server, ack, target, checksum, compact=t.compact)
+        return None
+
+    incoming._outdial = True  # type: ignore[attr-defined]
+    manager.newTransaction, manager.incomingResponse = remember_routes, incoming
+
+
+def sipfrag_status(body: str) -> int | None:
+    """The status code of a message/sipfrag body ("SIP/2.0 200 OK"), or None."""
+    found = re.match(r"\s*SIP/2\.0\s+(\d{3})", body)
+    return int(found.group(1)) if found else None
+
+
+def answer_notify() -> None:
+    """Answer in-dialog NOTIFY with 200 and pass its sipfrag status to ``ua.outdial_notify``."""
+    from sippy.UaStateConnected import UaStateConnected
+
+    if "NOTIFY" in UaStateConnected.recv_request_handlers:
+        return
+
+    def notify(state: Any, req: Any) -> None:
+        req.sendResponse(200, "OK")
+        body = req.getBody()
+        status = sipfrag_status(str(body.content) if body is not None else "")
+        report = getattr(state.ua, "outdial_notify", None)
+        if report is not None and status is not None:
+            report(status)
+
+    UaStateConnected.recv_request_handlers = {
+        **UaStateConnected.recv_request_handlers,
+        "NOTIFY": notify,
+    }
 
 
 def verbatim_header(name: str, value: str) -> Any:
@@ -124,6 +198,8 @@ class SipStack:
             from sippy.SipTransactionManager import SipTransactionManager
 
             lower_case_transports()
+            ack_failures_where_the_invite_went()
+            answer_notify()
             SipConf.my_uaname = self.user_agent
             self.config = {"_sip_address": self.host, "_sip_port": self.port, "_sip_logger": _Log()}
             with warnings.catch_warnings():
@@ -213,9 +289,27 @@ class SipCall:
         """CANCEL while ringing, BYE when answered; nothing once ended."""
         self.stack.call_soon(self._hangup)
 
+    async def ping(self) -> int | None:
+        """Send an in-dialog OPTIONS; its final response code (408 when none came), or None
+        when the call is not up."""
+        answered: asyncio.Future[int | None] = self.loop.create_future()
+
+        def settle(code: int | None) -> None:
+            if not answered.done():
+                answered.set_result(code)
+
+        def resolve(code: int | None) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop may be gone
+                self.loop.call_soon_threadsafe(settle, code)
+
+        self.stack.call_soon(self._ping, resolve)
+        return await answered
+
     # --- on the reactor thread ---
     def _post(self, event: SipEvent) -> None:
-        self.loop.call_soon_threadsafe(self.events.put_nowait, event)
+        # The stack can outlive the call's loop (a dialog that dies after its record closed).
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(self.events.put_nowait, event)
 
     def _start(self, dial: Dial) -> None:
         from sippy.CCEvents import CCEventTry
@@ -236,6 +330,7 @@ class SipCall:
                 **({"nh_transport": dial.transport} if dial.transport != "udp" else {}),
             )
             ua.godead_timeout = 0.5
+            ua.outdial_notify = lambda code: self._post(SipEvent("notify", code))
             contact = SipContact()
             contact.getUri().name = None
             if dial.transport == "tcp":  # the far end's requests come back over TCP
@@ -294,6 +389,59 @@ class SipCall:
             self._post(SipEvent("connected", code, reason, sdp))
         else:
             self._post(SipEvent("failed", code, reason))
+
+    async def refer(self, target: str) -> int | None:
+        """Send a blind transfer (REFER to ``target``, a SIP URI); the REFER's final response
+        code, or None when the call is not up. Progress arrives as "notify" events."""
+        answered: asyncio.Future[int | None] = self.loop.create_future()
+
+        def settle(code: int | None) -> None:
+            if not answered.done():
+                answered.set_result(code)
+
+        def resolve(code: int | None) -> None:
+            with contextlib.suppress(RuntimeError):
+                self.loop.call_soon_threadsafe(settle, code)
+
+        self.stack.call_soon(self._refer, target, resolve)
+        return await answered
+
+    def _refer(self, target: str, resolve: Callable[[int | None], None]) -> None:
+        ua = self._ua
+        if ua is None or ua.isDead() or not ua.isConnected():
+            resolve(None)
+            return
+
+        def response(resp: Any) -> None:
+            code = int(resp.getSCode()[0])
+            if code >= 200:
+                resolve(code)
+
+        try:
+            request = ua.genRequest("REFER")
+            request.appendHeader(verbatim_header("Refer-To", f"<{target}>"))
+            request.appendHeader(verbatim_header("Referred-By", f"<{ua.lUri.getUrl()}>"))
+            ua.newTransaction(request, resp_cb=response)
+        except Exception:
+            log.exception("could not send a REFER")
+            resolve(None)
+
+    def _ping(self, resolve: Callable[[int | None], None]) -> None:
+        ua = self._ua
+        if ua is None or ua.isDead() or not ua.isConnected():
+            resolve(None)
+            return
+
+        def response(resp: Any) -> None:
+            code = int(resp.getSCode()[0])
+            if code >= 200:
+                resolve(code)
+
+        try:
+            ua.newTransaction(ua.genRequest("OPTIONS"), resp_cb=response)
+        except Exception:  # a dialog torn down under us: no answer to wait for
+            log.exception("could not send a keepalive OPTIONS")
+            resolve(None)
 
     def _hangup(self) -> None:
         if self._ua is not None and not self._ua.isDead():

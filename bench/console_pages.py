@@ -1,0 +1,190 @@
+"""Benchmark: server time of the console's campaign page and calls table with 1,000,000 call
+records in the database, on SQLite and PostgreSQL. The baseline, measured in the same run on
+the same database before the bulk rows are added, is the same pages with the seeded few
+records: the ratio says how much the million rows cost each page.
+
+    python bench/console_pages.py [--engine sqlite|postgresql|both] [--rows 1000000] [--runs 15]
+
+Rows are generated inside the database (a recursive CTE on SQLite, generate_series on
+PostgreSQL). Two accounts share them; the campaign measured holds half of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.console.seed import PASSWORD, Seeded, seed
+
+from outdial.api.app import create_app
+from outdial.config import Settings
+from outdial.console.app import install
+from outdial.store.repo import Store
+from outdial.testing import FakeClock
+
+PG_ADMIN = os.environ.get(
+    "OUTDIAL_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+COLUMNS = (
+    "account_id, task_id, callee_id, attempt, callee, display_num, script_id, outcome, "
+    "submit_time, call_time, answer_time, hangup_time, call_duration, ring_duration, "
+    "charged_duration, cost, termination_code, termination_reason, sip_code, intent, grade, "
+    "created_at"
+)
+
+
+def _values(x: str, acc: Seeded, callee_a: int, callee_b: int, now: int) -> str:
+    # Even rows: the measured campaign (account A); odd rows: the other account's.
+    a, b = acc.acme.account_id, acc.other.account_id
+    return (
+        f"CASE WHEN {x} % 2 = 0 THEN {a} ELSE {b} END, "
+        f"CASE WHEN {x} % 2 = 0 THEN {acc.task_id} ELSE {acc.other_task_id} END, "
+        f"CASE WHEN {x} % 2 = 0 THEN {callee_a} ELSE {callee_b} END, 1, "
+        f"'4479' || CAST(1000000 + {x} AS TEXT), '100', 0, "
+        f"CASE WHEN {x} % 3 = 0 THEN 'busy' ELSE 'connected' END, "
+        f"{now - 90_000_000}, {now - 90_000_000}, {now - 89_000_000}, {now - 88_000_000} + {x}, "
+        f"{x} % 120, 5, 60, 200, 0, 'ok', 200, "
+        f"CASE WHEN {x} % 3 = 0 THEN NULL ELSE 'yes' END, "
+        f"CASE WHEN {x} % 3 = 0 THEN NULL ELSE 'A' END, {now - 88_000_000} + {x}"
+    )
+
+
+def bulk(store: Store, data: Seeded, rows: int, now: int) -> float:
+    started = time.perf_counter()
+    with store.write() as tx:
+        ids = {
+            task: tx.conn.execute(
+                text("SELECT MIN(id) FROM callees WHERE task_id = :t"), {"t": task}
+            ).scalar_one()
+            for task in (data.task_id, data.other_task_id)
+        }
+        vals = _values("x", data, ids[data.task_id], ids[data.other_task_id], now)
+        if store.dialect == "sqlite":
+            sql = (
+                f"WITH RECURSIVE cnt(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM cnt "
+                f"WHERE x < {rows}) INSERT INTO calls ({COLUMNS}) SELECT {vals} FROM cnt"
+            )
+        else:
+            sql = f"INSERT INTO calls ({COLUMNS}) SELECT {vals} FROM generate_series(1, {rows}) x"
+        tx.conn.exec_driver_sql(sql)
+    with store.engine.connect() as conn:
+        conn.exec_driver_sql("ANALYZE")
+        conn.commit()
+    return time.perf_counter() - started
+
+
+def timed(client: TestClient, url: str, runs: int) -> tuple[float, float]:
+    """(the first request, the median of the next ``runs``) in ms, server and client in
+    one process (TestClient), so the time is the server's plus a few tenths of a ms."""
+    t0 = time.perf_counter()
+    assert client.get(url).status_code == 200
+    first = (time.perf_counter() - t0) * 1000
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        resp = client.get(url)
+        times.append((time.perf_counter() - t0) * 1000)
+        assert resp.status_code == 200, (url, resp.status_code, resp.text[:300])
+    return first, statistics.median(times)
+
+
+def sign_in(client: TestClient, username: str) -> None:
+    page = client.get("/console/login").text
+    token = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert token
+    resp = client.post(
+        "/console/login",
+        data={"csrf": token.group(1), "username": username, "password": PASSWORD},
+        follow_redirects=False,
+    )
+    assert resp.status_code == 303, resp.text
+
+
+def pages(data: Seeded) -> dict[str, str]:
+    return {
+        "campaign page": f"/console/campaigns/{data.task_id}",
+        "calls table": "/console/calls",
+        "calls, page 100 (keyset)": "/console/calls?before={before}",
+        "calls filtered (campaign, busy)": f"/console/calls?task={data.task_id}&outcome=busy",
+    }
+
+
+def run(url: str, rows: int, runs: int, folder: Path) -> list[tuple[str, float, float, float]]:
+    store = Store.open(url)
+    clock = FakeClock()
+    settings = Settings(_env_file=None, recordings_dir=str(folder / "rec"))  # type: ignore[call-arg]
+    app = create_app(settings, store, clock)
+    install(app, settings, store, clock)
+    out = []
+    with TestClient(app) as client:
+        data = seed(client, store, clock, folder / "rec", secrets.token_hex(3))
+        sign_in(client, data.user)
+        urls = pages(data)
+        small = {
+            n: timed(client, u.format(before=data.call_ids[-1]), runs) for n, u in urls.items()
+        }
+        seconds = bulk(store, data, rows, int(clock.now().timestamp() * 1000))
+        print(f"  inserted {rows:,} call records in {seconds:.1f} s", flush=True)
+        # Every record is then older than a minute: settled, as in a campaign that ran before.
+        clock.advance(seconds=120)
+        with store.read() as tx:
+            top = tx.conn.execute(text("SELECT MAX(id) FROM calls")).scalar_one()
+        # Page 100 of the account's calls, newest first, 50 a page (two accounts alternate).
+        before = int(top) - 2 * 50 * 100
+        for name, u in urls.items():
+            first, big = timed(client, u.format(before=before), runs)
+            out.append((name, first, big, big / small[name][1]))
+    store.close()
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--engine", choices=["sqlite", "postgresql", "both"], default="both")
+    p.add_argument("--rows", type=int, default=1_000_000)
+    p.add_argument("--runs", type=int, default=15)
+    args = p.parse_args()
+    engines = ["sqlite", "postgresql"] if args.engine == "both" else [args.engine]
+    for engine in engines:
+        folder = Path(tempfile.mkdtemp(prefix="console-bench-"))
+        print(f"{engine}: {args.rows:,} call records; median of {args.runs} requests", flush=True)
+        if engine == "sqlite":
+            results = run(f"sqlite:///{folder / 'bench.db'}", args.rows, args.runs, folder)
+        else:
+            import psycopg
+            from sqlalchemy.engine import make_url
+
+            admin = make_url(PG_ADMIN)
+            dsn = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+            name = f"wt_console_bench_{secrets.token_hex(3)}"
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+            try:
+                url = admin.set(database=name).render_as_string(hide_password=False)
+                results = run(url, args.rows, args.runs, folder)
+            finally:
+                with psycopg.connect(dsn, autocommit=True) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for page, first, ms, ratio in results:
+            flag = "ok" if ms < 300 else "OVER 300 ms"
+            print(
+                f"  {page:32s} first {first:7.1f} ms, then {ms:7.1f} ms   "
+                f"x{ratio:5.1f} vs the seeded few   {flag}"
+            )
+
+
+if __name__ == "__main__":
+    main()

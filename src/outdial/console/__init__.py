@@ -1,0 +1,1 @@
+"""The operator web console, served by the API app at ``/console``."""

@@ -1,0 +1,248 @@
+"""What the operator console shows and does, always within the operator's scope.
+
+``scope`` is the account an operator may see, or None for an admin (every account). A row of
+another account answers NotFound, exactly as a missing one, so ids cannot be probed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from outdial.clock import Clock, epoch_ms
+from outdial.domain.codes import TaskStatus
+from outdial.errors import NotFound
+from outdial.service.records import record_json
+from outdial.service.tasks import TaskService, local_time, progress
+from outdial.store import console as q
+from outdial.store.repo import Store
+
+SNAPSHOT_SECONDS = 5.0
+CHART_MINUTES = 60
+PAGE_SIZE = 50
+ACTIONS = ("pause", "resume", "cancel")
+
+STATUS_NAMES = {
+    int(TaskStatus.WAITING): "waiting",
+    int(TaskStatus.CALLING): "calling",
+    int(TaskStatus.FINISHED): "finished",
+    int(TaskStatus.CANCELLED): "cancelled",
+    int(TaskStatus.SUSPENDED): "paused",
+    int(TaskStatus.SUBMIT_FAILED): "submit failed",
+    int(TaskStatus.SUBMITTING): "submitting",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    at: int
+    counts: dict[str, int]
+    per_minute: list[tuple[int, int]]
+
+
+class OverviewCache:
+    """One snapshot per scope per interval, whatever the number of open tabs: the first
+    viewer after the interval computes it (under a lock), the others read it."""
+
+    def __init__(self, store: Store, clock: Clock, seconds: float = SNAPSHOT_SECONDS) -> None:
+        self.store = store
+        self.clock = clock
+        self.seconds = seconds
+        self.computed = 0  # how many snapshots were computed (the tests count queries by it)
+        self._lock = threading.Lock()
+        self._snaps: dict[int | None, Snapshot] = {}
+
+    def get(self, scope: int | None) -> Snapshot:
+        now = epoch_ms(self.clock.now())
+        with self._lock:
+            snap = self._snaps.get(scope)
+            if snap is not None and now - snap.at < self.seconds * 1000:
+                return snap
+            since = now - CHART_MINUTES * 60000
+            with self.store.read() as tx:
+                counts = q.overview_counts(tx.conn, scope)
+                per_minute = q.calls_per_minute(tx.conn, scope, since)
+            snap = Snapshot(now, counts, _every_minute(per_minute, now))
+            self._snaps[scope] = snap
+            self.computed += 1
+            return snap
+
+
+def _every_minute(points: list[tuple[int, int]], now: int) -> list[tuple[int, int]]:
+    """The last CHART_MINUTES minutes, each one present (0 when no call ended in it), so the
+    chart's time axis always spans the hour."""
+    seen = dict(points)
+    last = now // 60000 * 60000
+    first = last - (CHART_MINUTES - 1) * 60000
+    return [(m, seen.get(m, 0)) for m in range(first, last + 1, 60000)]
+
+
+class ConsoleService:
+    def __init__(self, store: Store, clock: Clock, tasks: TaskService) -> None:
+        self.store = store
+        self.clock = clock
+        self.tasks = tasks
+        self.overview = OverviewCache(store, clock)
+        # Per task: counts of its calls so far. Call records are only ever added, so a view
+        # counts just the calls written since the last one (a 500,000-call campaign is read
+        # once per process, then in small increments).
+        self._tallies: dict[int, q.CallTally] = {}
+        self._tally_lock = threading.Lock()
+
+    def _tally(self, conn: Any, task_id: int) -> q.CallTally:
+        with self._tally_lock:
+            known = self._tallies.get(task_id, q.CallTally())
+        keep, show = q.tally_calls(conn, task_id, known, epoch_ms(self.clock.now()))
+        with self._tally_lock:
+            current = self._tallies.get(task_id)
+            if current is None or current.last_id < keep.last_id:
+                self._tallies[task_id] = keep
+        return show
+
+    def campaigns(
+        self, scope: int | None, status: int | None, search: str | None, page: int
+    ) -> dict[str, Any]:
+        page = max(1, page)
+        with self.store.read() as tx:
+            total, rows = q.tasks_list(
+                tx.conn, scope, status, search, (page - 1) * PAGE_SIZE, PAGE_SIZE
+            )
+        return {
+            "total": total,
+            "page": page,
+            "pages": max(1, -(-total // PAGE_SIZE)),
+            "rows": [self._task_view(r) for r in rows],
+        }
+
+    def _task_view(self, r: dict[str, Any]) -> dict[str, Any]:
+        from outdial.store.records import TaskRecord
+
+        record = TaskRecord(**{k: r.get(k, "") for k in TaskRecord.__slots__})
+        return {
+            **r,
+            "status_name": STATUS_NAMES.get(r["status"], str(r["status"])),
+            "progress": progress(record),
+            "created": local_time(r["created_at"], r["timezone"]),
+            "cost_text": f"{r['cost'] / 10000:.2f}",
+        }
+
+    def campaign(self, scope: int | None, task_id: int) -> dict[str, Any]:
+        with self.store.read() as tx:
+            row = q.task_row(tx.conn, scope, task_id)
+            if row is None:
+                raise NotFound(f"campaign {task_id} does not exist")
+            funnel = q.task_funnel(tx.conn, task_id, self._tally(tx.conn, task_id))
+            children = q.child_tasks(tx.conn, task_id)
+        view = self._task_view({**row, "app_id": ""})
+        return {"task": view, "funnel": funnel, "children": children}
+
+    def act(self, scope: int | None, task_id: int, action: str) -> str:
+        """Pause, resume or cancel one campaign; returns what was done, in words."""
+        if action not in ACTIONS:
+            raise NotFound(f"no action {action!r}")
+        with self.store.read() as tx:
+            account_id = q.task_account(tx.conn, task_id)
+        if account_id is None or (scope is not None and account_id != scope):
+            raise NotFound(f"campaign {task_id} does not exist")
+        body = orjson.dumps({"taskIdList": [task_id]})
+        {"pause": self.tasks.pause, "resume": self.tasks.resume, "cancel": self.tasks.cancel}[
+            action
+        ](account_id, body)
+        past = {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}[action]
+        return f"Campaign {task_id} {past}."
+
+    def calls(self, query: q.CallsQuery) -> dict[str, Any]:
+        with self.store.read() as tx:
+            rows = q.calls_page(tx.conn, query)
+            names = q.account_names(tx.conn, query.account_id)
+        more = len(rows) > query.limit
+        rows = rows[: query.limit]
+        for r in rows:
+            r["account_name"] = names.get(r["account_id"], "")
+            r["ended"] = local_time(r["created_at"], "UTC")
+        return {"rows": rows, "next_before": rows[-1]["id"] if more and rows else None}
+
+    def call(self, scope: int | None, call_id: int) -> dict[str, Any]:
+        with self.store.read() as tx:
+            row = q.call_row(tx.conn, scope, call_id)
+            if row is None:
+                raise NotFound(f"call {call_id} does not exist")
+            task = q.task_row(tx.conn, None, row["task_id"])
+        tz = task["timezone"] if task else "UTC"
+        record = record_json(row, tz)
+        return {"call": record, "task": task, "chat": chat_lines(record.get("transcript"))}
+
+    def recording_name(self, scope: int | None, call_id: int) -> str:
+        with self.store.read() as tx:
+            row = q.call_row(tx.conn, scope, call_id)
+        if row is None or not row["recording_file_id"]:
+            raise NotFound(f"call {call_id} has no recording")
+        return str(row["recording_file_id"])
+
+    def export_csv(self, scope: int | None, task_id: int) -> Iterator[str]:
+        """The campaign's call records as CSV, streamed in batches."""
+        with self.store.read() as tx:
+            task = q.task_row(tx.conn, scope, task_id)
+        if task is None:
+            raise NotFound(f"campaign {task_id} does not exist")
+        return self._csv_rows(task_id, task["timezone"])
+
+    def _csv_rows(self, task_id: int, tz: str) -> Iterator[str]:
+        out = io.StringIO()
+        writer = csv.DictWriter(out, CSV_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        with self.store.read() as tx:
+            for i, row in enumerate(q.task_calls(tx.conn, task_id), 1):
+                writer.writerow(record_json(row, tz) | {"transcript": None, "path": None})
+                if i % 500 == 0:
+                    yield out.getvalue()
+                    out.seek(0)
+                    out.truncate()
+        yield out.getvalue()
+
+
+CSV_FIELDS = [
+    "voiceId",
+    "taskId",
+    "attempt",
+    "callee",
+    "displayNum",
+    "outcome",
+    "intent",
+    "grade",
+    "terminationCode",
+    "terminationReason",
+    "sipCode",
+    "callTime",
+    "answerTime",
+    "hangupTime",
+    "ringDuration",
+    "callDuration",
+    "chargedDuration",
+    "cost",
+    "currency",
+    "hangupSide",
+    "recordingFileId",
+]
+
+
+def chat_lines(transcript: Any) -> list[dict[str, Any]]:
+    """The transcript as chat bubbles: who spoke, when (s from answer), what was said."""
+    if not isinstance(transcript, list):
+        return []
+    lines = []
+    for turn in transcript:
+        if not isinstance(turn, dict):
+            continue
+        role = str(turn.get("role") or turn.get("speaker") or "")
+        side = "bot" if role in ("bot", "assistant", "agent") else "callee"
+        text = turn.get("text") or turn.get("content") or ""
+        at = turn.get("at") if turn.get("at") is not None else turn.get("t")
+        lines.append({"side": side, "text": str(text), "at": at, "heard": turn.get("heard")})
+    return lines

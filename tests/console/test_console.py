@@ -1,0 +1,267 @@
+"""The console over HTTP (no browser): sign-in, sessions, CSRF, throttling, tenancy, pages."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from outdial.api.app import create_app
+from outdial.config import Settings
+from outdial.console.app import install
+from outdial.service.operators import FREE_FAILURES, OperatorService
+from outdial.store.repo import Store
+from outdial.testing import FakeClock
+from tests.console.seed import PASSWORD, Seeded, seed
+
+
+@pytest.fixture
+def world(
+    store: Store, clock: FakeClock, settings: Settings, tmp_path: Path
+) -> Iterator[tuple[TestClient, Seeded, Any]]:
+    s = settings.model_copy(update={"recordings_dir": str(tmp_path / "rec")})
+    app = create_app(s, store, clock)
+    console = install(app, s, store, clock)
+    with TestClient(app, base_url="http://testserver") as client:
+        data = seed(client, store, clock, tmp_path / "rec", secrets.token_hex(3))
+        yield client, data, console
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, html
+    return found.group(1)
+
+
+def login(client: TestClient, username: str, password: str = PASSWORD) -> Any:
+    page = client.get("/console/login")
+    return client.post(
+        "/console/login",
+        data={
+            "csrf": _csrf(page.text),
+            "username": username,
+            "password": password,
+            "next": "/console/",
+        },
+        follow_redirects=False,
+    )
+
+
+def test_pages_need_a_session(world: Any) -> None:
+    client, _, _ = world
+    resp = client.get("/console/campaigns", follow_redirects=False)
+    assert resp.status_code == 303
+    assert resp.headers["location"].startswith("/console/login?next=")
+
+
+def test_sign_in_sets_a_signed_httponly_samesite_cookie(world: Any) -> None:
+    client, data, _ = world
+    resp = login(client, data.admin)
+    assert resp.status_code == 303
+    cookie = resp.headers["set-cookie"]
+    assert "od_session=" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+    assert client.get("/console/").status_code == 200
+    # A tampered cookie is no session.
+    value = client.cookies.get("od_session")
+    client.cookies.clear()
+    client.cookies.set("od_session", value[:-2] + ("AA" if value[-2:] != "AA" else "BB"))
+    assert client.get("/console/", follow_redirects=False).status_code == 303
+
+
+def test_wrong_password_and_throttling(world: Any, clock: FakeClock) -> None:
+    client, data, _ = world
+    for _ in range(FREE_FAILURES):
+        resp = login(client, data.user, "wrong password!")
+        assert resp.status_code == 401
+        assert "wrong username or password" in resp.text
+    # Locked now, even with the right password, until the lock passes.
+    resp = login(client, data.user)
+    assert resp.status_code == 429
+    assert "too many failed sign-ins" in resp.text
+    clock.advance(seconds=31)
+    assert login(client, data.user).status_code == 303
+
+
+def test_unknown_user_answers_like_a_wrong_password(world: Any) -> None:
+    client, _, _ = world
+    resp = login(client, "nobody-here")
+    assert resp.status_code == 401 and "wrong username or password" in resp.text
+
+
+def test_login_without_its_csrf_token_is_refused(world: Any) -> None:
+    client, data, _ = world
+    client.get("/console/login")
+    resp = client.post(
+        "/console/login", data={"csrf": "forged", "username": data.admin, "password": PASSWORD}
+    )
+    assert resp.status_code == 400 and "od_session" not in client.cookies
+
+
+def test_every_post_needs_the_sessions_csrf_token(world: Any) -> None:
+    client, data, _ = world
+    login(client, data.admin)
+    url = f"/console/campaigns/{data.task_id}/pause"
+    resp = client.post(url, data={"csrf": "x", "confirm": "yes"})
+    assert resp.status_code == 403
+    assert client.post("/console/logout", data={}).status_code == 403
+
+
+def test_pause_asks_for_confirmation_then_pauses_and_resumes(world: Any) -> None:
+    client, data, _ = world
+    login(client, data.user)
+    page = client.get(f"/console/campaigns/{data.task_id}")
+    assert page.status_code == 200 and "Funnel" in page.text
+    token = _csrf(page.text)
+    url = f"/console/campaigns/{data.task_id}/pause"
+    ask = client.post(url, data={"csrf": token})
+    assert ask.status_code == 200 and "Yes, pause" in ask.text
+    done = client.post(url, data={"csrf": token, "confirm": "yes"})
+    assert done.status_code == 200 and "Campaign paused." in done.text
+    assert ">paused<" in done.text
+    done = client.post(
+        f"/console/campaigns/{data.task_id}/resume", data={"csrf": token, "confirm": "yes"}
+    )
+    assert "Campaign resumed." in done.text and ">calling<" in done.text
+    # Resuming what is not paused is a clear message, not a stack trace.
+    again = client.post(
+        f"/console/campaigns/{data.task_id}/resume", data={"csrf": token, "confirm": "yes"}
+    )
+    assert again.status_code == 409 and "cannot be resumed" in again.text
+
+
+def test_an_account_user_sees_only_its_account(world: Any) -> None:
+    client, data, _ = world
+    login(client, data.user)
+    listing = client.get("/console/campaigns").text
+    assert "spring-" in listing and "secret-" not in listing
+    for url in (
+        f"/console/campaigns/{data.other_task_id}",
+        f"/console/calls/{data.other_call}",
+        f"/console/campaigns/{data.other_task_id}/calls.csv",
+    ):
+        resp = client.get(url)
+        assert resp.status_code == 404, url
+        assert "does not exist" in resp.text
+    token = _csrf(listing)
+    resp = client.post(
+        f"/console/campaigns/{data.other_task_id}/pause", data={"csrf": token, "confirm": "yes"}
+    )
+    assert resp.status_code == 404
+    calls = client.get("/console/calls").text
+    assert f'/console/calls/{data.other_call}"' not in calls
+
+
+def test_an_admin_sees_every_account(world: Any) -> None:
+    client, data, _ = world
+    login(client, data.admin)
+    assert client.get(f"/console/campaigns/{data.other_task_id}").status_code == 200
+    assert client.get(f"/console/calls/{data.other_call}").status_code == 200
+
+
+def test_calls_are_keyset_paged_and_filtered(world: Any) -> None:
+    client, data, _ = world
+    login(client, data.user)
+    page = client.get(f"/console/calls?task={data.task_id}&outcome=busy").text
+    ids = [int(i) for i in re.findall(r'/console/calls/(\d+)"', page)]
+    assert ids and ids == sorted(ids, reverse=True)
+    assert set(ids) == {c for i, c in enumerate(data.call_ids) if i % 3 == 2}
+    # A page after the newest starts below the given id.
+    older = client.get(f"/console/calls?task={data.task_id}&before={data.call_ids[4]}").text
+    assert max(int(i) for i in re.findall(r'/console/calls/(\d+)"', older)) < data.call_ids[4]
+    bad = client.get("/console/calls?min_duration=abc")
+    assert bad.status_code == 400 and "is not a whole number" in bad.text
+
+
+def test_call_page_shows_the_chat_and_serves_the_recording_in_ranges(world: Any) -> None:
+    client, data, _ = world
+    login(client, data.user)
+    page = client.get(f"/console/calls/{data.recorded_call}").text
+    assert 'class="msg bot"' in page and "yes thanks" in page
+    rec = client.get(
+        f"/console/calls/{data.recorded_call}/recording", headers={"Range": "bytes=0-99"}
+    )
+    assert rec.status_code == 206 and len(rec.content) == 100
+    assert rec.headers["content-type"] == "audio/wav"
+
+
+def test_csv_export_has_one_row_per_call(world: Any) -> None:
+    client, data, _ = world
+    login(client, data.user)
+    resp = client.get(f"/console/campaigns/{data.task_id}/calls.csv")
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/csv")
+    lines = resp.text.strip().splitlines()
+    assert lines[0].startswith("voiceId,taskId")
+    assert len(lines) == 1 + len(data.call_ids)
+
+
+def test_overview_is_one_snapshot_per_interval_for_every_viewer(
+    world: Any, clock: FakeClock
+) -> None:
+    client, data, console = world
+    login(client, data.admin)
+    before = console.service.overview.computed
+    for _ in range(5):
+        assert client.get("/console/overview/live").status_code == 200
+    assert console.service.overview.computed == before + 1
+    clock.advance(seconds=6)
+    client.get("/console/overview/live")
+    assert console.service.overview.computed == before + 2
+
+
+def test_sign_out_ends_the_session_and_a_password_change_ends_others(
+    world: Any, store: Store, clock: FakeClock
+) -> None:
+    client, data, _ = world
+    login(client, data.user)
+    token = _csrf(client.get("/console/").text)
+    cookie = client.cookies.get("od_session")
+    assert (
+        client.post("/console/logout", data={"csrf": token}, follow_redirects=False).status_code
+        == 303
+    )
+    assert client.get("/console/", follow_redirects=False).status_code == 303
+    # The copied cookie of the ended session no longer counts.
+    client.cookies.clear()
+    client.cookies.set("od_session", cookie)
+    assert client.get("/console/", follow_redirects=False).status_code == 303
+    # A password change ends every open session.
+    login(client, data.user)
+    assert client.get("/console/").status_code == 200
+    OperatorService(store, clock).set_password(data.user, "another long password")
+    assert client.get("/console/", follow_redirects=False).status_code == 303
+
+
+def test_static_assets_ship_with_their_licences() -> None:
+    from importlib import resources
+
+    vendor = resources.files("outdial").joinpath("console/static/vendor")
+    names = {p.name for p in vendor.iterdir()}
+    assert {"htmx.min.js", "htmx.LICENSE", "uPlot.iife.min.js", "uPlot.LICENSE"} <= names
+
+
+def test_campaign_counts_stay_right_as_calls_are_added(
+    world: Any, store: Store, clock: FakeClock
+) -> None:
+    """The campaign's call tally is kept between views; calls written later (recent ones,
+    which are not kept yet, and settled ones) are all counted exactly once."""
+    from tests.console.seed import add_calls
+
+    client, data, console = world
+    login(client, data.user)
+
+    def outcomes() -> dict[str, int]:
+        return dict(console.service.campaign(data.acme.account_id, data.task_id)["funnel"].outcomes)
+
+    assert outcomes() == {"connected": 6, "busy": 3}  # recent: shown, not kept
+    clock.advance(seconds=120)
+    assert outcomes() == {"connected": 6, "busy": 3}  # settled now: kept
+    add_calls(store, clock, data.acme, data.task_id, 3, None)
+    assert outcomes() == {"connected": 8, "busy": 4}
+    clock.advance(seconds=120)
+    assert outcomes() == {"connected": 8, "busy": 4}
+    assert outcomes() == {"connected": 8, "busy": 4}
