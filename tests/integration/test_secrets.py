@@ -91,3 +91,6 @@ def test_rotation_seals_plain_secrets_and_moves_to_the_first_key(fresh_db_url: s
     # Sealed secrets without the key: a JSON error, not a traceback.
     acc = str(plain["accountId"])
     assert "OUTDIAL_SECRET_KEYS" in _cli(fresh_db_url, "account", "show", acc, ok=False)["error"]
+    # Keys that do not open them stop every command (serve and worker too) at start.
+    wrong = _cli(fresh_db_url, "account", "list", keys=old, ok=False)
+    assert wrong["error"] == "a stored secret does not open with OUTDIAL_SECRET_KEYS"

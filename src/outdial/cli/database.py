@@ -71,8 +71,24 @@ def open_store(s: Settings, *, create: bool) -> Store:
             )
         if s.auto_migrate:
             upgrade(store.engine)
+        _check_keys(store)
     except SQLAlchemyError as exc:
         raise DatabaseUnavailable(
             f"cannot open the database {describe(s.database_url)}: {type(exc).__name__}"
         ) from exc
     return store
+
+
+def _check_keys(store: Store) -> None:
+    """Stop at start, not on the first signed request, when the keys cannot open the secrets."""
+    if not inspect(store.engine).has_table("api_keys"):
+        return
+    with store.read() as tx:
+        sealed = tx.a_sealed_secret()
+    if sealed is None:
+        return
+    try:
+        store.secrets.open(sealed)
+    except SecretKeyError as exc:
+        store.close()
+        raise DatabaseUnavailable(str(exc)) from exc

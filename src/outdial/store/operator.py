@@ -133,3 +133,10 @@ class AuditQueries:
                 )
             counts.append(len(rows))
         return counts[0], counts[1]
+
+    def a_sealed_secret(self) -> str | None:
+        """One stored API secret sealed with a server key, if any (to check the keys at start)."""
+        value = self.conn.execute(
+            select(s.api_keys.c.api_secret).where(s.api_keys.c.api_secret.like("enc:v1:%")).limit(1)
+        ).scalar()
+        return str(value) if value is not None else None
