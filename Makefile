@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run demo test lint unit one bench clean
+.PHONY: help install run demo test lint unit one bench audit clean
 
 help:
 	@echo "make demo    - run the system end to end on SQLite (server, account, template, send/ai)"
@@ -13,6 +13,7 @@ help:
 	@echo "make unit    - the fast tests: tests/unit and tests/contract (no servers started)"
 	@echo "make one T=tests/unit/test_text.py::test_name - run one test (or a file, or -k EXPR)"
 	@echo "make bench   - run the benchmarks under bench/"
+	@echo "make audit   - pip-audit the installed dependencies (fails on a known vulnerability)"
 	@echo "make install - create $(VENV) and install outdial with its dev, postgres, speech, sip and semantic extras"
 
 $(STAMP): pyproject.toml
@@ -47,6 +48,9 @@ unit: $(STAMP)
 one: $(STAMP)
 	@test -n "$(T)" || { echo "usage: make one T=tests/path.py::test_name (or T='-k EXPR')"; exit 2; }
 	$(BIN)/python -m pytest -q $(T)
+
+audit: $(STAMP)
+	$(BIN)/python .ci/audit.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/submit_200k.py

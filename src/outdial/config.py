@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     dialer_flush: int = Field(1000, ge=1)
     push_enabled: bool = True
     push_allow_private: bool = False
+    secret_keys: SecretStr | None = None
     push_first_backoff_seconds: float = Field(10.0, gt=0)
     push_max_backoff_seconds: float = Field(3600.0, gt=0)
     sms_sender: str = "file"
@@ -102,6 +103,12 @@ class Settings(BaseSettings):
         for cidr in value:
             ip_network(cidr, strict=False)
         return value
+
+    def secret_key_list(self) -> list[str]:
+        """OUTDIAL_SECRET_KEYS split at commas: the first encrypts, every one decrypts."""
+        if self.secret_keys is None:
+            return []
+        return [k.strip() for k in self.secret_keys.get_secret_value().split(",") if k.strip()]
 
     def trusted_networks(self) -> list[IPv4Network | IPv6Network]:
         return [ip_network(c, strict=False) for c in self.trusted_proxies]

@@ -156,3 +156,15 @@ def test_missing_database_is_an_error_not_a_new_file(
     # A PostgreSQL server that cannot be reached: one line, no traceback.
     down = _run("--database", "postgresql+psycopg://postgres@127.0.0.1:1/x", "account", "list")
     assert down.exit_code == 1 and "cannot open the database" in json.loads(down.stderr)["error"]
+
+
+def test_the_serve_dialer_child_uses_the_parents_database(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from outdial.cli.supervisor import DialerChild
+
+    monkeypatch.setenv("OUTDIAL_DATABASE_URL", "sqlite:///./elsewhere.db")
+    env = DialerChild("w", 1.0, "sqlite:////srv/flag.db").child_environment()
+    assert (
+        env["OUTDIAL_DATABASE_URL"] == "sqlite:////srv/flag.db" and env["OUTDIAL_WORKER_ID"] == "w"
+    )

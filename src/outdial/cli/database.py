@@ -18,12 +18,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from outdial.config import Settings
 from outdial.store.db import upgrade
 from outdial.store.repo import Store
+from outdial.store.secrets import SecretBox, SecretKeyError
 
 _override: dict[str, str] = {}
 
 
-class DatabaseMissing(Exception):
-    """The database the rule points to does not exist or holds no outdial schema."""
+class DatabaseUnavailable(Exception):
+    """The database the rule points to is missing, has no outdial schema, or cannot be
+    opened (no server, keys that do not fit)."""
 
 
 def set_database(url: str | None) -> None:
@@ -51,22 +53,42 @@ def open_store(s: Settings, *, create: bool) -> Store:
     if not create and url.get_backend_name() == "sqlite":
         name = url.database or ""
         if name not in ("", ":memory:") and not Path(name).is_file():
-            raise DatabaseMissing(
+            raise DatabaseUnavailable(
                 f"no database at {describe(s.database_url)}; set OUTDIAL_DATABASE_URL or "
                 "--database, or create one with `outdial db upgrade`"
             )
     try:
-        store = Store.open(s.database_url, migrate=False)
+        box = SecretBox(s.secret_key_list())
+    except SecretKeyError as exc:
+        raise DatabaseUnavailable(str(exc)) from exc
+    try:
+        store = Store.open(s.database_url, migrate=False, secrets=box)
         if not create and not inspect(store.engine).has_table("alembic_version"):
             store.close()
-            raise DatabaseMissing(
+            raise DatabaseUnavailable(
                 f"the database {describe(s.database_url)} holds no outdial schema; "
                 "create it with `outdial db upgrade`"
             )
         if s.auto_migrate:
             upgrade(store.engine)
+        _check_keys(store)
     except SQLAlchemyError as exc:
-        raise DatabaseMissing(
+        raise DatabaseUnavailable(
             f"cannot open the database {describe(s.database_url)}: {type(exc).__name__}"
         ) from exc
     return store
+
+
+def _check_keys(store: Store) -> None:
+    """Stop at start, not on the first signed request, when the keys cannot open the secrets."""
+    if not inspect(store.engine).has_table("api_keys"):
+        return
+    with store.read() as tx:
+        sealed = tx.a_sealed_secret()
+    if sealed is None:
+        return
+    try:
+        store.secrets.open(sealed)
+    except SecretKeyError as exc:
+        store.close()
+        raise DatabaseUnavailable(str(exc)) from exc

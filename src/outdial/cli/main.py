@@ -15,9 +15,15 @@ from typing import Annotated, Any, NoReturn
 import typer
 from pydantic import ValidationError as PydanticValidationError
 
-from outdial.cli.database import DatabaseMissing, open_store, set_database
+from outdial.cli.database import DatabaseUnavailable, open_store, set_database
 from outdial.cli.database import settings as database_settings
-from outdial.cli.operator import account_credit, account_list, audit_list, recording_app
+from outdial.cli.operator import (
+    account_credit,
+    account_list,
+    audit_list,
+    recording_app,
+    secrets_app,
+)
 from outdial.cli.push import push_app
 from outdial.cli.sim import sim_app
 from outdial.cli.sip import call_app, set_account_trunk, trunk_app
@@ -34,6 +40,7 @@ from outdial.service.scripts import ScriptService
 from outdial.speech.languages import tts_languages
 from outdial.speech.registry import asr_languages
 from outdial.store.repo import Store
+from outdial.store.secrets import SecretKeyError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 account_app = typer.Typer(no_args_is_help=True, help="Accounts (tenants).")
@@ -51,6 +58,7 @@ account_app.command("list")(account_list)
 account_app.command("credit")(account_credit)
 app.command("audit")(audit_list)
 app.add_typer(recording_app, name="recording")
+app.add_typer(secrets_app, name="secrets")
 app.add_typer(call_app, name="call")
 app.add_typer(sim_app, name="sim")
 for sub, name in (
@@ -118,7 +126,7 @@ def _settings() -> Settings:
 def _store(settings: Settings, *, create: bool = False) -> Store:
     try:
         return open_store(settings, create=create)
-    except DatabaseMissing as exc:
+    except DatabaseUnavailable as exc:
         _fail(str(exc))
 
 
@@ -133,6 +141,8 @@ def _run(action: Callable[[Store, Settings], dict[str, Any]], *, create: bool = 
         _fail(exc.message, int(exc.code), line=exc.line)
     except OutdialError as exc:
         _fail(exc.message, int(exc.code))
+    except SecretKeyError as exc:
+        _fail(str(exc))
     finally:
         store.close()
 
@@ -378,7 +388,11 @@ def serve(
         )
     )
     # The dialer runs in a child process of its own (see cli/supervisor.py).
-    dialer = DialerChild(settings.worker_id, settings.drain_seconds) if worker else None
+    dialer = (
+        DialerChild(settings.worker_id, settings.drain_seconds, settings.database_url)
+        if worker
+        else None
+    )
     if dialer is not None:
         dialer.start()
     # uvicorn stops serving on SIGTERM/SIGINT and then raises the signal again under the

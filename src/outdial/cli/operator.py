@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Annotated, Any
@@ -72,3 +73,21 @@ def recording_get(
         return {"voiceId": voice_id, "file": str(output), "bytes": output.stat().st_size}
 
     _run(action)
+
+
+secrets_app = typer.Typer(no_args_is_help=True, help="Secrets at rest (OUTDIAL_SECRET_KEYS).")
+
+
+@secrets_app.command("new-key")
+def secrets_new_key() -> None:
+    """Print a new server key for OUTDIAL_SECRET_KEYS (keep it out of the database's backups)."""
+    from outdial.store.secrets import new_key
+
+    typer.echo(json.dumps({"key": new_key()}))
+
+
+@secrets_app.command("rotate")
+def secrets_rotate() -> None:
+    """Re-encrypt every API secret and push secret with the first key of OUTDIAL_SECRET_KEYS
+    (plain ones too); afterwards the other keys may be removed."""
+    _run(lambda svc, _s: svc.rotate_secrets())

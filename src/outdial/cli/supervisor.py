@@ -22,10 +22,14 @@ RESTART_PAUSES = (1.0, 2.0, 5.0, 10.0)
 
 
 class DialerChild:
-    def __init__(self, worker_id: str | None, drain_seconds: float) -> None:
+    def __init__(
+        self, worker_id: str | None, drain_seconds: float, database_url: str | None = None
+    ) -> None:
         # A fixed id across restarts: a restarted child takes its own calls over at once.
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-dialer"
         self.drain_seconds = drain_seconds
+        # The parent's database, however it was found (``--database`` is not inherited).
+        self.database_url = database_url
         self._proc: subprocess.Popen[bytes] | None = None
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -33,8 +37,14 @@ class DialerChild:
         self._watch.daemon = True
         self.restarts = 0
 
-    def _spawn(self) -> subprocess.Popen[bytes]:
+    def child_environment(self) -> dict[str, str]:
         env = dict(os.environ, OUTDIAL_WORKER_ID=self.worker_id)
+        if self.database_url is not None:
+            env["OUTDIAL_DATABASE_URL"] = self.database_url
+        return env
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        env = self.child_environment()
         return subprocess.Popen([sys.executable, "-m", "outdial", "worker"], env=env)
 
     def start(self) -> None:

@@ -253,3 +253,16 @@ class OperatorService:
         if not path.is_file():
             raise NotFound(f"the recording of call {voice_id} is not stored in {recordings_dir}")
         return path
+
+    # --- secrets ---------------------------------------------------------------------------
+    def rotate_secrets(self) -> dict[str, Any]:
+        """Re-encrypt every stored secret with the first of OUTDIAL_SECRET_KEYS."""
+        box = self.store.secrets
+        if not box.encrypting:
+            raise ValidationError("set OUTDIAL_SECRET_KEYS before rotating")
+        with self.store.write() as tx:
+            keys, apps = tx.reseal_secrets(box)
+            audit(
+                tx, self._now(), self.operator.actor, "secrets.rotate", None, keys=keys, apps=apps
+            )
+        return {"apiSecrets": keys, "pushSecrets": apps}

@@ -9,6 +9,7 @@ from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from outdial.store import schema as s
+from outdial.store.secrets import SecretBox
 
 
 class AuditQueries:
@@ -119,3 +120,23 @@ class AuditQueries:
             .where(s.tasks.c.account_id == account, s.callees.c.state == s.CALLEE_DIALING)
         ).scalar_one()
         return int(total), int(due), int(dialing)
+
+    def reseal_secrets(self, box: SecretBox) -> tuple[int, int]:
+        """Re-encrypt every API secret and push secret with ``box``'s first key; returns the
+        counts of (API keys, apps)."""
+        counts = []
+        for table, column in ((s.api_keys, "api_secret"), (s.apps, "push_secret")):
+            rows = self.conn.execute(select(table.c.id, table.c[column])).all()
+            for row_id, stored in rows:
+                self.conn.execute(
+                    update(table).where(table.c.id == row_id).values({column: box.reseal(stored)})
+                )
+            counts.append(len(rows))
+        return counts[0], counts[1]
+
+    def a_sealed_secret(self) -> str | None:
+        """One stored API secret sealed with a server key, if any (to check the keys at start)."""
+        value = self.conn.execute(
+            select(s.api_keys.c.api_secret).where(s.api_keys.c.api_secret.like("enc:v1:%")).limit(1)
+        ).scalar()
+        return str(value) if value is not None else None

@@ -29,6 +29,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from outdial.store import schema as s
+from outdial.store.secrets import SecretBox
 
 REPLAY_ATTEMPT = 0
 """The attempt number of the log entry a replay leaves."""
@@ -116,6 +117,7 @@ class PushQueries:
     """Mixed into the repository's transaction class."""
 
     conn: Connection
+    secrets: SecretBox
 
     def claim_push(self, now: int, limit: int, lease_until: int) -> list[DuePush]:
         """Take up to ``limit`` pending reports due at ``now``, earliest due first, and lease them:
@@ -178,7 +180,7 @@ class PushQueries:
                 payload=r[2],
                 attempt=int(r[3]) + 1,
                 cycle_start=int(r[4]),
-                secret=r[5],
+                secret=self.secrets.open(r[5]),
             )
             for r in rows
             if int(r[0]) in claimed

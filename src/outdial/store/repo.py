@@ -31,6 +31,7 @@ from outdial.store.records import (
     TaskRecord,
 )
 from outdial.store.results import ResultQueries
+from outdial.store.secrets import PLAIN, SecretBox
 from outdial.store.simclock import SimClockQueries
 from outdial.store.sms import SmsQueries
 from outdial.store.trunks import TrunkQueries
@@ -41,15 +42,16 @@ __all__ = ["IntegrityError", "Store", "Tx"]
 class Store:
     """Owns the engine; hands out transactions."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, secrets: SecretBox = PLAIN) -> None:
         self.engine = engine
+        self.secrets = secrets
 
     @classmethod
-    def open(cls, url: str, *, migrate: bool = True) -> Store:
+    def open(cls, url: str, *, migrate: bool = True, secrets: SecretBox = PLAIN) -> Store:
         engine = make_engine(url)
         if migrate:
             upgrade(engine)
-        return cls(engine)
+        return cls(engine, secrets)
 
     @property
     def dialect(self) -> str:
@@ -58,7 +60,7 @@ class Store:
     @contextmanager
     def read(self) -> Iterator[Tx]:
         with self.engine.connect() as conn, conn.begin():
-            yield Tx(conn)
+            yield Tx(conn, self.secrets)
 
     @contextmanager
     def write(self) -> Iterator[Tx]:
@@ -66,7 +68,7 @@ class Store:
         with self.engine.connect() as conn:
             conn.execution_options(sqlite_immediate=True)
             with conn.begin():
-                yield Tx(conn)
+                yield Tx(conn, self.secrets)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -94,8 +96,9 @@ class Tx(
 ):
     """Queries bound to one connection and transaction."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, secrets: SecretBox = PLAIN) -> None:
         self.conn = conn
+        self.secrets = secrets
 
     # --- accounts, apps, keys -------------------------------------------------------------
     def insert_account(self, **values: Any) -> int:
@@ -120,7 +123,7 @@ class Tx(
                 account_id=account_id,
                 app_id=app_id,
                 push_url=push_url,
-                push_secret=push_secret,
+                push_secret=self.secrets.seal(push_secret),
                 created_at=now,
             )
         )
@@ -153,7 +156,7 @@ class Tx(
             insert(s.api_keys).values(
                 account_id=account_id,
                 api_key=api_key,
-                api_secret=api_secret,
+                api_secret=self.secrets.seal(api_secret),
                 ip_allow=json.dumps(list(ip_allow)),
                 created_at=now,
             )
@@ -171,7 +174,7 @@ class Tx(
             id=row["id"],
             account_id=row["account_id"],
             api_key=row["api_key"],
-            api_secret=row["api_secret"],
+            api_secret=self.secrets.open(row["api_secret"]),
             ip_allow=tuple(json.loads(row["ip_allow"])),
             disabled=bool(row["disabled"]),
         )

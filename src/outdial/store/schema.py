@@ -80,7 +80,8 @@ apps = Table(
     Column("name", String(128), nullable=True),
     Column("push_url", Text, nullable=True),
     # Key of the HMAC-SHA256 signature on this app's push reports.
-    Column("push_secret", String(64), nullable=False),
+    # Fernet-sealed when OUTDIAL_SECRET_KEYS is set (store/secrets.py), hence the width.
+    Column("push_secret", String(255), nullable=False),
     Column("created_at", BigInteger, nullable=False),
 )
 
@@ -91,7 +92,7 @@ api_keys = Table(
     Column("account_id", Id, ForeignKey("accounts.id"), nullable=False, index=True),
     Column("api_key", String(64), nullable=False, unique=True),
     # The secret must be kept readable: the LAAFFIC signature is MD5(key + secret + timestamp).
-    Column("api_secret", String(64), nullable=False),
+    Column("api_secret", String(255), nullable=False),
     Column("ip_allow", Text, nullable=False, server_default="[]"),
     Column("disabled", SmallInteger, nullable=False, server_default="0"),
     Column("created_at", BigInteger, nullable=False),
