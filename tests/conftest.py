@@ -161,15 +161,9 @@ def account(store: Store, clock: FakeClock) -> TestAccount:
 
 @pytest.fixture
 def cli(db_url: str, store: Store, monkeypatch: pytest.MonkeyPatch) -> Any:
-<<<<<<< HEAD
-    """Run an ``outdial`` command on the session database (created by ``store``: the CLI
-    refuses a database without the schema); return its one JSON object (its JSON error with
-    ``ok=False``, which also expects exit status 1)."""
-=======
     """Run an ``outdial`` command on the session database (created by ``store``: commands
     that only read or change refuse a missing one); return its one JSON object (its JSON
     error with ``ok=False``, which also expects exit status 1)."""
->>>>>>> wt-cli
     from typer.testing import CliRunner
 
     from outdial.cli.main import app
