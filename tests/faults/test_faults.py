@@ -310,8 +310,12 @@ def test_sigkill_a_worker_mid_task_three_times(campaign: Callable[..., Campaign]
     # Three kills and restarts: enough callees that work is left for the last restarted
     # worker to hold when the machine is slow to start a process.
     c.submit(callees=3 * CALLEES)
-    for name in ("w-a", "w-b"):
-        c.start_worker(name)
+    # The first victim starts first: the worker that claims first tends to keep the lines it
+    # frees (it claims again in the step that writes its results), so on a slow machine a
+    # worker started a moment later may never hold enough calls to be a victim.
+    c.start_worker("w-a")
+    c.wait_in_flight("w-a")
+    c.start_worker("w-b")
     for round_ in range(3):
         victim = c.workers["w-a" if round_ % 2 == 0 else "w-b"]
         c.wait_in_flight(victim.name)
@@ -331,8 +335,10 @@ def test_sigstop_a_worker_past_its_lease_then_sigcont(campaign: Callable[..., Ca
     c = campaign()
     c.start_api(with_dialer=False)
     c.submit()
-    a, _b = c.start_worker("w-a"), c.start_worker("w-b")
+    # w-a first, holding calls before w-b starts (see the SIGKILL scenario).
+    a = c.start_worker("w-a")
     c.wait_in_flight("w-a")
+    c.start_worker("w-b")
     a.signal(signal.SIGSTOP)
     held = c.dialing("w-a")
     c.in_flight_at_faults += held
