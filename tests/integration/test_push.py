@@ -34,6 +34,7 @@ from outdial.store import schema
 from outdial.store.push import FENCED_NOTE, PushLogEntry
 from outdial.store.repo import Store
 from outdial.telephony.carrier import CallResult
+from outdial.telephony.regions import region_name
 from outdial.testing import FakeClock, TestAccount
 from tests.helpers import import_example, send_body
 
@@ -259,12 +260,17 @@ def test_every_report_arrives_signed_despite_failures_and_the_log_shows_the_retr
         got = receiver.for_delivery(outbox_id)
         assert [r.answered for r in got] == [500, 500, 200]
         assert [r.attempt for r in got] == ["1", "2", "3"]
-        assert all(r.body == stored.encode() for r in got), "the body is the stored payload"
+        for r in got:
+            # The body is the stored payload plus LAAFFIC's region, as recordGroupQuery gives it.
+            sent = json.loads(r.body)
+            assert sent.pop("code") == region_name(sent["callee"])
+            assert sent == json.loads(stored)
         report = json.loads(got[-1].body)
         by_callee[report["callee"]] = report
     assert sorted(by_callee) == sorted(NUMBERS)
 
     connected = by_callee[NUMBERS[0]]
+    assert str(connected["code"]).startswith("China"), connected["code"]
     busy = by_callee[NUMBERS[1]]
     assert connected["terminationCode"] == "200" and busy["terminationCode"] == "486"
     assert connected["taskId"] == task_id and connected["outcome"] == "connected"
