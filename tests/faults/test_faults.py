@@ -115,6 +115,7 @@ class Campaign:
             OUTDIAL_DRAIN_SECONDS="2",
             OUTDIAL_PUSH_FIRST_BACKOFF_SECONDS="0.5",
             OUTDIAL_PUSH_MAX_BACKOFF_SECONDS="2",
+            OUTDIAL_PUSH_ALLOW_PRIVATE="true",  # the receiver is on 127.0.0.1
             OUTDIAL_SMS_FILE=str(self.dir / "sms.jsonl"),
             OUTDIAL_RECORDINGS_DIR=str(self.dir / "recordings"),
             OUTDIAL_LOG_LEVEL="WARNING",

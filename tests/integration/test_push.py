@@ -508,6 +508,32 @@ def test_connection_errors_and_timeouts_are_failed_tries(
     assert not any(n in (r.error + t.error) for n in NUMBERS)
 
 
+def test_a_deliverer_with_the_ssrf_guard_calls_no_private_address(
+    store: Store, clock: FakeClock, account: TestAccount, receiver: Receiver
+) -> None:
+    # Saved while private targets were allowed; the server's rule is checked again at delivery,
+    # for an address and for a name that resolves to one (DNS rebinding).
+    by_address, receiver.secret = push_app(store, clock, account, receiver.url)
+    by_name, _ = push_app(store, clock, account, receiver.url.replace("127.0.0.1", "localhost"))
+    finish_calls(store, clock, account, by_address, NUMBERS[:1])
+    finish_calls(store, clock, account, by_name, NUMBERS[1:2])
+
+    async def scenario() -> None:
+        async with PushDelivery(
+            store, clock, give_up_after=timedelta(0), targets=PushTargets()
+        ) as delivery:
+            await delivery.deliver_due()
+
+    asyncio.run(scenario())
+    assert receiver.received == [], "nothing reached the private receiver"
+    address, name = sorted(entries(store, account), key=lambda e: "localhost" in e.url)
+    assert address.status == name.status == schema.PUSH_GAVE_UP
+    (a,) = address.tries
+    assert a.error and a.error.startswith("refused: 127.0.0.1 is not a public address")
+    (n,) = name.tries
+    assert n.error and "non-public address" in n.error, n.error
+
+
 def test_a_redirect_is_a_failed_try_and_a_long_answer_does_not_stop_delivery(
     store: Store, clock: FakeClock, account: TestAccount, receiver: Receiver
 ) -> None:
