@@ -20,6 +20,7 @@ trusts the rules first and falls back on sentence embeddings, keeping the negati
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import importlib
 import importlib.util
@@ -27,6 +28,7 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -616,6 +618,7 @@ class SemanticMatcher:
         rules: RuleMatcher | None = None,
         opt_out_margin: float = 0.15,
         positive_threshold: float = 0.65,
+        timeout: float = 5.0,
     ) -> None:
         if embed is None:
             embed = _load_sentence_transformer(model) if model else _load_minilm()
@@ -624,24 +627,62 @@ class SemanticMatcher:
         self.opt_out_margin = opt_out_margin
         self.positive_threshold = max(threshold, positive_threshold)
         self.rules = rules or RuleMatcher()
+        self.timeout = timeout
         self._vectors: dict[str, Sequence[float]] = {}
+        # One encoding at a time: the cache is shared and two encodings would only compete
+        # for the same cores the calls' audio needs.
+        self._lock = threading.Lock()
+        self._encoding = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
 
     def match(self, text: str, intents: Sequence[IntentSpec]) -> IntentMatch | None:
         """The rules' answer, else the closest intent by meaning, else ``None``."""
         ruled = self.rules.match(text, intents)
         if ruled is not None:
             return ruled
+        return self._nearest(text, intents)
+
+    async def match_async(self, text: str, intents: Sequence[IntentSpec]) -> IntentMatch | None:
+        """``match`` without blocking the event loop: the rules (about 2 ms) run on the loop,
+        the sentence encoding (20-50 ms per unmatched answer) in the matcher's thread. An
+        encoding past ``timeout`` seconds is a no-match (the engine re-asks)."""
+        ruled = self.rules.match(text, intents)
+        if ruled is not None:
+            return ruled
+        future = asyncio.get_running_loop().run_in_executor(
+            self.pool(), self._nearest, text, tuple(intents)
+        )
+        try:
+            return await asyncio.wait_for(future, self.timeout)
+        except TimeoutError:
+            return None
+
+    def pool(self) -> ThreadPoolExecutor:
+        """The encoding thread, started on first use."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="intent-semantic")
+            return self._pool
+
+    def close(self) -> None:
+        """Stop the encoding thread (an encoding under way finishes first)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+    def _nearest(self, text: str, intents: Sequence[IntentSpec]) -> IntentMatch | None:
         normal = normalise(text)
         if not normal or language.hedged(language.rewrite(text)):
             # A hedge the rules left unanswered is a re-ask, never a nearest guess.
             return None
         phrases = [(spec, p) for spec in intents for p in spec.phrases]
-        self._remember([normal] + [normalise(p) for _, p in phrases])
-        query = self._vectors[normal]
+        vectors = self._remember([normal] + [normalise(p) for _, p in phrases])
+        query = vectors[normal]
         best: tuple[float, IntentSpec, str] | None = None
         opt_out = -1.0
         for spec, phrase in phrases:
-            score = _cosine(query, self._vectors[normalise(phrase)])
+            score = _cosine(query, vectors[normalise(phrase)])
             if spec.name == OPT_OUT:
                 opt_out = max(opt_out, score)
             if best is None or score > best[0]:
@@ -661,13 +702,28 @@ class SemanticMatcher:
             return IntentMatch(spec.name, min(1.0, score), phrase)
         return None
 
-    def _remember(self, texts: list[str]) -> None:
-        missing = list(dict.fromkeys(t for t in texts if t and t not in self._vectors))
-        if missing:
-            if len(self._vectors) > 8192:
-                self._vectors.clear()
-                missing = list(dict.fromkeys(t for t in texts if t))
-            self._vectors.update(zip(missing, self._embed(missing), strict=True))
+    def _remember(self, texts: list[str]) -> dict[str, Sequence[float]]:
+        # Serialised: ``match`` (threads of a caller) and ``match_async`` (the pool) share it.
+        with self._encoding:
+            missing = list(dict.fromkeys(t for t in texts if t and t not in self._vectors))
+            if missing:
+                if len(self._vectors) > 8192:
+                    self._vectors = {}
+                    missing = list(dict.fromkeys(t for t in texts if t))
+                self._vectors.update(zip(missing, self._embed(missing), strict=True))
+            return self._vectors
+
+
+async def match_off_loop(
+    matcher: Matcher, text: str, intents: Sequence[IntentSpec]
+) -> IntentMatch | None:
+    """``matcher.match`` as the call loop must run it: a matcher with a slow part (the
+    semantic one's encoding) offers ``match_async``, which runs that part off the loop."""
+    off_loop = getattr(matcher, "match_async", None)
+    if off_loop is not None:
+        found: IntentMatch | None = await off_loop(text, intents)
+        return found
+    return matcher.match(text, intents)
 
 
 def make_matcher(kind: str = "rules") -> Matcher:
