@@ -396,6 +396,26 @@ def test_a_plain_matcher_runs_as_before_under_match_off_loop() -> None:
     assert found is not None and found.intent == "opt_out"
 
 
+def test_semantic_labelled_answers_are_neighbours_of_their_intent() -> None:
+    vocabulary = ["glad", "attend", "unable", "count", "aboard", "weather", "nice"]
+    without = SemanticMatcher(embed=_bag_of_words(vocabulary), threshold=0.5)
+    assert intent("count aboard", SEMANTIC_INTENTS, without) is None
+    examples = {"confirm": ("count aboard please",), "none": ("nice weather",)}
+    semantic = SemanticMatcher(embed=_bag_of_words(vocabulary), threshold=0.5, examples=examples)
+    assert intent("count aboard", SEMANTIC_INTENTS, semantic) == "confirm"
+    # Nearest to an answer labelled none: a re-ask, not the next nearest intent.
+    assert intent("nice weather glad", SEMANTIC_INTENTS, semantic) is None
+    # Examples of an intent the node does not listen for are not neighbours.
+    only_decline = (SEMANTIC_INTENTS[1], SEMANTIC_INTENTS[2])
+    assert intent("count aboard", only_decline, semantic) is None
+
+
+def test_the_shipped_examples_come_from_the_tuning_part_only() -> None:
+    bench = _bench()
+    shipped = intents_module.load_examples()
+    assert shipped and shipped == bench.examples_of(bench.load_labelled("tune"))
+
+
 def test_semantic_without_the_extra_names_the_install_command() -> None:
     with pytest.raises(SemanticUnavailable, match=re.escape("pip install 'outdial[semantic]'")):
         intents_module._load_sentence_transformer(None, module="outdial_no_such_module")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import difflib
 import importlib
+import importlib.resources
 import importlib.util
 import math
 import threading
@@ -49,6 +50,8 @@ if TYPE_CHECKING:
     from outdial.script.model import Intent
 
 OPT_OUT = "opt_out"
+# The label of a labelled answer that means none of a node's intents (the engine re-asks).
+NO_INTENT = "none"
 # The intent a counter-offer ("could we do friday instead") means, when a node listens for it.
 RESCHEDULE = "reschedule"
 # The confidence of an answer decided by a general language rule rather than a phrase.
@@ -555,6 +558,35 @@ def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
     return dot / norm if norm else 0.0
 
 
+def _similarities(query: Sequence[float], rows: Sequence[Sequence[float]]) -> list[float]:
+    # numpy when installed (the semantic extra has it): hundreds of 384-wide rows per answer.
+    try:
+        import numpy as np
+    except ImportError:
+        return [_cosine(query, row) for row in rows]
+    if not rows:
+        return []
+    matrix = np.asarray(rows, dtype=np.float64)
+    q = np.asarray(query, dtype=np.float64)
+    norms = np.linalg.norm(matrix, axis=1) * float(np.linalg.norm(q))
+    dots = matrix @ q
+    out = np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0)
+    return [float(x) for x in out]
+
+
+def load_examples(name: str = "examples.yaml") -> dict[str, tuple[str, ...]]:
+    """The labelled answers shipped for the semantic matcher's nearest-neighbour search,
+    ``{intent name: answers}`` (``none``: answers that mean no intent). Written by
+    ``bench/intent_accuracy.py --write-examples`` from the labelled set's tuning part only."""
+    import yaml
+
+    source = importlib.resources.files("outdial.script").joinpath("intent_data", name)
+    if not source.is_file():
+        return {}
+    doc = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+    return {str(k): tuple(str(t) for t in v) for k, v in doc.items()}
+
+
 def _bundled_model_dir() -> str | None:
     # The offline model package ships a sentence-transformers model folder inside it.
     spec = importlib.util.find_spec(_BUNDLED_MODEL_PACKAGE)
@@ -619,6 +651,7 @@ class SemanticMatcher:
         opt_out_margin: float = 0.15,
         positive_threshold: float = 0.65,
         timeout: float = 5.0,
+        examples: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         if embed is None:
             embed = _load_sentence_transformer(model) if model else _load_minilm()
@@ -628,6 +661,7 @@ class SemanticMatcher:
         self.positive_threshold = max(threshold, positive_threshold)
         self.rules = rules or RuleMatcher()
         self.timeout = timeout
+        self.examples: Mapping[str, Sequence[str]] = examples or {}
         self._vectors: dict[str, Sequence[float]] = {}
         # One encoding at a time: the cache is shared and two encodings would only compete
         # for the same cores the calls' audio needs.
@@ -676,20 +710,32 @@ class SemanticMatcher:
         if not normal or language.hedged(language.rewrite(text)):
             # A hedge the rules left unanswered is a re-ask, never a nearest guess.
             return None
-        phrases = [(spec, p) for spec in intents for p in spec.phrases]
-        vectors = self._remember([normal] + [normalise(p) for _, p in phrases])
-        query = vectors[normal]
-        best: tuple[float, IntentSpec, str] | None = None
+        names = {spec.name for spec in intents}
+        # The node's phrases, then labelled answers of the intents it listens for (and of
+        # answers that mean none of them): the nearest neighbour decides.
+        labelled: list[tuple[IntentSpec | None, str]] = [
+            (spec, p) for spec in intents for p in spec.phrases
+        ]
+        by_name = {spec.name: spec for spec in intents}
+        for name, texts in self.examples.items():
+            if name in names or name == NO_INTENT:
+                labelled.extend((by_name.get(name), t) for t in texts)
+        keys = [normalise(t) for _, t in labelled]
+        vectors = self._remember([normal, *keys])
+        scores = _similarities(vectors[normal], [vectors[k] for k in keys])
+        best: tuple[float, IntentSpec | None, str] | None = None
         opt_out = -1.0
-        for spec, phrase in phrases:
-            score = _cosine(query, vectors[normalise(phrase)])
-            if spec.name == OPT_OUT:
+        for (spec, phrase), score in zip(labelled, scores, strict=True):
+            if spec is not None and spec.name == OPT_OUT:
                 opt_out = max(opt_out, score)
             if best is None or score > best[0]:
                 best = (score, spec, phrase)
         if best is None or best[0] < self.threshold:
             return None
-        score, spec, phrase = best
+        score, found, phrase = best
+        if found is None:
+            return None  # nearest to an answer labelled as meaning none of the intents
+        spec = found
         if spec.positive and score < self.positive_threshold:
             # A wrong yes costs more than a re-ask: positive intents need a closer phrase
             # (a misheard "quit ringing me" came out as "quickening me", 0.61 from "quick").
@@ -731,5 +777,5 @@ def make_matcher(kind: str = "rules") -> Matcher:
     if kind == "rules":
         return RuleMatcher()
     if kind == "semantic":
-        return SemanticMatcher()
+        return SemanticMatcher(examples=load_examples())
     raise ValueError(f"intent matcher must be rules or semantic, not {kind!r}")
