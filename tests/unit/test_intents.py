@@ -3,9 +3,11 @@ semantic extra's guard, and the labelled utterance set as a quality gate."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import re
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -24,6 +26,7 @@ from outdial.script.intents import (
     SemanticUnavailable,
     analyse,
     intent_specs,
+    match_off_loop,
     normalise,
     with_globals,
 )
@@ -323,6 +326,94 @@ def test_semantic_never_gives_a_positive_intent_when_an_opt_out_is_nearly_as_clo
         embed=_bag_of_words(vocabulary), threshold=0.4, opt_out_margin=-1.0, positive_threshold=0.4
     )
     assert intent("glad quit", specs, loose) == "confirm"
+
+
+def test_semantic_encoding_runs_off_the_event_loop() -> None:
+    # The encoding waits until another task on the loop (a call's 20 ms audio, say) has
+    # ticked three times: run on the loop, it would wait in vain and fail.
+    ticked = threading.Event()
+    threads: list[str] = []
+    bag = _bag_of_words(VOCABULARY)
+
+    def slow_embed(texts: Sequence[str]) -> list[list[float]]:
+        threads.append(threading.current_thread().name)
+        assert ticked.wait(5), "the event loop was blocked while encoding"
+        return bag(texts)
+
+    semantic = SemanticMatcher(embed=slow_embed, threshold=0.5)
+
+    async def other_call() -> int:
+        for n in range(3):
+            await asyncio.sleep(0)
+            if n == 2:
+                ticked.set()
+        return 3
+
+    async def scenario() -> tuple[str | None, int]:
+        matching = asyncio.ensure_future(
+            match_off_loop(semantic, "delighted, I'll happily attend, glad to", SEMANTIC_INTENTS)
+        )
+        await asyncio.sleep(0)
+        ticks = await other_call()
+        found = await matching
+        return (found.intent if found else None), ticks
+
+    try:
+        assert asyncio.run(scenario()) == ("confirm", 3)
+    finally:
+        semantic.close()
+    assert threads and all(name.startswith("intent-semantic") for name in threads)
+
+
+def test_an_answer_the_rules_match_never_waits_for_the_encoder() -> None:
+    def no_embed(texts: Sequence[str]) -> list[list[float]]:
+        raise AssertionError("encoded an answer the rules matched")
+
+    semantic = SemanticMatcher(embed=no_embed, threshold=0.5)
+    found = asyncio.run(match_off_loop(semantic, "stop calling me", SEMANTIC_INTENTS))
+    assert found is not None and found.intent == "opt_out"
+    assert semantic._pool is None
+
+
+def test_an_encoding_past_the_timeout_is_a_no_match() -> None:
+    release = threading.Event()
+
+    def stuck(texts: Sequence[str]) -> list[list[float]]:
+        release.wait(5)
+        return _bag_of_words(VOCABULARY)(texts)
+
+    semantic = SemanticMatcher(embed=stuck, threshold=0.5, timeout=0.01)
+    try:
+        found = asyncio.run(match_off_loop(semantic, "delighted, happily", SEMANTIC_INTENTS))
+        assert found is None
+    finally:
+        release.set()
+        semantic.close()
+
+
+def test_a_plain_matcher_runs_as_before_under_match_off_loop() -> None:
+    found = asyncio.run(match_off_loop(RuleMatcher(), "stop calling me", SEMANTIC_INTENTS))
+    assert found is not None and found.intent == "opt_out"
+
+
+def test_semantic_labelled_answers_are_neighbours_of_their_intent() -> None:
+    vocabulary = ["glad", "attend", "unable", "count", "aboard", "weather", "nice"]
+    without = SemanticMatcher(embed=_bag_of_words(vocabulary), threshold=0.5)
+    assert intent("count aboard", SEMANTIC_INTENTS, without) is None
+    examples = {"confirm": ("count aboard please",), "none": ("nice weather",)}
+    semantic = SemanticMatcher(embed=_bag_of_words(vocabulary), threshold=0.5, examples=examples)
+    assert intent("count aboard", SEMANTIC_INTENTS, semantic) == "confirm"
+    # Nearest to an answer labelled none: a re-ask, not the next nearest intent.
+    assert intent("nice weather glad", SEMANTIC_INTENTS, semantic) is None
+    # Examples of an intent the node does not listen for are not neighbours.
+    only_decline = (SEMANTIC_INTENTS[1], SEMANTIC_INTENTS[2])
+    assert intent("count aboard", only_decline, semantic) is None
+
+
+def test_the_shipped_examples_come_from_the_tuning_part_only() -> None:
+    bench = _bench()
+    shipped = intents_module.load_examples()
+    assert shipped and shipped == bench.examples_of(bench.load_labelled("tune"))
 
 
 def test_semantic_without_the_extra_names_the_install_command() -> None:

@@ -22,6 +22,7 @@ from outdial.script.intents import (
     IntentSpec,
     Matcher,
     RuleMatcher,
+    match_off_loop,
 )
 from outdial.script.model import GLOBAL_INTENT_NAMES, OPT_OUT_CONFIRM, Node, Retry, Template
 from outdial.script.playback import parts, render
@@ -142,7 +143,7 @@ class TemplateConversation:
                 s.turns += 1
                 await self._say(call, retry.say or node.say or "", v)
                 continue
-            target = self._route(node, heard, s)
+            target = await self._route(node, heard, s)
             if target is _CONFIRM_OPT_OUT:
                 if await self._confirm_opt_out(call, v, s):
                     s.intents.append(OPT_OUT)
@@ -184,7 +185,7 @@ class TemplateConversation:
         heard = await call.listen(timeout, tuple(p for i in CONFIRM_INTENTS for p in i.phrases))
         if heard is None or not heard.text.strip():
             return False
-        answer = self.matcher.match(heard.text, CONFIRM_INTENTS)
+        answer = await match_off_loop(self.matcher, heard.text, CONFIRM_INTENTS)
         if answer is None:
             return False
         if answer.intent == OPT_OUT:
@@ -202,13 +203,13 @@ class TemplateConversation:
             self._expected[id(node)] = cached
         return cached
 
-    def _route(self, node: Node, heard: Heard, s: _State) -> str | object | None:
+    async def _route(self, node: Node, heard: Heard, s: _State) -> str | object | None:
         if heard.dtmf:
             s.dtmf = (s.dtmf or "") + heard.dtmf
             return node.dtmf.get(heard.dtmf[0], _NO_MATCH)
         if not heard.text.strip():
             return _NO_MATCH  # spoken but not made out: re-ask
-        match = self.matcher.match(heard.text, self._intents_for(node))
+        match = await match_off_loop(self.matcher, heard.text, self._intents_for(node))
         if match is None:
             return _NO_MATCH
         if match.intent == OPT_OUT and _confidence(match, heard) < OPT_OUT_CONFIRM_BELOW:

@@ -20,13 +20,16 @@ trusts the rules first and falls back on sentence embeddings, keeping the negati
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import importlib
+import importlib.resources
 import importlib.util
 import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -47,6 +50,8 @@ if TYPE_CHECKING:
     from outdial.script.model import Intent
 
 OPT_OUT = "opt_out"
+# The label of a labelled answer that means none of a node's intents (the engine re-asks).
+NO_INTENT = "none"
 # The intent a counter-offer ("could we do friday instead") means, when a node listens for it.
 RESCHEDULE = "reschedule"
 # The confidence of an answer decided by a general language rule rather than a phrase.
@@ -553,6 +558,35 @@ def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
     return dot / norm if norm else 0.0
 
 
+def _similarities(query: Sequence[float], rows: Sequence[Sequence[float]]) -> list[float]:
+    # numpy when installed (the semantic extra has it): hundreds of 384-wide rows per answer.
+    try:
+        import numpy as np
+    except ImportError:
+        return [_cosine(query, row) for row in rows]
+    if not rows:
+        return []
+    matrix = np.asarray(rows, dtype=np.float64)
+    q = np.asarray(query, dtype=np.float64)
+    norms = np.linalg.norm(matrix, axis=1) * float(np.linalg.norm(q))
+    dots = matrix @ q
+    out = np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0)
+    return [float(x) for x in out]
+
+
+def load_examples(name: str = "examples.yaml") -> dict[str, tuple[str, ...]]:
+    """The labelled answers shipped for the semantic matcher's nearest-neighbour search,
+    ``{intent name: answers}`` (``none``: answers that mean no intent). Written by
+    ``bench/intent_accuracy.py --write-examples`` from the labelled set's tuning part only."""
+    import yaml
+
+    source = importlib.resources.files("outdial.script").joinpath("intent_data", name)
+    if not source.is_file():
+        return {}
+    doc = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+    return {str(k): tuple(str(t) for t in v) for k, v in doc.items()}
+
+
 def _bundled_model_dir() -> str | None:
     # The offline model package ships a sentence-transformers model folder inside it.
     spec = importlib.util.find_spec(_BUNDLED_MODEL_PACKAGE)
@@ -616,6 +650,8 @@ class SemanticMatcher:
         rules: RuleMatcher | None = None,
         opt_out_margin: float = 0.15,
         positive_threshold: float = 0.65,
+        timeout: float = 5.0,
+        examples: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         if embed is None:
             embed = _load_sentence_transformer(model) if model else _load_minilm()
@@ -624,31 +660,82 @@ class SemanticMatcher:
         self.opt_out_margin = opt_out_margin
         self.positive_threshold = max(threshold, positive_threshold)
         self.rules = rules or RuleMatcher()
+        self.timeout = timeout
+        self.examples: Mapping[str, Sequence[str]] = examples or {}
         self._vectors: dict[str, Sequence[float]] = {}
+        # One encoding at a time: the cache is shared and two encodings would only compete
+        # for the same cores the calls' audio needs.
+        self._lock = threading.Lock()
+        self._encoding = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
 
     def match(self, text: str, intents: Sequence[IntentSpec]) -> IntentMatch | None:
         """The rules' answer, else the closest intent by meaning, else ``None``."""
         ruled = self.rules.match(text, intents)
         if ruled is not None:
             return ruled
+        return self._nearest(text, intents)
+
+    async def match_async(self, text: str, intents: Sequence[IntentSpec]) -> IntentMatch | None:
+        """``match`` without blocking the event loop: the rules (about 2 ms) run on the loop,
+        the sentence encoding (20-50 ms per unmatched answer) in the matcher's thread. An
+        encoding past ``timeout`` seconds is a no-match (the engine re-asks)."""
+        ruled = self.rules.match(text, intents)
+        if ruled is not None:
+            return ruled
+        future = asyncio.get_running_loop().run_in_executor(
+            self.pool(), self._nearest, text, tuple(intents)
+        )
+        try:
+            return await asyncio.wait_for(future, self.timeout)
+        except TimeoutError:
+            return None
+
+    def pool(self) -> ThreadPoolExecutor:
+        """The encoding thread, started on first use."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="intent-semantic")
+            return self._pool
+
+    def close(self) -> None:
+        """Stop the encoding thread (an encoding under way finishes first)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+    def _nearest(self, text: str, intents: Sequence[IntentSpec]) -> IntentMatch | None:
         normal = normalise(text)
         if not normal or language.hedged(language.rewrite(text)):
             # A hedge the rules left unanswered is a re-ask, never a nearest guess.
             return None
-        phrases = [(spec, p) for spec in intents for p in spec.phrases]
-        self._remember([normal] + [normalise(p) for _, p in phrases])
-        query = self._vectors[normal]
-        best: tuple[float, IntentSpec, str] | None = None
+        names = {spec.name for spec in intents}
+        # The node's phrases, then labelled answers of the intents it listens for (and of
+        # answers that mean none of them): the nearest neighbour decides.
+        labelled: list[tuple[IntentSpec | None, str]] = [
+            (spec, p) for spec in intents for p in spec.phrases
+        ]
+        by_name = {spec.name: spec for spec in intents}
+        for name, texts in self.examples.items():
+            if name in names or name == NO_INTENT:
+                labelled.extend((by_name.get(name), t) for t in texts)
+        keys = [normalise(t) for _, t in labelled]
+        vectors = self._remember([normal, *keys])
+        scores = _similarities(vectors[normal], [vectors[k] for k in keys])
+        best: tuple[float, IntentSpec | None, str] | None = None
         opt_out = -1.0
-        for spec, phrase in phrases:
-            score = _cosine(query, self._vectors[normalise(phrase)])
-            if spec.name == OPT_OUT:
+        for (spec, phrase), score in zip(labelled, scores, strict=True):
+            if spec is not None and spec.name == OPT_OUT:
                 opt_out = max(opt_out, score)
             if best is None or score > best[0]:
                 best = (score, spec, phrase)
         if best is None or best[0] < self.threshold:
             return None
-        score, spec, phrase = best
+        score, found, phrase = best
+        if found is None:
+            return None  # nearest to an answer labelled as meaning none of the intents
+        spec = found
         if spec.positive and score < self.positive_threshold:
             # A wrong yes costs more than a re-ask: positive intents need a closer phrase
             # (a misheard "quit ringing me" came out as "quickening me", 0.61 from "quick").
@@ -661,13 +748,28 @@ class SemanticMatcher:
             return IntentMatch(spec.name, min(1.0, score), phrase)
         return None
 
-    def _remember(self, texts: list[str]) -> None:
-        missing = list(dict.fromkeys(t for t in texts if t and t not in self._vectors))
-        if missing:
-            if len(self._vectors) > 8192:
-                self._vectors.clear()
-                missing = list(dict.fromkeys(t for t in texts if t))
-            self._vectors.update(zip(missing, self._embed(missing), strict=True))
+    def _remember(self, texts: list[str]) -> dict[str, Sequence[float]]:
+        # Serialised: ``match`` (threads of a caller) and ``match_async`` (the pool) share it.
+        with self._encoding:
+            missing = list(dict.fromkeys(t for t in texts if t and t not in self._vectors))
+            if missing:
+                if len(self._vectors) > 8192:
+                    self._vectors = {}
+                    missing = list(dict.fromkeys(t for t in texts if t))
+                self._vectors.update(zip(missing, self._embed(missing), strict=True))
+            return self._vectors
+
+
+async def match_off_loop(
+    matcher: Matcher, text: str, intents: Sequence[IntentSpec]
+) -> IntentMatch | None:
+    """``matcher.match`` as the call loop must run it: a matcher with a slow part (the
+    semantic one's encoding) offers ``match_async``, which runs that part off the loop."""
+    off_loop = getattr(matcher, "match_async", None)
+    if off_loop is not None:
+        found: IntentMatch | None = await off_loop(text, intents)
+        return found
+    return matcher.match(text, intents)
 
 
 def make_matcher(kind: str = "rules") -> Matcher:
@@ -675,5 +777,5 @@ def make_matcher(kind: str = "rules") -> Matcher:
     if kind == "rules":
         return RuleMatcher()
     if kind == "semantic":
-        return SemanticMatcher()
+        return SemanticMatcher(examples=load_examples())
     raise ValueError(f"intent matcher must be rules or semantic, not {kind!r}")
