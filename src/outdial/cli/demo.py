@@ -56,8 +56,9 @@ DEMO_ACCOUNT = "Demo"
 DEMO_USER = "demo"
 NOW_TASK = "demo: call now"
 LIVE_TASK = "demo: live"
-# About a quarter of an hour of dialing at 60x on one line (~4 calls/s): long enough to watch.
-LIVE_CALLEES = 4000
+# At 60x one line places ~24 calls/s (most calls are short), so about a quarter of an hour of
+# dialing: long enough to watch in the console.
+LIVE_CALLEES = 20_000
 LIVE_LINES = 1
 DEMO_NUMBERS = [
     "14155550101", "14155550102", "14155550103", "14155550104", "447700900123",
@@ -141,14 +142,16 @@ def _scripts(settings: Settings, store: Store, clock: Clock) -> ScriptService:
     )
 
 
-def _new_account(settings: Settings, store: Store, clock: Clock) -> dict[str, Any]:
+def _new_account(
+    settings: Settings, store: Store, clock: Clock, balance: str = "100"
+) -> dict[str, Any]:
     return AccountService(store, clock).create_account(
         NewAccount(
             name=DEMO_ACCOUNT,
             timezone=settings.default_timezone,
             lines=10,
             max_tasks=20,
-            balance="100",
+            balance=balance,
         )
     )
 
@@ -230,7 +233,8 @@ def _demo_account(settings: Settings, store: Store, clock: Clock) -> dict[str, A
                     "apiKey": keys[0].api_key,
                     "apiSecret": keys[0].api_secret,
                 }
-    return _new_account(settings, store, clock)
+    # Enough for several live campaigns (about 0.008 a call).
+    return _new_account(settings, store, clock, balance="1000")
 
 
 def _demo_script(settings: Settings, store: Store, clock: Clock, account_id: int) -> int:
@@ -287,7 +291,7 @@ def prepare(system: _System, settings: Settings, password: str) -> dict[str, Any
                 script_id=script_id,
                 max_calls=LIVE_LINES,
                 numbers=[
-                    {"calleeNumber": f"1415556{n:04d}", "text1": "Sam"} for n in range(LIVE_CALLEES)
+                    {"calleeNumber": f"141555{n:05d}", "text1": "Sam"} for n in range(LIVE_CALLEES)
                 ],
             )
     _demo_user(store, clock, password)
