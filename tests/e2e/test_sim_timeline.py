@@ -162,6 +162,7 @@ def test_push_reports_at_x60_are_stamped_and_retried_on_the_shared_timeline(
         OUTDIAL_SIM_PROFILE=str(profile),
         OUTDIAL_LEASE_SECONDS="300",
         OUTDIAL_PUSH_ENABLED="true",
+        OUTDIAL_PUSH_ALLOW_PRIVATE="true",  # the receiver is on 127.0.0.1
     )
     try:
         clock = _wait_for_timeline(store)

@@ -86,6 +86,7 @@ class Campaign:
     workers: dict[str, Process] = field(default_factory=dict)
     in_flight_at_faults: int = 0
     faults: list[str] = field(default_factory=list)
+    callees: int = CALLEES
 
     def setup(self) -> None:
         self.url = self.cluster.create_database(f"faults_{secrets.token_hex(4)}")
@@ -114,6 +115,7 @@ class Campaign:
             OUTDIAL_DRAIN_SECONDS="2",
             OUTDIAL_PUSH_FIRST_BACKOFF_SECONDS="0.5",
             OUTDIAL_PUSH_MAX_BACKOFF_SECONDS="2",
+            OUTDIAL_PUSH_ALLOW_PRIVATE="true",  # the receiver is on 127.0.0.1
             OUTDIAL_SMS_FILE=str(self.dir / "sms.jsonl"),
             OUTDIAL_RECORDINGS_DIR=str(self.dir / "recordings"),
             OUTDIAL_LOG_LEVEL="WARNING",
@@ -136,15 +138,16 @@ class Campaign:
         self.workers[name] = proc
         return proc
 
-    def submit(self) -> None:
+    def submit(self, callees: int = CALLEES) -> None:
         assert self.account is not None
+        self.callees = callees
         with LaafficClient(self.api_base, self.account.api_key, self.account.api_secret) as client:
             self.task_id = client.send_ai(
                 app_id=self.account.app_id,
                 task_name=f"faults {secrets.token_hex(3)}",
                 script_id=self.script_id,
                 max_calls=60,
-                numbers=[{"calleeNumber": f"8613{i:09d}", "text1": "Li"} for i in range(CALLEES)],
+                numbers=[{"calleeNumber": f"8613{i:09d}", "text1": "Li"} for i in range(callees)],
             )
 
     # --- reading the database -----------------------------------------------------------------
@@ -240,7 +243,7 @@ class Campaign:
         history: dict[int, list[tuple[int, str]]] = defaultdict(list)
         for _id, callee_id, attempt, outcome, _code, _cost in rows:
             history[callee_id].append((attempt, outcome))
-        assert len(history) == CALLEES == task.num_cnt, "a callee was lost"
+        assert len(history) == self.callees == task.num_cnt, "a callee was lost"
         assert states[s.CALLEE_PENDING] == 0 and states[s.CALLEE_DIALING] == 0
         twice = 0
         for callee_id, attempts in history.items():
@@ -267,7 +270,7 @@ class Campaign:
         duplicates = sum(n - 1 for n in accepted.values())
         figures = {
             "faults": self.faults,
-            "callees": CALLEES,
+            "callees": self.callees,
             "records": len(rows),
             "in_flight_at_faults": self.in_flight_at_faults,
             "dialed_twice": twice,
@@ -305,9 +308,15 @@ def campaign(cluster: PrivateCluster, tmp_path: Path) -> Iterator[Callable[..., 
 def test_sigkill_a_worker_mid_task_three_times(campaign: Callable[..., Campaign]) -> None:
     c = campaign()
     c.start_api(with_dialer=False)
-    c.submit()
-    for name in ("w-a", "w-b"):
-        c.start_worker(name)
+    # Three kills and restarts: enough callees that work is left for the last restarted
+    # worker to hold when the machine is slow to start a process.
+    c.submit(callees=3 * CALLEES)
+    # The first victim starts first: the worker that claims first tends to keep the lines it
+    # frees (it claims again in the step that writes its results), so on a slow machine a
+    # worker started a moment later may never hold enough calls to be a victim.
+    c.start_worker("w-a")
+    c.wait_in_flight("w-a")
+    c.start_worker("w-b")
     for round_ in range(3):
         victim = c.workers["w-a" if round_ % 2 == 0 else "w-b"]
         c.wait_in_flight(victim.name)
@@ -327,8 +336,10 @@ def test_sigstop_a_worker_past_its_lease_then_sigcont(campaign: Callable[..., Ca
     c = campaign()
     c.start_api(with_dialer=False)
     c.submit()
-    a, _b = c.start_worker("w-a"), c.start_worker("w-b")
+    # w-a first, holding calls before w-b starts (see the SIGKILL scenario).
+    a = c.start_worker("w-a")
     c.wait_in_flight("w-a")
+    c.start_worker("w-b")
     a.signal(signal.SIGSTOP)
     held = c.dialing("w-a")
     c.in_flight_at_faults += held

@@ -34,6 +34,7 @@ from outdial.store import schema
 from outdial.store.push import FENCED_NOTE, PushLogEntry
 from outdial.store.repo import Store
 from outdial.telephony.carrier import CallResult
+from outdial.telephony.regions import region_name
 from outdial.testing import FakeClock, TestAccount
 from tests.helpers import import_example, send_body
 
@@ -259,12 +260,17 @@ def test_every_report_arrives_signed_despite_failures_and_the_log_shows_the_retr
         got = receiver.for_delivery(outbox_id)
         assert [r.answered for r in got] == [500, 500, 200]
         assert [r.attempt for r in got] == ["1", "2", "3"]
-        assert all(r.body == stored.encode() for r in got), "the body is the stored payload"
+        for r in got:
+            # The body is the stored payload plus LAAFFIC's region, as recordGroupQuery gives it.
+            sent = json.loads(r.body)
+            assert sent.pop("code") == region_name(sent["callee"])
+            assert sent == json.loads(stored)
         report = json.loads(got[-1].body)
         by_callee[report["callee"]] = report
     assert sorted(by_callee) == sorted(NUMBERS)
 
     connected = by_callee[NUMBERS[0]]
+    assert str(connected["code"]).startswith("China"), connected["code"]
     busy = by_callee[NUMBERS[1]]
     assert connected["terminationCode"] == "200" and busy["terminationCode"] == "486"
     assert connected["taskId"] == task_id and connected["outcome"] == "connected"
@@ -500,6 +506,32 @@ def test_connection_errors_and_timeouts_are_failed_tries(
     (t,) = slow.tries
     assert t.http_status is None and t.error == "timeout after 0.2 s"
     assert not any(n in (r.error + t.error) for n in NUMBERS)
+
+
+def test_a_deliverer_with_the_ssrf_guard_calls_no_private_address(
+    store: Store, clock: FakeClock, account: TestAccount, receiver: Receiver
+) -> None:
+    # Saved while private targets were allowed; the server's rule is checked again at delivery,
+    # for an address and for a name that resolves to one (DNS rebinding).
+    by_address, receiver.secret = push_app(store, clock, account, receiver.url)
+    by_name, _ = push_app(store, clock, account, receiver.url.replace("127.0.0.1", "localhost"))
+    finish_calls(store, clock, account, by_address, NUMBERS[:1])
+    finish_calls(store, clock, account, by_name, NUMBERS[1:2])
+
+    async def scenario() -> None:
+        async with PushDelivery(
+            store, clock, give_up_after=timedelta(0), targets=PushTargets()
+        ) as delivery:
+            await delivery.deliver_due()
+
+    asyncio.run(scenario())
+    assert receiver.received == [], "nothing reached the private receiver"
+    address, name = sorted(entries(store, account), key=lambda e: "localhost" in e.url)
+    assert address.status == name.status == schema.PUSH_GAVE_UP
+    (a,) = address.tries
+    assert a.error and a.error.startswith("refused: 127.0.0.1 is not a public address")
+    (n,) = name.tries
+    assert n.error and "non-public address" in n.error, n.error
 
 
 def test_a_redirect_is_a_failed_try_and_a_long_answer_does_not_stop_delivery(

@@ -96,7 +96,12 @@ def _fault(render: Callable[[int, str | None], Response], exc: BaseException) ->
         exc_info=exc,
         extra={"ref": ref, "error": type(exc).__name__},
     )
-    return render(int(Code.SERVER_FAULT), f"port program unusual (ref {ref})")
+    # LAAFFIC's words first (clients may match them), then what the caller can do with it.
+    return render(
+        int(Code.SERVER_FAULT),
+        f"port program unusual: an unexpected server fault, not caused by the request; "
+        f"the server log has its details under ref {ref}",
+    )
 
 
 class StyleARoute(_EnvelopeRoute):

@@ -30,6 +30,7 @@ from outdial.domain.money import to_units
 from outdial.errors import OutdialError
 from outdial.notify.push import PushDelivery
 from outdial.notify.sms import FileSmsSender, HttpSmsSender, SmsDelivery, SmsSender
+from outdial.notify.ssrf import PushTargets
 from outdial.script.intents import make_matcher
 from outdial.service.recall import RecallService
 from outdial.service.submit import SubmitPolicy
@@ -182,6 +183,7 @@ class PushThread:
             speed=speed,
             first_backoff=self.settings.push_first_backoff_seconds,
             max_backoff=self.settings.push_max_backoff_seconds,
+            targets=PushTargets(allow_private=self.settings.push_allow_private),
         ) as delivery:
             jobs = [_until_stopped("push delivery", delivery.run, stop)]
             if self.sms is not None:

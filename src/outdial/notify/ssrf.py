@@ -29,7 +29,8 @@ def resolve_host(host: str, port: int) -> list[str]:
     return sorted({str(info[4][0]) for info in infos})
 
 
-def _public(address: str) -> bool:
+def is_public(address: str) -> bool:
+    """True for a globally routable unicast address (IPv4-mapped IPv6 read as IPv4)."""
     ip: IPv4Address | IPv6Address = ip_address(address.split("%", 1)[0])
     if isinstance(ip, IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
@@ -61,10 +62,24 @@ class PushTargets:
             addresses = self.resolve(host, port)
         if not addresses:
             raise ValidationError(f"push URL host {host!r} does not resolve")
-        private = [a for a in addresses if not _public(a)]
+        private = [a for a in addresses if not is_public(a)]
         if private:
             raise ValidationError(
                 f"push URL host {host!r} is a private, loopback or link-local address "
                 f"({private[0]}); set OUTDIAL_PUSH_ALLOW_PRIVATE=true to allow it"
             )
         return url
+
+    def refused_literal(self, url: str) -> str | None:
+        """At delivery: why ``url``, whose host is an IP address, may not be called (None when
+        it may, or when its host is a name: names are checked as they resolve)."""
+        if self.allow_private:
+            return None
+        host = urlsplit(url).hostname or ""
+        try:
+            address = str(ip_address(host))
+        except ValueError:
+            return None
+        if is_public(address):
+            return None
+        return f"refused: {address} is not a public address (OUTDIAL_PUSH_ALLOW_PRIVATE)"

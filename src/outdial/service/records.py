@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-import phonenumbers
 
 from outdial.domain.money import format_units
 from outdial.domain.task import zone
@@ -16,6 +15,7 @@ from outdial.service.paging import account_timezone, page
 from outdial.service.requests import RecordQueryBody, load_object, validate
 from outdial.store.calls import CallFilter
 from outdial.store.repo import Store
+from outdial.telephony.regions import region_name
 
 MAX_SPAN = timedelta(days=31)
 
@@ -36,21 +36,6 @@ def _parse_iso(value: str, where: str) -> datetime:
     return parsed
 
 
-def _region(number: str) -> str | None:
-    # The geocoder's data costs about 100 MB: load it only when records are read.
-    from phonenumbers import geocoder
-
-    try:
-        parsed = phonenumbers.parse("+" + number)
-    except phonenumbers.NumberParseException:
-        return None
-    country = geocoder.country_name_for_number(parsed, "en")
-    place = geocoder.description_for_number(parsed, "en")
-    if place and place != country:
-        return f"{country}({place})"
-    return country or None
-
-
 def record_json(row: dict[str, Any], tz: str) -> dict[str, Any]:
     """One call record in LAAFFIC's field names (times ISO-8601 in the account's zone)."""
     rate = row["rate"]
@@ -59,7 +44,7 @@ def record_json(row: dict[str, Any], tz: str) -> dict[str, Any]:
         "taskId": row["task_id"],
         "callee": row["callee"],
         "displayNum": row["display_num"],
-        "code": _region(row["callee"]),
+        "code": region_name(row["callee"]),
         "submitTime": _iso(row["submit_time"], tz),
         "callTime": _iso(row["call_time"], tz),
         "ringingTime": _iso(row["ringing_time"], tz),
