@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: help install run demo test lint unit one bench audit clean
 
 help:
-	@echo "make demo    - run the system end to end on SQLite (server, account, template, send/ai)"
+	@echo "make demo    - run the system on SQLite with the console and a demo login (Ctrl-C stops it)"
 	@echo "make run     - start the API server on 127.0.0.1:8080 with ./outdial.db"
 	@echo "make test    - lint, type-check, import contracts, then every test on SQLite and PostgreSQL"
 	@echo "make unit    - the fast tests: tests/unit and tests/contract (no servers started)"

@@ -297,3 +297,52 @@ def test_calls_filter_by_day(world: Any, clock: FakeClock) -> None:
     assert "No calls match." in page
     bad = client.get("/console/calls?from=yesterday")
     assert bad.status_code == 400 and "is not a date" in bad.text
+
+
+def test_today_is_each_accounts_own_day(
+    store: Store, clock: FakeClock, settings: Settings, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import update
+
+    from outdial.clock import epoch_ms
+    from outdial.service.console import OverviewCache
+    from outdial.store import schema
+    from outdial.testing import make_account
+    from tests.console.seed import _task, add_calls
+
+    app = create_app(settings, store, clock)
+    with TestClient(app, base_url="http://testserver") as client:
+        east = make_account(store, clock, name="East", timezone="Asia/Shanghai")
+        west = make_account(store, clock, name="West", timezone="America/New_York")
+        east_task = _task(client, store, clock, east, "east", 2)
+        west_task = _task(client, store, clock, west, "west", 2)
+    # 02:00 UTC on 3 December: 10:00 that day in Shanghai, 21:00 on 2 December in New York.
+    now = datetime(2026, 12, 3, 2, 0, tzinfo=UTC)
+    clock.set(now)
+    ended = {
+        # Shanghai's day began at 16:00 UTC on the 2nd, New York's at 05:00 UTC on the 2nd.
+        east_task: [datetime(2026, 12, 2, h, 0, tzinfo=UTC) for h in (17, 15)],
+        west_task: [datetime(2026, 12, 2, h, 0, tzinfo=UTC) for h in (6, 4)],
+    }
+    for acc, task_id in ((east, east_task), (west, west_task)):
+        ids = add_calls(store, clock, acc, task_id, 2, None)
+        with store.write() as tx:
+            for call_id, at in zip(ids, ended[task_id], strict=True):
+                tx.conn.execute(
+                    update(schema.calls)
+                    .where(schema.calls.c.id == call_id)
+                    .values(created_at=epoch_ms(at), answer_time=epoch_ms(at) - 5000)
+                )
+    cache = OverviewCache(store, clock)
+    both = cache.get(None)
+    # Every one of these calls ended before midnight UTC: a UTC "today" would count none.
+    assert both.counts["today_calls"] == 2 and both.counts["today_answered"] == 2
+    assert {"America/New_York", "Asia/Shanghai"} <= set(both.zones)
+    one = cache.get(east.account_id)
+    assert one.counts["today_calls"] == 1 and one.zones == ("Asia/Shanghai",)
+    assert cache.get(west.account_id).counts["today_calls"] == 1
+    # At 05:00 UTC New York's 3 December begins: its call of the 2nd no longer counts.
+    clock.set(datetime(2026, 12, 3, 5, 0, tzinfo=UTC))
+    assert OverviewCache(store, clock).get(west.account_id).counts["today_calls"] == 0

@@ -1,4 +1,4 @@
-"""`outdial demo`: the quick start's end-to-end command, as a user runs it."""
+"""`outdial demo --once`: the whole system end to end, run once and exited (as CI runs it)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 def test_demo_calls_a_task_to_the_end(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OUTDIAL_")}
     proc = subprocess.run(
-        [sys.executable, "-m", "outdial", "demo"],
+        [sys.executable, "-m", "outdial", "demo", "--once"],
         cwd=tmp_path,
         env=env,
         capture_output=True,

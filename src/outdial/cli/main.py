@@ -494,14 +494,54 @@ def _worker_metrics(settings: Settings, store: Store, dialer: Any) -> str | None
 
 @app.command()
 def demo(
+    once: Annotated[
+        bool,
+        typer.Option(
+            "--once", help="run once on a throwaway database, print what it saw, exit (tests, CI)"
+        ),
+    ] = False,
     database_url: Annotated[
-        str | None, typer.Option(help="database to use (default: a new temporary SQLite file)")
+        str | None,
+        typer.Option(
+            help="database to use (default: ./outdial-demo/demo.db; --once: a new temp file)"
+        ),
+    ] = None,
+    folder: Annotated[
+        Path, typer.Option("--dir", help="where the kept demo database and recordings live")
+    ] = Path("outdial-demo"),
+    host: Annotated[str, typer.Option(help="listen address")] = "127.0.0.1",
+    port: Annotated[
+        int | None, typer.Option(help="listen port (default 8080; 0 picks a free one)")
+    ] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(help="the console user's password (default: a new one at each start)"),
     ] = None,
 ) -> None:
-    """Run the system end to end: server, account, template, a signed send/ai, the task list."""
-    from outdial.cli.demo import run_demo
+    """Run the system end to end and keep it running with the console (Ctrl-C stops it);
+    --once runs it once and exits."""
+    from outdial.cli.demo import DemoUnavailable, run_demo, serve_demo
 
-    _emit(run_demo(_settings(), database_url))
+    settings = _settings()
+    if once:
+        _emit(run_demo(settings, database_url))
+        return
+    if password is not None and len(password) < 10:
+        _fail("--password: at least 10 characters", int(ValidationError.code))
+    try:
+        serve_demo(
+            settings,
+            lambda s: _store(s, create=True),
+            database_url=database_url,
+            folder=folder,
+            host=host,
+            port=settings.port if port is None else port,
+            password=password,
+        )
+    except DemoUnavailable as exc:
+        _fail(str(exc))
+    except OutdialError as exc:
+        _fail(exc.message, int(exc.code))
 
 
 def _read(file: Path) -> str:

@@ -233,6 +233,7 @@ def _overview_context(request: Request, session: Session) -> dict[str, Any]:
         "counts": snap.counts,
         "per_minute": [[m // 1000, n] for m, n in snap.per_minute],
         "lines": snap.lines,
+        "zones": snap.zones,
         "at": snap.at,
     }
 

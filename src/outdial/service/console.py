@@ -11,11 +11,13 @@ import io
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, time, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
-from outdial.clock import Clock, epoch_ms
+from outdial.clock import Clock, epoch_ms, from_epoch_ms
 from outdial.domain.codes import TaskStatus
 from outdial.errors import NotFound
 from outdial.service.records import record_json
@@ -45,6 +47,20 @@ class Snapshot:
     counts: dict[str, int]
     per_minute: list[tuple[int, int]]
     lines: list[dict[str, Any]]
+    zones: tuple[str, ...] = ()  # the time zones whose day "today" counts
+
+
+def day_start(now_ms: int, zone: str) -> int:
+    """Epoch ms of the last local midnight in ``zone`` (UTC for a zone this system lacks). A
+    midnight that a DST change skips reads with the earlier offset (fold 0): the instant of
+    the change, the first of that local date."""
+    try:
+        tz: tzinfo = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        tz = UTC
+    local = from_epoch_ms(now_ms).astimezone(tz)
+    midnight = datetime.combine(local.date(), time(0), tzinfo=tz)
+    return epoch_ms(midnight)
 
 
 class OverviewCache:
@@ -68,11 +84,13 @@ class OverviewCache:
             since = now - CHART_MINUTES * 60000
             with self.store.read() as tx:
                 counts = q.overview_counts(tx.conn, scope)
-                # The day in UTC (accounts in other zones: part 2 may show their own day).
-                counts.update(q.today(tx.conn, scope, now // 86_400_000 * 86_400_000))
+                # "Today" is each account's own day, from midnight in its time zone.
+                zones = q.account_zones(tx.conn, scope)
+                starts = {zone: day_start(now, zone) for zone in zones}
+                counts.update(q.today(tx.conn, scope, starts))
                 per_minute = q.calls_per_minute(tx.conn, scope, since)
                 lines = q.lines_in_use(tx.conn, scope)
-            snap = Snapshot(now, counts, _every_minute(per_minute, now), lines)
+            snap = Snapshot(now, counts, _every_minute(per_minute, now), lines, tuple(zones))
             self._snaps[scope] = snap
             self.computed += 1
             return snap

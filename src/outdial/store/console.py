@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.engine import Connection
 
 from outdial.store import schema as s
@@ -54,16 +54,35 @@ def overview_counts(conn: Connection, account_id: int | None) -> dict[str, int]:
     return out
 
 
-def today(conn: Connection, account_id: int | None, since: int) -> dict[str, int]:
-    """Attempts, answered calls and cost of the calls ended since ``since`` (the day's start)."""
-    accounts = [account_id] if account_id is not None else select(s.accounts.c.id).scalar_subquery()
-    c = s.calls.c
+def account_zones(conn: Connection, account_id: int | None) -> list[str]:
+    """The distinct time zones of the accounts in scope (a handful, whatever their number)."""
+    query = select(s.accounts.c.timezone).distinct().order_by(s.accounts.c.timezone)
+    if account_id is not None:
+        query = query.where(s.accounts.c.id == account_id)
+    return [str(z) for z in conn.execute(query).scalars()]
+
+
+def today(conn: Connection, account_id: int | None, starts: dict[str, int]) -> dict[str, int]:
+    """Attempts, answered calls and cost of the calls ended since the start of each account's
+    own day: ``starts`` maps a time zone to the start of its day, and each zone's accounts
+    count from theirs (one index range per zone on ``ix_calls_account_created``)."""
+    if not starts:
+        return {"today_calls": 0, "today_answered": 0, "today_cost": 0}
+    a, c = s.accounts.c, s.calls.c
+    scope = [a.id == account_id] if account_id is not None else []
+    branches = [
+        and_(
+            c.account_id.in_(select(a.id).where(a.timezone == zone, *scope).scalar_subquery()),
+            c.created_at >= since,
+        )
+        for zone, since in starts.items()
+    ]
     row = conn.execute(
         select(
             func.count(),
             func.coalesce(func.sum(case((c.answer_time.is_not(None), 1), else_=0)), 0),
             func.coalesce(func.sum(c.cost), 0),
-        ).where(c.account_id.in_(accounts), c.created_at >= since)
+        ).where(or_(*branches))
     ).one()
     return {"today_calls": int(row[0]), "today_answered": int(row[1]), "today_cost": int(row[2])}
 

@@ -237,6 +237,12 @@ class Tx(
         )
         return ScriptRecord(**row) if row else None
 
+    def scripts_of(self, account_id: int) -> list[ScriptRecord]:
+        rows = self.conn.execute(
+            select(s.scripts).where(s.scripts.c.account_id == account_id).order_by(s.scripts.c.id)
+        ).mappings()
+        return [ScriptRecord(**r) for r in rows]
+
     # --- do-not-call ------------------------------------------------------------------------
     def add_dnc(self, account_id: int, numbers: Iterable[str], reason: str | None, now: int) -> int:
         wanted = sorted(set(numbers))
