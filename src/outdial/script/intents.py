@@ -326,6 +326,13 @@ class RuleMatcher:
             found = self._meaning(tail, compiled, names)
             if found is not None:
                 return found
+        rest = language.after_leading_no(text)
+        if rest is not None:
+            # "no, I've already settled that", "no no I'll be there": the clause says more
+            # than the particle; a clause that means nothing leaves the answer as it was.
+            found = self._meaning(rest, compiled, names)
+            if found is not None:
+                return found
         return self._meaning(text, compiled, names)
 
     def _opt_out(self, text: str, compiled: _Compiled) -> IntentMatch | None:
@@ -358,13 +365,20 @@ class RuleMatcher:
             # a positive phrase that is itself the hedge stays ("not sure" may be a phrase).
             hedges = [normalise(h) for h in language.hedged(rewritten)]
             u = analyse(rewritten)
-            found = [
-                c
-                for c in found
-                if not compiled.intents[c.phrase.intent].positive
-                or u.clauses[c.start] > hedge_clause
-                or any(h in " ".join(c.phrase.tokens) for h in hedges)
-            ]
+            spans = _hedge_spans(u, hedges)
+
+            def kept(c: _Candidate) -> bool:
+                if any(h in " ".join(c.phrase.tokens) for h in hedges):
+                    return True
+                # A phrase that borrows the hedge's words ("not [sure] really") is no answer.
+                if any(c.start < end and start < c.end for start, end in spans):
+                    return False
+                return (
+                    not compiled.intents[c.phrase.intent].positive
+                    or u.clauses[c.start] > hedge_clause
+                )
+
+            found = [c for c in found if kept(c)]
         best = _decide(found, compiled.intents)
         if best is None:
             return None if hedge_clause is not None else self._flipped(rewritten, compiled)
@@ -500,6 +514,17 @@ class RuleMatcher:
             and u.clauses[after] == u.clauses[c.end - 1]
             and u.tokens[after] in POST_NEGATORS
         )
+
+
+def _hedge_spans(u: Utterance, hedges: Sequence[str]) -> list[tuple[int, int]]:
+    """Token spans ``[start, end)`` of the hedge expressions in an analysed answer."""
+    spans = []
+    for hedge in hedges:
+        words = analyse(hedge).tokens
+        for k in range(len(u.tokens) - len(words) + 1):
+            if words and u.tokens[k : k + len(words)] == words:
+                spans.append((k, k + len(words)))
+    return spans
 
 
 def _last_hedge_clause(rewritten: str) -> int | None:

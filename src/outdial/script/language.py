@@ -73,6 +73,16 @@ def after_correction(text: str) -> str | None:
     return tail or None
 
 
+_LEADING_NO = re.compile(r"^(?:(?:no|nah|nope)\b[,.!]?\s*)+(?=\S+\s+\S+\s+\S+)")
+
+
+def after_leading_no(text: str) -> str | None:
+    """What follows a leading "no" particle when a clause of three or more words follows."""
+    s = surface(text)
+    m = _LEADING_NO.match(s)
+    return s[m.end() :] if m else None
+
+
 # --- rewriting to plain words ---
 
 _NEG = r"(?:not|never)"
@@ -106,10 +116,38 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\b(?:nice|lovely|superb|delighted|top notch|outstanding|terrific|pleasant|"
          r"glad|thrilled|spot on|pleased|loved)\b", "good"),
         (r"\bcould not have gone better\b", "good"),
+        # hardship and part payment, before the commitments ("unable to pay" is no promise)
+        (r"\b(?:am |are |is )?(?:struggling|struggle|finding it (?:hard|difficult)|"
+         r"having (?:trouble|a hard time)) to\b", "can not"),
+        (r"\b(?:i |we )?(?:can|could|will|would) (?:only )?(?:pay|afford|manage) "
+         r"(?:part|some|half|a bit|a portion|a little)\b(?: of (?:it|that|the \w+))?",
+         "i can not pay it all"),
+        (r"\b(?:in|by) instal?ments?\b|\bpayment plan\b|\bpay (?:it )?in (?:parts|chunks|bits)\b",
+         "money is tight"),
+        # idioms of praise and of a middling view
+        (r"\b(?:can not|could not) (?:complain|fault (?:it|them|you))\b", "no complaints"),
+        (r"\btop marks\b|\bgive (?:it|you|them) (?:a )?(?:ten|10)\b", "ten out of ten"),
+        (r"\bexceeded (?:what i expected|my expectations)\b", "exceeded expectations"),
+        (r"\b(?:some|bits|parts) (?:of it )?(?:was |were )?(?:good|great|fine)\W+"
+         r"(?:some|bits|parts) (?:of it )?(?:was |were )?(?:bad|poor|not)\b", "mixed"),
+        (r"\b(?:good|fine|nice|okay|ok|great|friendly|helpful),? but (?:a bit |quite |very |too |"
+         r"rather |really )?(?:slow|expensive|pricey|late|rude|confusing|messy|noisy|long)\b",
+         "mixed"),
+        (r"\b(?:good enough|passable|(?:did|does) the job|nothing to write home about|"
+         r"no strong (?:feelings|views|opinion)(?: either way)?|middle of the road|"
+         r"could have been worse|could be worse)\b", "average"),
         # commitments and past actions, said with other verbs
+        (r"\bmake sure (?:it is|it gets|that is|that gets|the \w+ is|the \w+ gets) paid\b",
+         "i will pay"),
+        (r"\b(?:i will|i am going to|i can) (?:put|stick|pop) it on (?:my|the) (?:card|account)\b",
+         "i will pay"),
+        (r"\b(?:has|have|had|it is|is|was) (?:already )?been (?:taken care of|sorted|settled|"
+         r"cleared|handled|dealt with)\b", "it has been paid"),
+        (r"\b(?:we|i|my \w+|he|she) (?:already )?(?:paid|cleared|settled) (?:that|the|this|it)\b",
+         "i paid"),
         (r"\b(?:good for (?:me|that day|then)|(?:happy|plan|planning|intend|intending) to "
          r"(?:come|attend|be there))\b", "yes"),
-        (r"\b(?:i will|i am going to|i am|i will be|we will|i can)(?: (?!not\b|never\b)\w+){0,2}? "
+        (r"\b(?:i will|i am going to|i am|i will be|we will|i can)(?: (?!not\b|never\b|unable\b|hardly\b|barely\b)\w+){0,2}? "
          r"(?:pay|paying|settle|settling|transfer|send|sort|clear|do a bank transfer|"
          r"get it to you|have it paid)\b", "i will pay"),
         (r"\b(?:went (?:out|through)|i (?:sent|transferred|made) (?:the|that|a|it|my)\b)",
@@ -132,6 +170,9 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
          "who is this"),
         (r"\bhow did you get (?:this|my) (?:number|phone number)\b", "who is this"),
         (r"\bcall (?:me )?(?:tomorrow|later|back later) instead\b", "call me later"),
+        # "no" as a discourse particle, not an answer
+        (r"\bno (?:bother|worries|trouble|probs)\b", "that is fine"),
+        (r"^(?:yeah|yes|yep) no\b(?=,? \w+ \w+)", "yes"),
         # polite refusals
         (r"\bnot interested\b(?! in (?:these|your|any|the) (?:calls|survey))", "no"),
         (r"\bthanks,? but no thanks\b", "no"),
@@ -149,7 +190,8 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     )
 )  # fmt: skip
 _HEDGE = re.compile(
-    r"\b(?:maybe|possibly|perhaps|not sure|do not know yet|not yet|we will see|"
+    r"\b(?:maybe|possibly|perhaps|not sure|unsure|no idea|"
+    r"not (?:too|very|really|quite|entirely|totally|all that|a hundred percent) sure|do not know yet|not yet|we will see|"
     r"(?:have|need) to (?:see|check|ask|think)|let me (?:check|think|see)|depends|"
     rf"think about it|{HEDGE_TOKEN})\b"
 )
