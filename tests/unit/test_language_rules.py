@@ -149,3 +149,55 @@ def test_times_after_before_and_by_are_slots() -> None:
     assert slots("could we do monday after two") == {"day": "monday", "time": "14:00"}
     assert slots("thursday, by eleven in the morning") == {"day": "thursday", "time": "11:00"}
     assert slots("after two days") == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("we're struggling to pay the rent as it is", "cannot_pay"),
+        ("honestly I'm finding it hard to pay anything", "cannot_pay"),
+        ("I could pay half of it by then", "cannot_pay"),
+        ("would a payment plan be possible", "cannot_pay"),
+        ("I'm unable to find the money", "cannot_pay"),
+        ("I'll make sure the invoice gets paid", "will_pay"),
+        ("I'll pop it on my card tonight", "will_pay"),
+        ("that has already been dealt with", "already_paid"),
+        ("my husband settled it on monday", "already_paid"),
+    ],
+)
+def test_hardship_part_payment_and_promises_in_other_words(text: str, expected: str) -> None:
+    assert heard(text, PAYMENT) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("honestly I couldn't fault them", "satisfied"),
+        ("I'd give you a 10", "satisfied"),
+        ("friendly but very slow", "neutral"),
+        ("some of it was great, some of it was not", "neutral"),
+        ("it did the job I suppose", "neutral"),
+    ],
+)
+def test_praise_idioms_and_middling_answers(text: str, expected: str) -> None:
+    assert heard(text, SURVEY) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("no no, I'll definitely be there", "confirm"),
+        ("nah I can come, that works", "confirm"),
+        ("yes no worries", "confirm"),
+        ("no, I can't make it on that day at all", "decline"),
+    ],
+)
+def test_a_leading_no_particle_gives_way_to_the_clause(text: str, expected: str) -> None:
+    assert heard(text) == expected
+
+
+def test_a_hedge_is_not_a_refusal_either() -> None:
+    assert heard("um I'm not too sure about that") is None
+    assert heard("I'm not a hundred percent sure", PAYMENT) is None
+    # "not [entirely sure] really" holds the words of "not really" (unsatisfied): no answer
+    assert heard("I'm not entirely sure really", SURVEY) in (None, "neutral")
