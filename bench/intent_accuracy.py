@@ -64,6 +64,8 @@ ROOT = Path(__file__).resolve().parent
 DATA = ROOT / "data" / "intents"
 # Never tuned on (see its README): reported only, with --set independent or --summary.
 INDEPENDENT = ROOT / "data" / "independent"
+# Sets that were independent until their errors were read (kept to show the drift).
+RETIRED = ROOT / "data" / "retired" / "independent-2026-12-02"
 EXAMPLES = ROOT.parent / "examples" / "templates"
 EXAMPLES_FILE = ROOT.parent / "src" / "outdial" / "script" / "intent_data" / "examples.yaml"
 SPLITS = ("heldout", "tune", "all")
@@ -575,6 +577,7 @@ def print_summary(matcher: Matcher | None = None) -> int:
         ("tune", load_labelled("tune")),
         ("heldout", load_labelled("heldout")),
         ("independent", load_independent()),
+        ("retired", load_labelled("all", RETIRED)),
     )
     print("set           n    accuracy  baseline  ratio  no-match  oo->pos  listed")
     passed = True
@@ -609,7 +612,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--split", choices=SPLITS, default="heldout")
     parser.add_argument(
         "--set",
-        choices=("new", "legacy", "independent"),
+        choices=("new", "legacy", "independent", "retired"),
         default="new",
         help="legacy: the older 332; independent: the never-tuned-on set (all of it)",
     )
@@ -664,6 +667,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         items = load_utterances()
     elif args.set == "independent":
         items = load_independent()
+    elif args.set == "retired":
+        items = load_labelled("all", RETIRED)
     else:
         items = load_labelled(args.split)
     if args.limit:
