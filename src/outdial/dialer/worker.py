@@ -15,9 +15,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
-import orjson
 from sqlalchemy.exc import SQLAlchemyError
 
 from outdial.clock import Clock, epoch_ms
@@ -27,19 +25,14 @@ from outdial.dialer.leases import LeaseKeeper, LeaseTiming
 from outdial.dialer.metrics import Latency
 from outdial.dialer.records import cut_short, finished_call
 from outdial.dialer.results import ResultBuffer
+from outdial.dialer.task_context import TaskContext
 from outdial.domain.billing import may_dial
 from outdial.domain.codes import TaskStatus
 from outdial.domain.outcome import Outcome
 from outdial.domain.pacing import CallsPerSecond, task_limits
-from outdial.domain.rates import Rate, RateTable
 from outdial.domain.schedule import allowed_at, next_allowed_at
-from outdial.domain.windows import Window, parse_windows
 from outdial.errors import CarrierError
-from outdial.script.engine import TemplateConversation
 from outdial.script.intents import Matcher, RuleMatcher
-from outdial.script.model import Template
-from outdial.script.rules import grade, sms_text
-from outdial.script.template import from_json, load
 from outdial.service.recall import RecallService
 from outdial.store.dialing import RunnableTask
 from outdial.store.leases import Claimed
@@ -49,7 +42,6 @@ from outdial.telephony.carrier import (
     CallResult,
     Carrier,
     Conversation,
-    HangUpAtOnce,
 )
 
 log = logging.getLogger(__name__)
@@ -128,10 +120,9 @@ class Dialer:
         self.carrier = carrier
         self.clock = clock
         self.config = config
-        # A fixed conversation (tests), or each task's template run by the engine.
-        self.conversation = conversation
-        self.matcher: Matcher = matcher or RuleMatcher()
-        self._templates: dict[int, Template | None] = {}
+        self.context = TaskContext(
+            store, clock, matcher or RuleMatcher(), config.rates_ttl_seconds, conversation
+        )
         self.recalls = recalls
         self._last_recall: datetime | None = None
         self._recall_due: int | None = None
@@ -157,9 +148,7 @@ class Dialer:
         self._in_flight: dict[int, _InFlight] = {}
         self._per_task: dict[int, int] = defaultdict(int)
         self._per_account: dict[int, int] = defaultdict(int)
-        self._rates: dict[int, tuple[datetime, RateTable]] = {}
         self.claimer = Claimer(store, self.keeper, config.worker_id)
-        self._window_memo: dict[tuple[str, str], tuple[list[Window], ZoneInfo]] = {}
         self._wake = asyncio.Event()
         self._holding = asyncio.Event()
         self._cps = CallsPerSecond(carrier.max_cps)
@@ -304,17 +293,6 @@ class Dialer:
                     suspend_if_out_of_funds(tx, account_id, self.config.min_balance, epoch_ms(now))
         return short
 
-    def _windows_of(self, task: RunnableTask) -> tuple[list[Window], ZoneInfo]:
-        # Parsed once per distinct (windows, zone): a step plans every running task.
-        key = (task.allow_send_time, task.timezone)
-        found = self._window_memo.get(key)
-        if found is None:
-            windows = parse_windows(
-                [(w["strTime"], w["endTime"]) for w in orjson.loads(task.allow_send_time)]
-            )
-            found = self._window_memo[key] = (windows, ZoneInfo(task.timezone))
-        return found
-
     def _plan_account(
         self, tasks: list[RunnableTask], now: datetime, waits: list[float]
     ) -> list[TaskPlan]:
@@ -322,7 +300,7 @@ class Dialer:
         account_id = tasks[0].account_id
         plans = []
         for task in tasks:
-            windows, zone = self._windows_of(task)
+            windows, zone = self.context.windows_of(task)
             if task.window_zone == "task" and not allowed_at(windows, [zone], now):
                 opens = next_allowed_at(windows, [zone], now)
                 if opens is not None:
@@ -399,7 +377,7 @@ class Dialer:
         )
         started = self.clock.now()
         try:
-            return await self.carrier.place(request, self._conversation(task), stop)
+            return await self.carrier.place(request, self.context.conversation_for(task), stop)
         except CarrierError as exc:
             if exc.retryable:
                 raise
@@ -422,53 +400,12 @@ class Dialer:
             self.stats.cut_at_stop += 1
             self.results.add(cut_short(claimed, task, now, self.config.worker_id))
             return
-        self._grade_unanswered(task, claimed, result)
-        self.results.add(
-            finished_call(
-                claimed, task, result, self._rate_table(task.account_id), now, self.config.worker_id
-            )
-        )
+        self.context.grade_unanswered(task, claimed, result)
+        rates = self.context.rate_table(task.account_id)
+        self.results.add(finished_call(claimed, task, result, rates, now, self.config.worker_id))
         self.stats.finished += 1
         self.stats.by_outcome[str(result.outcome)] += 1
 
-    def _template(self, task: RunnableTask) -> Template | None:
-        if task.script_id not in self._templates:
-            with self.store.read() as tx:
-                script = tx.script(task.account_id, task.script_id)
-            self._templates[task.script_id] = load(from_json(script.definition)) if script else None
-        return self._templates[task.script_id]
-
-    def _conversation(self, task: RunnableTask) -> Conversation:
-        if self.conversation is not None:
-            return self.conversation
-        template = self._template(task)
-        if template is None:
-            return HangUpAtOnce()
-        return TemplateConversation(template, self.matcher)
-
-    def _grade_unanswered(self, task: RunnableTask, claimed: Claimed, result: CallResult) -> None:
-        """Calls the conversation never ran on still get the template's grade and SMS rules
-        (e.g. an SMS when nobody answers)."""
-        template = self._template(task)
-        if template is None or result.answered_at is not None:
-            return
-        outcome = str(result.outcome)
-        given = grade(template, outcome, (), ())
-        result.conversation.grade = given
-        result.conversation.sms = sms_text(template, outcome, (), (), given, claimed.texts)
-
-    def _rate_table(self, account_id: int) -> RateTable:
-        cached = self._rates.get(account_id)
-        now = self.clock.now()
-        ttl = timedelta(seconds=self.config.rates_ttl_seconds)
-        if cached is not None and now - cached[0] < ttl:
-            return cached[1]
-        with self.store.read() as tx:
-            table = RateTable(Rate(*r) for r in tx.rates_for(account_id))
-        self._rates[account_id] = (now, table)
-        return table
-
-    # --- side tasks --------------------------------------------------------------------------
     def _start_side_tasks(self) -> asyncio.Task[None]:
         return asyncio.ensure_future(self._keep_leases())
 

@@ -147,7 +147,8 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
          "i paid"),
         (r"\b(?:good for (?:me|that day|then)|(?:happy|plan|planning|intend|intending) to "
          r"(?:come|attend|be there))\b", "yes"),
-        (r"\b(?:i will|i am going to|i am|i will be|we will|i can)(?: (?!not\b|never\b|unable\b|hardly\b|barely\b)\w+){0,2}? "
+        (r"\b(?:i will|i am going to|i am|i will be|we will|i can)"
+         r"(?: (?!not\b|never\b|unable\b|hardly\b|barely\b)\w+){0,2}? "
          r"(?:pay|paying|settle|settling|transfer|send|sort|clear|do a bank transfer|"
          r"get it to you|have it paid)\b", "i will pay"),
         (r"\b(?:went (?:out|through)|i (?:sent|transferred|made) (?:the|that|a|it|my)\b)",
@@ -191,7 +192,8 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 )  # fmt: skip
 _HEDGE = re.compile(
     r"\b(?:maybe|possibly|perhaps|not sure|unsure|no idea|"
-    r"not (?:too|very|really|quite|entirely|totally|all that|a hundred percent) sure|do not know yet|not yet|we will see|"
+    r"not (?:too|very|really|quite|entirely|totally|all that|a hundred percent) sure|"
+    r"do not know yet|not yet|we will see|"
     r"(?:have|need) to (?:see|check|ask|think)|let me (?:check|think|see)|depends|"
     rf"think about it|{HEDGE_TOKEN})\b"
 )
