@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from outdial.clock import Clock, epoch_ms
 from outdial.dialer.trunk_lines import SharedTrunkLines
+from outdial.dialer.trunk_pacing import SharedTrunkPacing
 from outdial.domain.conversation import Turn
 from outdial.speech.asr import asr_from_settings
 from outdial.speech.tts import make_tts
@@ -86,6 +87,7 @@ def sip_carrier(
         rtp_timeout=settings.sip_rtp_timeout,
         keepalive=settings.sip_keepalive,
         lines=SharedTrunkLines(store, settings.worker_id or "worker", clock),
+        pacing=SharedTrunkPacing(store, clock),
         on_turn=on_turn,
     )
     carrier.registrations = register_trunks(stack, store, clock)

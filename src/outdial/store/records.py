@@ -40,6 +40,7 @@ class TrunkRecord:
     registration: str | None = None  # registering | registered | failed | unregistered
     registration_code: int | None = None
     registration_at: int | None = None  # epoch ms of that state
+    next_dial_at: int | None = None  # the next free dialing slot under max_cps (epoch ms)
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,6 +69,8 @@ sip_trunks = Table(
     Column("registration", String(16), nullable=True),
     Column("registration_code", Integer, nullable=True),
     Column("registration_at", BigInteger, nullable=True),
+    # The next free dialing slot (epoch ms) under max_cps, for every worker (migration 0011).
+    Column("next_dial_at", BigInteger, nullable=True),
 )
 
 apps = Table(

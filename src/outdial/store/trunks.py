@@ -69,6 +69,20 @@ class TrunkQueries:
         ).inserted_primary_key
         return int(found[0]) if found else None
 
+    def reserve_trunk_slot(self, name: str, now: int, interval: int) -> int | None:
+        """The trunk's next dialing slot (epoch ms, at least ``now``), moving the slot after it
+        ``interval`` ms on; ``None`` when the trunk is not in the database. Reservers serialise
+        on the trunk's row (PostgreSQL) or the write lock (SQLite)."""
+        t = s.sip_trunks
+        row = self.conn.execute(
+            select(t.c.next_dial_at).where(t.c.name == name).with_for_update()
+        ).first()
+        if row is None:
+            return None
+        slot = max(now, int(row[0] or 0))
+        self.conn.execute(update(t).where(t.c.name == name).values(next_dial_at=slot + interval))
+        return slot
+
     def free_trunk_line(self, line: int) -> None:
         self.conn.execute(delete(s.trunk_lines).where(s.trunk_lines.c.id == line))
 

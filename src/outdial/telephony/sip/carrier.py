@@ -66,6 +66,12 @@ class TrunkLines(Protocol):
     def hold(self, trunk: Trunk, seconds: float) -> AbstractAsyncContextManager[None]: ...
 
 
+class TrunkPacing(Protocol):
+    """Where a trunk's call starts are spaced under its max_cps (see dialer/trunk_pacing.py)."""
+
+    async def turn(self, trunk: Trunk) -> None: ...
+
+
 class UnknownTrunk(CallRejected):
     """A call names a trunk that is not configured (final: no retry can place it)."""
 
@@ -128,10 +134,14 @@ class SipCarrier:
         rtp_timeout: float = 30.0,
         keepalive: float = 60.0,
         lines: TrunkLines | None = None,
+        pacing: TrunkPacing | None = None,
     ) -> None:
         # A trunk's max_calls: shared by every worker (lines, dialer/trunk_lines.py) or, without
         # it, counted in this process.
         self.lines = lines
+        # A trunk's max_cps for every worker (pacing, dialer/trunk_pacing.py); without it the
+        # dialer paces this worker's calls alone.
+        self.pacing = pacing
         # Dead-line checks on answered calls (liveness.py); 0 turns one off.
         self.symmetric_rtp, self.rtp_timeout, self.keepalive = symmetric_rtp, rtp_timeout, keepalive
         # Barge-in assumes the trunk does not send our own audio back (networks cancel echo);
@@ -183,6 +193,8 @@ class SipCarrier:
     async def _place(
         self, trunk: Trunk, request: CallRequest, conversation: Conversation, stop: asyncio.Event
     ) -> CallResult:
+        if self.pacing is not None:
+            await self.pacing.turn(trunk)
         self.placed += 1
         started = self.clock.now()
         try:
