@@ -7,7 +7,7 @@ or a rate table from the database each time would cost a statement per call.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -45,7 +45,7 @@ class TaskContext:
         # A fixed conversation (tests), or each task's template run by the engine.
         self.conversation = conversation
         self._templates: dict[int, Template | None] = {}
-        self._rates: dict[int, tuple[object, RateTable]] = {}
+        self._rates: dict[int, tuple[datetime, RateTable]] = {}
         self._windows: dict[tuple[str, str], tuple[list[Window], ZoneInfo]] = {}
 
     def windows_of(self, task: RunnableTask) -> tuple[list[Window], ZoneInfo]:
@@ -91,7 +91,7 @@ class TaskContext:
         """The account's rates as of at most ``rates_ttl_seconds`` ago."""
         cached = self._rates.get(account_id)
         now = self.clock.now()
-        if cached is not None and now - cached[0] < self.rates_ttl:  # type: ignore[operator]
+        if cached is not None and now - cached[0] < self.rates_ttl:
             return cached[1]
         with self.store.read() as tx:
             table = RateTable(Rate(*r) for r in tx.rates_for(account_id))

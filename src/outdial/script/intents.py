@@ -530,13 +530,8 @@ def _hedge_spans(u: Utterance, hedges: Sequence[str]) -> list[tuple[int, int]]:
 def _last_hedge_clause(rewritten: str) -> int | None:
     """The clause of the last hedge in an answer, or ``None`` when it has none."""
     u = analyse(rewritten)
-    last: int | None = None
-    for hedge in language.hedged(rewritten):
-        words = analyse(hedge).tokens
-        for k in range(len(u.tokens) - len(words) + 1):
-            if words and u.tokens[k : k + len(words)] == words:
-                last = max(last or 0, u.clauses[k])
-    return last
+    clauses = [u.clauses[start] for start, _ in _hedge_spans(u, language.hedged(rewritten))]
+    return max(clauses) if clauses else None
 
 
 def _decide(found: list[_Candidate], intents: tuple[IntentSpec, ...]) -> _Candidate | None:
