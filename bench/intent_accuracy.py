@@ -50,6 +50,8 @@ from outdial.script.intents import (
     IntentSpec,
     Matcher,
     RuleMatcher,
+    SemanticMatcher,
+    load_examples,
     make_matcher,
     normalise,
     with_globals,
@@ -582,8 +584,6 @@ def print_summary(matcher: Matcher | None = None) -> int:
     )
     print("set           n    accuracy  baseline  ratio  no-match  oo->pos  listed")
     passed = True
-    from outdial.script.intents import SemanticMatcher
-
     cv = isinstance(matcher, SemanticMatcher) and bool(matcher.examples)
     if cv:
         # The shipped examples are the tuning answers themselves: the tune row matches each
@@ -593,7 +593,9 @@ def print_summary(matcher: Matcher | None = None) -> int:
         sets = (*sets[:1], ("tune-cv", load_labelled("tune")), *sets[1:])
     for name, items in sets:
         if name == "tune-cv":
-            report = cross_validated(lambda ex: SemanticMatcher(embed=embed, examples=ex))
+            report = cross_validated(
+                lambda ex, d=matcher.decide: SemanticMatcher(embed=embed, examples=ex, decide=d)
+            )
         else:
             report = evaluate(matcher, items)
         base = evaluate(LiteralMatcher(), items)
@@ -645,21 +647,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="semantic matcher on the tuning part, two folds, each with the other's examples",
     )
     parser.add_argument("--no-examples", action="store_true", help="semantic without examples")
+    parser.add_argument(
+        "--decide",
+        choices=("classifier", "nearest"),
+        default="classifier",
+        help="semantic: a logistic regression over the labelled answers (shipped), or the "
+        "single nearest one (before 2026-12-04)",
+    )
     args = parser.parse_args(argv)
     if args.write_examples:
         return write_examples()
     if args.cv:
-        from outdial.script.intents import SemanticMatcher
-
         shared = SemanticMatcher()
-        report = cross_validated(lambda ex: SemanticMatcher(embed=shared._embed, examples=ex))
+        report = cross_validated(
+            lambda ex: SemanticMatcher(embed=shared._embed, examples=ex, decide=args.decide)
+        )
         print("set new, tune part, 2-fold cross-validation of the examples")
         print_report(report, show_errors=args.errors)
         return 0
     if args.matcher == "semantic" and args.no_examples:
-        from outdial.script.intents import SemanticMatcher
-
         matcher: Matcher = SemanticMatcher()
+    elif args.matcher == "semantic":
+        matcher = SemanticMatcher(examples=load_examples(), decide=args.decide)
     else:
         matcher = make_matcher(args.matcher)
     if args.summary:

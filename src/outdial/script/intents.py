@@ -45,6 +45,7 @@ from outdial.domain.utterance import (
 )
 from outdial.errors import OutdialError
 from outdial.script import language
+from outdial.script.intent_classifier import IntentClassifier
 
 if TYPE_CHECKING:
     from outdial.script.model import Intent
@@ -59,6 +60,9 @@ RULE_CONFIDENCE = 0.9
 # A negated phrase read as its opposite ("not pleased" -> the refusal) is less sure than either.
 FLIP_CONFIDENCE = 0.8
 FLIP_NEGATORS = frozenset({"not", "never"})
+# How the semantic matcher decides among labelled answers: the single nearest one, or a
+# logistic regression over all of them (``script/intent_classifier.py``).
+DECIDERS = ("nearest", "classifier")
 
 
 @dataclass(frozen=True)
@@ -659,6 +663,12 @@ class SemanticMatcher:
     names a sentence-transformers model to load with that library (operators' own models);
     with neither, the bundled all-MiniLM-L6-v2 runs on the numpy encoder
     (``outdial.script.minilm``), which needs no torch.
+
+    ``decide="classifier"`` (what ``make_matcher("semantic")`` builds) replaces the nearest
+    phrase by a logistic regression over all of the node's labelled answers
+    (``script/intent_classifier.py``): its most probable label is taken when it reaches
+    ``min_probability``, the closest labelled answer is at least ``min_similarity`` away, and
+    for a positive intent the probability of ``opt_out`` stays under ``opt_out_probability``.
     """
 
     def __init__(
@@ -672,7 +682,13 @@ class SemanticMatcher:
         positive_threshold: float = 0.65,
         timeout: float = 5.0,
         examples: Mapping[str, Sequence[str]] | None = None,
+        decide: str = "nearest",
+        min_probability: float = 0.4,
+        opt_out_probability: float = 0.15,
+        min_similarity: float = 0.3,
     ) -> None:
+        if decide not in DECIDERS:
+            raise ValueError(f"decide must be one of {DECIDERS}, not {decide!r}")
         if embed is None:
             embed = _load_sentence_transformer(model) if model else _load_minilm()
         self._embed = embed
@@ -682,7 +698,14 @@ class SemanticMatcher:
         self.rules = rules or RuleMatcher()
         self.timeout = timeout
         self.examples: Mapping[str, Sequence[str]] = examples or {}
+        self.decide = decide
+        self.min_probability = min_probability
+        self.opt_out_probability = opt_out_probability
+        self.min_similarity = min_similarity
         self._vectors: dict[str, Sequence[float]] = {}
+        # One fitted classifier per distinct node (its intents and phrases), kept while the
+        # process lives: a campaign's nodes repeat on every call.
+        self._classifiers: OrderedDict[tuple[IntentSpec, ...], IntentClassifier] = OrderedDict()
         # One encoding at a time: the cache is shared and two encodings would only compete
         # for the same cores the calls' audio needs.
         self._lock = threading.Lock()
@@ -694,7 +717,7 @@ class SemanticMatcher:
         ruled = self.rules.match(text, intents)
         if ruled is not None:
             return ruled
-        return self._nearest(text, intents)
+        return self._semantic(text, tuple(intents))
 
     async def match_async(self, text: str, intents: Sequence[IntentSpec]) -> IntentMatch | None:
         """``match`` without blocking the event loop: the rules (about 2 ms) run on the loop,
@@ -704,7 +727,7 @@ class SemanticMatcher:
         if ruled is not None:
             return ruled
         future = asyncio.get_running_loop().run_in_executor(
-            self.pool(), self._nearest, text, tuple(intents)
+            self.pool(), self._semantic, text, tuple(intents)
         )
         try:
             return await asyncio.wait_for(future, self.timeout)
@@ -725,14 +748,19 @@ class SemanticMatcher:
         if pool is not None:
             pool.shutdown(wait=True)
 
-    def _nearest(self, text: str, intents: Sequence[IntentSpec]) -> IntentMatch | None:
+    def _semantic(self, text: str, intents: tuple[IntentSpec, ...]) -> IntentMatch | None:
         normal = normalise(text)
         if not normal or language.hedged(language.rewrite(text)):
-            # A hedge the rules left unanswered is a re-ask, never a nearest guess.
+            # A hedge the rules left unanswered is a re-ask, never a guess by meaning.
             return None
+        if self.decide == "classifier":
+            return self._classified(text, normal, intents)
+        return self._nearest(text, normal, intents)
+
+    def _labelled(self, intents: Sequence[IntentSpec]) -> list[tuple[IntentSpec | None, str]]:
+        # The node's phrases, then labelled answers of the intents it listens for and of
+        # answers that mean none of them (``None``).
         names = {spec.name for spec in intents}
-        # The node's phrases, then labelled answers of the intents it listens for (and of
-        # answers that mean none of them): the nearest neighbour decides.
         labelled: list[tuple[IntentSpec | None, str]] = [
             (spec, p) for spec in intents for p in spec.phrases
         ]
@@ -740,6 +768,54 @@ class SemanticMatcher:
         for name, texts in self.examples.items():
             if name in names or name == NO_INTENT:
                 labelled.extend((by_name.get(name), t) for t in texts)
+        return labelled
+
+    def _accepted(
+        self, text: str, spec: IntentSpec, score: float, phrase: str
+    ) -> IntentMatch | None:
+        # A positive intent for a negated answer is never taken ("not happy" is no yes).
+        if spec.name == OPT_OUT or not spec.positive or not self.rules.negated(text):
+            return IntentMatch(spec.name, min(1.0, score), phrase)
+        return None
+
+    def _classified(
+        self, text: str, normal: str, intents: tuple[IntentSpec, ...]
+    ) -> IntentMatch | None:
+        classifier = self._classifier(intents)
+        verdict = classifier.decide(self._remember([normal])[normal])
+        by_name = {spec.name: spec for spec in intents}
+        spec = by_name.get(verdict.label)
+        if spec is None or verdict.probability < self.min_probability:
+            return None  # none of the intents, or no intent clearly ahead: re-ask
+        if verdict.nearest < self.min_similarity:
+            return None  # far from every labelled answer: the regression extrapolates
+        if spec.positive and spec.name != OPT_OUT and verdict.opt_out > self.opt_out_probability:
+            # Never a positive intent for what may be an opt-out: re-ask instead.
+            return None
+        return self._accepted(text, spec, verdict.probability, "(classifier)")
+
+    def _classifier(self, intents: tuple[IntentSpec, ...]) -> IntentClassifier:
+        with self._lock:
+            found = self._classifiers.get(intents)
+        if found is not None:
+            return found
+        labelled = self._labelled(intents)
+        keys = [normalise(t) for _, t in labelled]
+        vectors = self._remember(keys)
+        labels = [spec.name if spec is not None else NO_INTENT for spec, _ in labelled]
+        fitted = IntentClassifier(
+            [label for label, key in zip(labels, keys, strict=True) if key],
+            [vectors[key] for key in keys if key],
+            opt_out=OPT_OUT,
+        )
+        with self._lock:
+            self._classifiers[intents] = fitted
+            while len(self._classifiers) > 256:
+                self._classifiers.popitem(last=False)
+        return fitted
+
+    def _nearest(self, text: str, normal: str, intents: Sequence[IntentSpec]) -> IntentMatch | None:
+        labelled = self._labelled(intents)
         keys = [normalise(t) for _, t in labelled]
         vectors = self._remember([normal, *keys])
         scores = _similarities(vectors[normal], [vectors[k] for k in keys])
@@ -764,9 +840,7 @@ class SemanticMatcher:
             # Never a positive intent for what may be an opt-out (a misheard "quit calling"):
             # when an opt-out phrase is nearly as close, re-ask instead.
             return None
-        if spec.name == OPT_OUT or not spec.positive or not self.rules.negated(text):
-            return IntentMatch(spec.name, min(1.0, score), phrase)
-        return None
+        return self._accepted(text, spec, score, phrase)
 
     def _remember(self, texts: list[str]) -> dict[str, Sequence[float]]:
         # Serialised: ``match`` (threads of a caller) and ``match_async`` (the pool) share it.
@@ -797,5 +871,5 @@ def make_matcher(kind: str = "rules") -> Matcher:
     if kind == "rules":
         return RuleMatcher()
     if kind == "semantic":
-        return SemanticMatcher(examples=load_examples())
+        return SemanticMatcher(examples=load_examples(), decide="classifier")
     raise ValueError(f"intent matcher must be rules or semantic, not {kind!r}")
