@@ -107,3 +107,34 @@ def test_the_semantic_matcher_of_the_worker_decides_by_classifier() -> None:
         pytest.skip("the bundled MiniLM model is not installed")
     matcher = make_matcher("semantic")
     assert isinstance(matcher, SemanticMatcher) and matcher.decide == "classifier"
+
+
+def test_prepare_fits_a_node_before_its_first_answer() -> None:
+    matcher = _classifier()
+    matcher.prepare(INTENTS)
+    matcher.close()  # waits for the matcher's thread to finish what was submitted
+    assert tuple(INTENTS) in matcher._classifiers
+
+
+def test_a_template_conversation_prepares_every_listening_node() -> None:
+    from pathlib import Path
+
+    from outdial.script.engine import TemplateConversation
+    from outdial.script.template import load, parse
+
+    prepared: list[tuple[str, ...]] = []
+
+    class Recording:
+        def match(self, text: str, intents: Sequence[IntentSpec]) -> None:
+            return None
+
+        def prepare(self, intents: Sequence[IntentSpec]) -> None:
+            prepared.append(tuple(spec.name for spec in intents))
+
+    root = Path(__file__).resolve().parents[2]
+    source = root / "examples" / "templates" / "appointment-reminder.yaml"
+    template = load(parse(source.read_text(encoding="utf-8")))
+    TemplateConversation(template, Recording()).prepare()
+    listening = [n for n in template.nodes.values() if n.branches]
+    assert listening and len(prepared) == len(listening)
+    assert all("opt_out" in names for names in prepared)

@@ -64,7 +64,10 @@ class TaskContext:
         if task.script_id not in self._templates:
             with self.store.read() as tx:
                 script = tx.script(task.account_id, task.script_id)
-            self._templates[task.script_id] = load(from_json(script.definition)) if script else None
+            template = load(from_json(script.definition)) if script else None
+            self._templates[task.script_id] = template
+            if template is not None and self.conversation is None:
+                TemplateConversation(template, self.matcher).prepare()
         return self._templates[task.script_id]
 
     def conversation_for(self, task: RunnableTask) -> Conversation:

@@ -76,6 +76,16 @@ class TemplateConversation:
         }
         self._expected: dict[int, tuple[str, ...]] = {}
 
+    def prepare(self) -> None:
+        """Let the matcher get ready for every listening node (the semantic matcher encodes
+        its examples off the loop), so the first callee is not kept waiting."""
+        prepare = getattr(self.matcher, "prepare", None)
+        if prepare is None:
+            return
+        for node in self.t.nodes.values():
+            if node.branches:
+                prepare(self._intents_for(node))
+
     def _intents_for(self, node: Node) -> list[IntentSpec]:
         own = [self._specs[n] for n in node.branches if n in self._specs]
         globals_ = [GLOBAL_INTENTS[n] for n in GLOBAL_INTENT_NAMES]

@@ -25,6 +25,7 @@ import difflib
 import importlib
 import importlib.resources
 import importlib.util
+import logging
 import math
 import threading
 from collections import OrderedDict
@@ -49,6 +50,8 @@ from outdial.script.intent_classifier import IntentClassifier
 
 if TYPE_CHECKING:
     from outdial.script.model import Intent
+
+log = logging.getLogger(__name__)
 
 OPT_OUT = "opt_out"
 # The label of a labelled answer that means none of a node's intents (the engine re-asks).
@@ -733,6 +736,21 @@ class SemanticMatcher:
             return await asyncio.wait_for(future, self.timeout)
         except TimeoutError:
             return None
+
+    def prepare(self, intents: Sequence[IntentSpec]) -> None:
+        """Encode a node's labelled answers (and fit its classifier) in the matcher's thread
+        now, not at the node's first unmatched answer: the first encoding of every example
+        takes seconds, longer than a callee waits (and than ``timeout``)."""
+        self.pool().submit(self._prepared, tuple(intents))
+
+    def _prepared(self, intents: tuple[IntentSpec, ...]) -> None:
+        try:
+            if self.decide == "classifier":
+                self._classifier(intents)
+            else:
+                self._remember([normalise(t) for _, t in self._labelled(intents)])
+        except Exception:  # the first answer will try again and report it
+            log.warning("preparing the semantic matcher for a node failed", exc_info=True)
 
     def pool(self) -> ThreadPoolExecutor:
         """The encoding thread, started on first use."""
