@@ -346,3 +346,74 @@ def test_today_is_each_accounts_own_day(
     # At 05:00 UTC New York's 3 December begins: its call of the 2nd no longer counts.
     clock.set(datetime(2026, 12, 3, 5, 0, tzinfo=UTC))
     assert OverviewCache(store, clock).get(west.account_id).counts["today_calls"] == 0
+
+
+def test_template_funnel_counts_each_node_in_template_order(
+    world: Any, store: Store, clock: FakeClock
+) -> None:
+    """The seeded calls walk seed.WALKS in turn: 6 answered, 3 busy (no path)."""
+    from tests.console.seed import add_calls
+
+    _, data, console = world
+
+    def steps() -> dict[str, tuple[int, dict[str, int]]]:
+        walk = console.service.campaign(None, data.task_id)["walk"]
+        return {s.node: (s.reached, {k: v for k, v in s.ended.items() if v}) for s in walk.steps}
+
+    first = console.service.campaign(None, data.task_id)["walk"]
+    assert first.walked == 6
+    assert [s.node for s in first.steps] == [
+        "remind", "identify", "confirmed", "reschedule", "later", "opted_out", "goodbye"
+    ]  # fmt: skip
+    assert first.steps[0].reached_pct == 100.0
+    assert steps() == {
+        "remind": (6, {"callee": 1}),
+        "identify": (1, {}),
+        "confirmed": (3, {"bot": 3}),
+        "reschedule": (1, {"callee": 1}),
+        "later": (0, {}),
+        "opted_out": (0, {}),
+        "goodbye": (1, {"limit": 1}),
+    }
+    # Kept between views and extended by the calls written later, each counted once.
+    clock.advance(seconds=120)
+    steps()
+    add_calls(store, clock, data.acme, data.task_id, 3, None)
+    after = steps()
+    assert after["remind"] == (8, {"callee": 1})
+    assert after["confirmed"] == (5, {"bot": 5})
+    assert after["identify"] == (2, {})
+    clock.advance(seconds=120)
+    assert steps() == after
+
+
+def test_answer_rate_over_time_counts_attempts_and_answers_per_bucket(
+    world: Any, store: Store, clock: FakeClock
+) -> None:
+    from tests.console.seed import add_calls
+
+    _, data, console = world
+    rate = console.service.campaign(None, data.task_id)["rate"]
+    assert rate.bucket_minutes == 1
+    assert sum(p.attempts for p in rate.points) == 9
+    assert sum(p.answered for p in rate.points) == 6
+    # Three hours later: the span now needs wider buckets, and the empty ones between are kept.
+    clock.advance(seconds=3 * 3600)
+    add_calls(store, clock, data.acme, data.task_id, 3, None)
+    view = console.service.campaign(None, data.task_id)
+    rate = view["rate"]
+    assert rate.bucket_minutes == 5
+    assert sum(p.attempts for p in rate.points) == 12
+    assert sum(p.answered for p in rate.points) == 8
+    assert any(p.attempts == 0 and p.rate is None for p in rate.points)
+    assert rate.points[-1].attempts == 3 and rate.points[-1].rate == 66.7
+    assert view["rate_points"][-1][1:] == [66.7, 3, 2]
+
+
+def test_campaign_page_shows_the_template_funnel_and_the_rate_chart(world: Any) -> None:
+    client, data, _ = world
+    login(client, data.user)
+    page = client.get(f"/console/campaigns/{data.task_id}").text
+    assert 'id="template-funnel"' in page and 'data-node="identify"' in page
+    assert "ended here: bot 3" in page
+    assert 'id="rate-points"' in page

@@ -20,6 +20,7 @@ import orjson
 from outdial.clock import Clock, epoch_ms, from_epoch_ms
 from outdial.domain.codes import TaskStatus
 from outdial.errors import NotFound
+from outdial.service.campaign_stats import answer_rate, node_order, template_funnel
 from outdial.service.records import record_json
 from outdial.service.tasks import TaskService, local_time, progress
 from outdial.store import console as q
@@ -116,6 +117,7 @@ class ConsoleService:
         # once per process, then in small increments).
         self._tallies: dict[int, q.CallTally] = {}
         self._tally_lock = threading.Lock()
+        self._node_orders: dict[int, list[str]] = {}
 
     def _tally(self, conn: Any, task_id: int) -> q.CallTally:
         with self._tally_lock:
@@ -126,6 +128,15 @@ class ConsoleService:
             if current is None or current.last_id < keep.last_id:
                 self._tallies[task_id] = keep
         return show
+
+    def _nodes(self, conn: Any, script_id: int) -> list[str]:
+        # A stored template is never changed (a new version is a new id): parsed once.
+        nodes = self._node_orders.get(script_id)
+        if nodes is None:
+            texts = q.template_texts(conn, script_id)
+            nodes = node_order(*texts) if texts else []
+            self._node_orders[script_id] = nodes
+        return nodes
 
     def campaigns(
         self, scope: int | None, status: int | None, search: str | None, page: int
@@ -159,10 +170,21 @@ class ConsoleService:
             row = q.task_row(tx.conn, scope, task_id)
             if row is None:
                 raise NotFound(f"campaign {task_id} does not exist")
-            funnel = q.task_funnel(tx.conn, task_id, self._tally(tx.conn, task_id))
+            tally = self._tally(tx.conn, task_id)
+            funnel = q.task_funnel(tx.conn, task_id, tally)
+            nodes = self._nodes(tx.conn, int(row["script_id"]))
             children = q.child_tasks(tx.conn, task_id)
         view = self._task_view({**row, "app_id": ""})
-        return {"task": view, "funnel": funnel, "children": children}
+        rate = answer_rate(tally.minutes)
+        return {
+            "task": view,
+            "funnel": funnel,
+            "walk": template_funnel(nodes, tally.walks),
+            "rate": rate,
+            # For the chart: [bucket start (s), answer rate % or null, attempts, answered].
+            "rate_points": [[p.at // 1000, p.rate, p.attempts, p.answered] for p in rate.points],
+            "children": children,
+        }
 
     def act(self, scope: int | None, task_id: int, action: str) -> str:
         """Pause, resume or cancel one campaign; returns what was done, in words."""

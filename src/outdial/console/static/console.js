@@ -1,4 +1,4 @@
-// outdial console: the calls-per-minute chart (uPlot), the audio player's seek buttons.
+// outdial console: the charts (uPlot), the audio player's seek buttons.
 (function () {
   "use strict";
   function drawChart() {
@@ -18,6 +18,36 @@
       scales: { x: { time: true } },
     }, [xs, ys], el);
   }
+  // The campaign's answer rate per bucket: [start s, rate % or null, attempts, answered].
+  function drawRateChart() {
+    var el = document.getElementById("rate-chart");
+    var data = document.getElementById("rate-points");
+    if (!el || !data || !window.uPlot) return;
+    var points = JSON.parse(data.textContent);
+    var xs = points.map(function (p) { return p[0]; });
+    var rates = points.map(function (p) { return p[1]; });
+    var attempts = points.map(function (p) { return p[2]; });
+    if (xs.length === 1) {
+      // One bucket is a dot with no span: widen the axis by a bucket on each side.
+      var step = 60; xs = [xs[0] - step, xs[0], xs[0] + step];
+      rates = [null, rates[0], null]; attempts = [null, attempts[0], null];
+    }
+    el.innerHTML = "";
+    var width = Math.max(260, el.clientWidth);
+    new window.uPlot({
+      width: width, height: 220,
+      series: [
+        {},
+        { label: "answer rate %", scale: "pct", stroke: "#1a7f37", width: 2,
+          points: { show: xs.length < 40 }, value: function (u, v) { return v == null ? "-" : v + "%"; } },
+        { label: "attempts", scale: "n", stroke: "#0a58ca", fill: "rgba(10,88,202,0.10)",
+          points: { show: false } },
+      ],
+      axes: [{}, { scale: "pct", label: "%", values: function (u, vs) { return vs.map(function (v) { return v + "%"; }); } },
+             { scale: "n", side: 1, label: "attempts", grid: { show: false } }],
+      scales: { x: { time: true }, pct: { range: [0, 100] } },
+    }, [xs, rates, attempts], el);
+  }
   function wirePlayer() {
     var player = document.getElementById("player");
     var out = document.getElementById("duration");
@@ -32,12 +62,13 @@
       });
     });
   }
-  document.addEventListener("DOMContentLoaded", function () { drawChart(); wirePlayer(); });
-  document.addEventListener("htmx:afterSwap", drawChart);
+  function drawCharts() { drawChart(); drawRateChart(); }
+  document.addEventListener("DOMContentLoaded", function () { drawCharts(); wirePlayer(); });
+  document.addEventListener("htmx:afterSwap", drawCharts);
   // Redrawn at the new width when the window changes (a phone turned, a resized window).
   var pending = null;
   window.addEventListener("resize", function () {
     clearTimeout(pending);
-    pending = setTimeout(drawChart, 100);
+    pending = setTimeout(drawCharts, 100);
   });
 })();
