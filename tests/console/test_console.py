@@ -417,3 +417,56 @@ def test_campaign_page_shows_the_template_funnel_and_the_rate_chart(world: Any) 
     assert 'id="template-funnel"' in page and 'data-node="identify"' in page
     assert "ended here: bot 3" in page
     assert 'id="rate-points"' in page
+
+
+def test_resend_asks_for_confirmation_and_makes_a_child_campaign(world: Any) -> None:
+    client, data, _ = world
+    login(client, data.user)
+    page = client.get(f"/console/campaigns/{data.task_id}").text
+    token = _csrf(page)
+    assert "action-resend-all" not in page  # only a finished or cancelled campaign
+    # Calling again a campaign still calling is a clear message.
+    early = client.post(
+        f"/console/campaigns/{data.task_id}/resend-all", data={"csrf": token, "confirm": "yes"}
+    )
+    assert early.status_code == 409 and "can be called again" in early.text
+    client.post(f"/console/campaigns/{data.task_id}/cancel", data={"csrf": token, "confirm": "yes"})
+    page = client.get(f"/console/campaigns/{data.task_id}").text
+    assert 'id="action-resend-not-connected"' in page
+    url = f"/console/campaigns/{data.task_id}/resend-not-connected"
+    ask = client.post(url, data={"csrf": token})
+    assert ask.status_code == 200 and "Yes, resend not connected" in ask.text
+    assert "were not connected" in ask.text
+    done = client.post(url, data={"csrf": token, "confirm": "yes"})
+    assert done.status_code == 200 and "Campaign sent again as a new campaign:" in done.text
+    # 12 callees, 6 connected: the 6 others are called again, in a child listed on the page.
+    child = re.search(r'id="made">([^<]+)<', done.text)
+    assert child and child.group(1).endswith(" resend 1")
+    rows = re.findall(r"<tr>\s*<td>resend</td>.*?</tr>", done.text, re.S)
+    assert len(rows) == 1 and '<td class="num">6</td>' in rows[0]
+    again = client.post(
+        f"/console/campaigns/{data.task_id}/resend-all", data={"csrf": token, "confirm": "yes"}
+    )
+    assert re.search(r'id="made">[^<]+ resend 2<', again.text)
+    assert len(re.findall(r"<td>resend</td>", again.text)) == 2
+
+
+def test_an_account_user_cannot_resend_another_accounts_campaign(world: Any, store: Store) -> None:
+    from sqlalchemy import func, select
+
+    from outdial.store import schema
+
+    client, data, _ = world
+    login(client, data.user)
+    token = _csrf(client.get("/console/campaigns").text)
+    for confirm in ("", "yes"):
+        resp = client.post(
+            f"/console/campaigns/{data.other_task_id}/resend-all",
+            data={"csrf": token, "confirm": confirm},
+        )
+        assert resp.status_code == 404 and "does not exist" in resp.text
+    with store.read() as tx:
+        children = tx.conn.execute(
+            select(func.count()).where(schema.tasks.c.parent_task_id == data.other_task_id)
+        ).scalar_one()
+    assert children == 0

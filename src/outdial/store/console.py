@@ -403,8 +403,10 @@ def task_row(conn: Connection, account_id: int | None, task_id: int) -> dict[str
 
 
 def child_tasks(conn: Connection, task_id: int) -> list[dict[str, Any]]:
+    """The recall rounds and resends made from a task, with their counters (no call count)."""
+    t = s.tasks.c
     rows = conn.execute(
-        select(s.tasks.c.id, s.tasks.c.task_name, s.tasks.c.status, s.tasks.c.recall_round)
+        select(t.id, t.task_name, t.status, t.recall_round, t.num_cnt, t.call_num, t.success)
         .where(s.tasks.c.parent_task_id == task_id)
         .order_by(s.tasks.c.id)
     ).mappings()

@@ -34,19 +34,22 @@
     }
     el.innerHTML = "";
     var width = Math.max(260, el.clientWidth);
+    // Attempts as bars behind, the rate as a line on top: one bucket still shows both.
+    var bars = window.uPlot.paths && window.uPlot.paths.bars ? window.uPlot.paths.bars({ size: [0.7, 48] }) : undefined;
     new window.uPlot({
       width: width, height: 220,
       series: [
         {},
+        { label: "attempts", scale: "n", stroke: "#84adff", fill: "rgba(10,88,202,0.18)",
+          paths: bars, points: { show: false } },
         { label: "answer rate %", scale: "pct", stroke: "#1a7f37", width: 2,
-          points: { show: xs.length < 40 }, value: function (u, v) { return v == null ? "-" : v + "%"; } },
-        { label: "attempts", scale: "n", stroke: "#0a58ca", fill: "rgba(10,88,202,0.10)",
-          points: { show: false } },
+          points: { show: xs.length < 40, size: 6 },
+          value: function (u, v) { return v == null ? "-" : v + "%"; } },
       ],
-      axes: [{}, { scale: "pct", label: "%", values: function (u, vs) { return vs.map(function (v) { return v + "%"; }); } },
+      axes: [{}, { scale: "pct", label: "answer rate", values: function (u, vs) { return vs.map(function (v) { return v + "%"; }); } },
              { scale: "n", side: 1, label: "attempts", grid: { show: false } }],
-      scales: { x: { time: true }, pct: { range: [0, 100] } },
-    }, [xs, rates, attempts], el);
+      scales: { x: { time: true }, pct: { range: [0, 100] }, n: { range: function (u, lo, hi) { return [0, Math.max(1, hi)]; } } },
+    }, [xs, attempts, rates], el);
   }
   function wirePlayer() {
     var player = document.getElementById("player");
