@@ -44,11 +44,24 @@ COLUMNS = (
     "account_id, task_id, callee_id, attempt, callee, display_num, script_id, outcome, "
     "submit_time, call_time, answer_time, hangup_time, call_duration, ring_duration, "
     "charged_duration, cost, termination_code, termination_reason, sip_code, intent, grade, "
-    "created_at"
+    "path, hangup_side, created_at"
+)
+
+# The answered rows walk appointment-reminder.yaml (the seeded campaign's template) five ways,
+# so the campaign page's template funnel groups real paths.
+WALKS = (
+    ("'[\"remind\"]'", "'callee'"),
+    ('\'["remind","confirmed"]\'', "'bot'"),
+    ('\'["remind","identify","confirmed"]\'', "'bot'"),
+    ('\'["remind","reschedule"]\'', "'callee'"),
+    ('\'["remind","goodbye"]\'', "'limit'"),
 )
 
 
 def _values(x: str, acc: Seeded, callee_a: int, callee_b: int, now: int) -> str:
+    def walk(part: int) -> str:
+        return " ".join(f"WHEN {x} % 5 = {i} THEN {w[part]}" for i, w in enumerate(WALKS))
+
     # Even rows: the measured campaign (account A); odd rows: the other account's.
     a, b = acc.acme.account_id, acc.other.account_id
     return (
@@ -60,7 +73,10 @@ def _values(x: str, acc: Seeded, callee_a: int, callee_b: int, now: int) -> str:
         f"{now - 4_000_000}, {now - 4_000_000}, {now - 3_500_000}, {now - 3_000_000} + {x}, "
         f"{x} % 120, 5, 60, 200, 0, 'ok', 200, "
         f"CASE WHEN {x} % 3 = 0 THEN NULL ELSE 'yes' END, "
-        f"CASE WHEN {x} % 3 = 0 THEN NULL ELSE 'A' END, {now - 3_000_000} + {x}"
+        f"CASE WHEN {x} % 3 = 0 THEN NULL ELSE 'A' END, "
+        f"CASE WHEN {x} % 3 = 0 THEN NULL {walk(0)} END, "
+        f"CASE WHEN {x} % 3 = 0 THEN 'system' {walk(1)} END, "
+        f"{now - 3_000_000} + {x}"
     )
 
 

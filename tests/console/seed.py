@@ -51,9 +51,30 @@ def _wav(path: Path, seconds: float = 1.5) -> None:
         )
 
 
-def _task(api: TestClient, store: Store, clock: Clock, acc: TestAccount, name: str, n: int) -> int:
-    script = import_example(store, clock, acc, "simple-notice.yaml")
-    numbers = [{"calleeNumber": f"4479009{i:05d}", "text1": "Alex"} for i in range(n)]
+# The walks of answered calls through appointment-reminder.yaml, taken in turn, with who
+# hung up: the template funnel's tests count on them.
+WALKS = [
+    (["remind", "confirmed"], "bot"),
+    (["remind", "identify", "confirmed"], "bot"),
+    (["remind"], "callee"),
+    (["remind", "reschedule"], "callee"),
+    (["remind", "goodbye"], "limit"),
+]
+
+
+def _task(
+    api: TestClient,
+    store: Store,
+    clock: Clock,
+    acc: TestAccount,
+    name: str,
+    n: int,
+    template: str = "simple-notice.yaml",
+) -> int:
+    script = import_example(store, clock, acc, template)
+    numbers = [
+        {"calleeNumber": f"4479009{i:05d}", "text1": "Alex", "text2": "Monday"} for i in range(n)
+    ]
     body = send_body(
         acc, script, taskName=name, numberInfoList=numbers, sendTime=..., allowSendTime=...
     )
@@ -65,15 +86,19 @@ def _task(api: TestClient, store: Store, clock: Clock, acc: TestAccount, name: s
 def add_calls(
     store: Store, clock: Clock, acc: TestAccount, task_id: int, n: int, recordings: Path | None
 ) -> list[int]:
-    """Finished call records for the first ``n`` callees (every third fails)."""
+    """Finished call records for the first ``n`` callees (every third fails; the answered
+    ones walk WALKS in turn)."""
     now = epoch_ms(clock.now())
     ids = []
     with store.write() as tx:
         callees = tx.conn.execute(
             schema.callees.select().where(schema.callees.c.task_id == task_id).limit(n)
         ).mappings()
+        answered = 0
         for i, callee in enumerate(list(callees)):
             ok = i % 3 != 2
+            walk, side = WALKS[answered % len(WALKS)] if ok else (None, "system")
+            answered += ok
             transcript = [
                 {"speaker": "bot", "text": "Hello Alex, this is a reminder.", "at": 0.2},
                 {"speaker": "callee", "text": "yes thanks", "at": 0.9},
@@ -107,8 +132,8 @@ def add_calls(
                     intent="yes" if ok else None,
                     grade="A" if ok else None,
                     transcript=orjson.dumps(transcript).decode() if ok else None,
-                    hangup_side="callee",
-                    path=orjson.dumps(["greet", "bye"]).decode(),
+                    hangup_side=side,
+                    path=orjson.dumps(walk).decode() if walk else None,
                     recording_file_id=rec,
                     created_at=now - 40000 + i,
                 )
@@ -136,7 +161,7 @@ def add_calls(
 def seed(api: TestClient, store: Store, clock: Clock, recordings: Path, tag: str) -> Seeded:
     acme = make_account(store, clock, name=f"Acme {tag}")
     other = make_account(store, clock, name=f"Other {tag}")
-    task_id = _task(api, store, clock, acme, f"spring-{tag}", 12)
+    task_id = _task(api, store, clock, acme, f"spring-{tag}", 12, "appointment-reminder.yaml")
     other_task = _task(api, store, clock, other, f"secret-{tag}", 3)
     call_ids = add_calls(store, clock, acme, task_id, 9, recordings)
     other_calls = add_calls(store, clock, other, other_task, 1, None)

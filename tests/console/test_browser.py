@@ -92,11 +92,16 @@ def browser() -> Iterator[Any]:
     driver.quit()
 
 
-def shoot(driver: Any, name: str) -> None:
-    """Capture the page at both widths (then back to desktop)."""
+def shoot(driver: Any, name: str, scroll_to: str | None = None) -> None:
+    """Capture the page at both widths (then back to desktop), scrolled to ``scroll_to``."""
     for label, (w, h) in SIZES.items():
         driver.set_window_size(w, h)
         time.sleep(0.4)  # let the layout settle and the chart redraw at the new width
+        if scroll_to:
+            driver.execute_script(
+                "document.querySelector(arguments[0]).scrollIntoView()", scroll_to
+            )
+            time.sleep(0.1)
         driver.save_screenshot(str(ARTIFACTS / f"{name}-{label}.png"))
     driver.set_window_size(*SIZES["desktop"])
 
@@ -149,7 +154,14 @@ def test_operator_walks_through_the_console(browser: Any, server: Any) -> None:
     assert "calling" in wait_for(d, "#status").text
     funnel = d.find_element(By.ID, "funnel").text
     assert "Dialed" in funnel and "Answered" in funnel
+    # The template funnel: every node in the template's order, who ended calls where.
+    nodes = d.find_elements(By.CSS_SELECTOR, "#template-funnel li.node")
+    assert [n.get_attribute("data-node") for n in nodes][:3] == ["remind", "identify", "confirmed"]
+    assert "ended here: bot 3" in nodes[2].text
+    wait_for(d, "#rate-chart canvas")
     shoot(d, "campaign")
+    shoot(d, "campaign-template-funnel", "#template-funnel")
+    shoot(d, "campaign-answer-rate", "#rate-chart")
     # The open page follows the campaign: three more calls finish, the page polls (5 s).
     assert d.find_element(By.ID, "progress").text == "75%"
     add_calls(store, clock, data.acme, data.task_id, 3, None)
@@ -164,6 +176,22 @@ def test_operator_walks_through_the_console(browser: Any, server: Any) -> None:
     d.find_element(By.ID, "action-resume").click()
     wait_for(d, "#confirm").click()
     assert wait_for(d, "#done").text == "Campaign resumed."
+
+    # Cancel, then call again the callees not connected: a child campaign, listed.
+    d.find_element(By.ID, "action-cancel").click()
+    wait_for(d, "#confirm").click()
+    assert wait_for(d, "#done").text == "Campaign cancelled."
+    d.find_element(By.ID, "action-resend-not-connected").click()
+    confirm = wait_for(d, "#confirm")
+    assert "not connected" in d.find_element(By.TAG_NAME, "h1").text + confirm.text
+    shoot(d, "confirm-resend")
+    confirm.click()
+    made = wait_for(d, "#made")
+    assert made.text.endswith(" resend 1")
+    child_row = d.find_element(By.CSS_SELECTOR, "#children tbody tr")
+    assert made.text in child_row.text and "resend" in child_row.text
+    shoot(d, "campaign-resent")
+    shoot(d, "campaign-children", "#children")
 
     csv_text = d.execute_async_script(
         "const done = arguments[0];"

@@ -346,3 +346,127 @@ def test_today_is_each_accounts_own_day(
     # At 05:00 UTC New York's 3 December begins: its call of the 2nd no longer counts.
     clock.set(datetime(2026, 12, 3, 5, 0, tzinfo=UTC))
     assert OverviewCache(store, clock).get(west.account_id).counts["today_calls"] == 0
+
+
+def test_template_funnel_counts_each_node_in_template_order(
+    world: Any, store: Store, clock: FakeClock
+) -> None:
+    """The seeded calls walk seed.WALKS in turn: 6 answered, 3 busy (no path)."""
+    from tests.console.seed import add_calls
+
+    _, data, console = world
+
+    def steps() -> dict[str, tuple[int, dict[str, int]]]:
+        walk = console.service.campaign(None, data.task_id)["walk"]
+        return {s.node: (s.reached, {k: v for k, v in s.ended.items() if v}) for s in walk.steps}
+
+    first = console.service.campaign(None, data.task_id)["walk"]
+    assert first.walked == 6
+    assert [s.node for s in first.steps] == [
+        "remind", "identify", "confirmed", "reschedule", "later", "opted_out", "goodbye"
+    ]  # fmt: skip
+    assert first.steps[0].reached_pct == 100.0
+    assert steps() == {
+        "remind": (6, {"callee": 1}),
+        "identify": (1, {}),
+        "confirmed": (3, {"bot": 3}),
+        "reschedule": (1, {"callee": 1}),
+        "later": (0, {}),
+        "opted_out": (0, {}),
+        "goodbye": (1, {"limit": 1}),
+    }
+    # Kept between views and extended by the calls written later, each counted once.
+    clock.advance(seconds=120)
+    steps()
+    add_calls(store, clock, data.acme, data.task_id, 3, None)
+    after = steps()
+    assert after["remind"] == (8, {"callee": 1})
+    assert after["confirmed"] == (5, {"bot": 5})
+    assert after["identify"] == (2, {})
+    clock.advance(seconds=120)
+    assert steps() == after
+
+
+def test_answer_rate_over_time_counts_attempts_and_answers_per_bucket(
+    world: Any, store: Store, clock: FakeClock
+) -> None:
+    from tests.console.seed import add_calls
+
+    _, data, console = world
+    rate = console.service.campaign(None, data.task_id)["rate"]
+    assert rate.bucket_minutes == 1
+    assert sum(p.attempts for p in rate.points) == 9
+    assert sum(p.answered for p in rate.points) == 6
+    # Three hours later: the span now needs wider buckets, and the empty ones between are kept.
+    clock.advance(seconds=3 * 3600)
+    add_calls(store, clock, data.acme, data.task_id, 3, None)
+    view = console.service.campaign(None, data.task_id)
+    rate = view["rate"]
+    assert rate.bucket_minutes == 5
+    assert sum(p.attempts for p in rate.points) == 12
+    assert sum(p.answered for p in rate.points) == 8
+    assert any(p.attempts == 0 and p.rate is None for p in rate.points)
+    assert rate.points[-1].attempts == 3 and rate.points[-1].rate == 66.7
+    assert view["rate_points"][-1][1:] == [66.7, 3, 2]
+
+
+def test_campaign_page_shows_the_template_funnel_and_the_rate_chart(world: Any) -> None:
+    client, data, _ = world
+    login(client, data.user)
+    page = client.get(f"/console/campaigns/{data.task_id}").text
+    assert 'id="template-funnel"' in page and 'data-node="identify"' in page
+    assert "ended here: bot 3" in page
+    assert 'id="rate-points"' in page
+
+
+def test_resend_asks_for_confirmation_and_makes_a_child_campaign(world: Any) -> None:
+    client, data, _ = world
+    login(client, data.user)
+    page = client.get(f"/console/campaigns/{data.task_id}").text
+    token = _csrf(page)
+    assert "action-resend-all" not in page  # only a finished or cancelled campaign
+    # Calling again a campaign still calling is a clear message.
+    early = client.post(
+        f"/console/campaigns/{data.task_id}/resend-all", data={"csrf": token, "confirm": "yes"}
+    )
+    assert early.status_code == 409 and "can be called again" in early.text
+    client.post(f"/console/campaigns/{data.task_id}/cancel", data={"csrf": token, "confirm": "yes"})
+    page = client.get(f"/console/campaigns/{data.task_id}").text
+    assert 'id="action-resend-not-connected"' in page
+    url = f"/console/campaigns/{data.task_id}/resend-not-connected"
+    ask = client.post(url, data={"csrf": token})
+    assert ask.status_code == 200 and "Yes, resend not connected" in ask.text
+    assert "were not connected" in ask.text
+    done = client.post(url, data={"csrf": token, "confirm": "yes"})
+    assert done.status_code == 200 and "Campaign sent again as a new campaign:" in done.text
+    # 12 callees, 6 connected: the 6 others are called again, in a child listed on the page.
+    child = re.search(r'id="made">([^<]+)<', done.text)
+    assert child and child.group(1).endswith(" resend 1")
+    rows = re.findall(r"<tr>\s*<td>resend</td>.*?</tr>", done.text, re.S)
+    assert len(rows) == 1 and '<td class="num">6</td>' in rows[0]
+    again = client.post(
+        f"/console/campaigns/{data.task_id}/resend-all", data={"csrf": token, "confirm": "yes"}
+    )
+    assert re.search(r'id="made">[^<]+ resend 2<', again.text)
+    assert len(re.findall(r"<td>resend</td>", again.text)) == 2
+
+
+def test_an_account_user_cannot_resend_another_accounts_campaign(world: Any, store: Store) -> None:
+    from sqlalchemy import func, select
+
+    from outdial.store import schema
+
+    client, data, _ = world
+    login(client, data.user)
+    token = _csrf(client.get("/console/campaigns").text)
+    for confirm in ("", "yes"):
+        resp = client.post(
+            f"/console/campaigns/{data.other_task_id}/resend-all",
+            data={"csrf": token, "confirm": confirm},
+        )
+        assert resp.status_code == 404 and "does not exist" in resp.text
+    with store.read() as tx:
+        children = tx.conn.execute(
+            select(func.count()).where(schema.tasks.c.parent_task_id == data.other_task_id)
+        ).scalar_one()
+    assert children == 0

@@ -25,8 +25,9 @@ from starlette.responses import StreamingResponse
 from outdial.clock import Clock
 from outdial.config import Settings
 from outdial.errors import AuthError, NotFound, OutdialError, ValidationError
-from outdial.service.console import ACTIONS, ConsoleService
+from outdial.service.console import ACTIONS, RESENDS, ConsoleService
 from outdial.service.operators import LoginThrottled, OperatorService, Session
+from outdial.service.recall import RecallService
 from outdial.service.submit import SubmitPolicy
 from outdial.service.tasks import TaskService
 from outdial.store.console import CallsQuery
@@ -39,6 +40,7 @@ LOGIN_COOKIE = "od_login"
 MAX_FORM_BYTES = 16 * 1024
 DONE_MESSAGES = {a: f"Campaign {p}." for a, p in
                  (("pause", "paused"), ("resume", "resumed"), ("cancel", "cancelled"))}  # fmt: skip
+DONE_MESSAGES |= {a: "Campaign sent again as a new campaign:" for a in RESENDS}
 
 CALL_FILTERS = ("task", "outcome", "intent", "grade", "number", "min_duration", "from", "to")
 
@@ -49,8 +51,9 @@ class Console:
     def __init__(self, settings: Settings, store: Store, clock: Clock) -> None:
         self.settings = settings
         self.operators = OperatorService(store, clock)
-        tasks = TaskService(store, clock, SubmitPolicy.from_settings(settings))
-        self.service = ConsoleService(store, clock, tasks)
+        policy = SubmitPolicy.from_settings(settings)
+        tasks = TaskService(store, clock, policy)
+        self.service = ConsoleService(store, clock, tasks, RecallService(store, clock, policy))
 
 
 def install(app: FastAPI, settings: Settings, store: Store, clock: Clock) -> Console:
@@ -287,7 +290,10 @@ async def campaign(request: Request, task_id: str) -> Response:
             _console(request).service.campaign, session.operator.scope, _task_id(request)
         )
         done = DONE_MESSAGES.get(request.query_params.get("done", ""))
-        return _render(request, "campaign.html", 200, session, done=done, **data)
+        # The new campaign of a resend, linked from the message when it is one of the children.
+        child = _int(request.query_params.get("child"), "child")
+        made = next((c for c in data["children"] if c["id"] == child), None)
+        return _render(request, "campaign.html", 200, session, done=done, made=made, **data)
 
     return await _guarded(request, page)
 
@@ -308,13 +314,18 @@ async def campaign_live(request: Request, task_id: str) -> Response:
 @router.post("/campaigns/{task_id}/{action}")
 async def campaign_action(request: Request, task_id: str, action: str) -> Response:
     async def page(request: Request, session: Session) -> Response:
-        if action not in ACTIONS:
+        if action not in ACTIONS and action not in RESENDS:
             raise NotFound(f"no action {action!r}")
         tid = _task_id(request)
         svc = _console(request).service
         if request.state.form.get("confirm") != "yes":
             data = await run_in_threadpool(svc.campaign, session.operator.scope, tid)
             return _render(request, "confirm.html", 200, session, action=action, **data)
+        if action in RESENDS:
+            child = await run_in_threadpool(svc.resend, session.operator.scope, tid, action)
+            return RedirectResponse(
+                f"{PREFIX}/campaigns/{tid}?done={action}&child={child}", status_code=303
+            )
         await run_in_threadpool(svc.act, session.operator.scope, tid, action)
         return RedirectResponse(f"{PREFIX}/campaigns/{tid}?done={action}", status_code=303)
 

@@ -19,7 +19,9 @@ import orjson
 
 from outdial.clock import Clock, epoch_ms, from_epoch_ms
 from outdial.domain.codes import TaskStatus
-from outdial.errors import NotFound
+from outdial.errors import NotFound, TaskNameExists
+from outdial.service.campaign_stats import answer_rate, node_order, template_funnel
+from outdial.service.recall import RecallService
 from outdial.service.records import record_json
 from outdial.service.tasks import TaskService, local_time, progress
 from outdial.store import console as q
@@ -29,6 +31,9 @@ SNAPSHOT_SECONDS = 5.0
 CHART_MINUTES = 60
 PAGE_SIZE = 50
 ACTIONS = ("pause", "resume", "cancel")
+# Resend: a child campaign of the callees again; "not connected" leaves out the connected.
+RESENDS = {"resend-all": False, "resend-not-connected": True}
+RESEND_NAME_TRIES = 20
 
 STATUS_NAMES = {
     int(TaskStatus.WAITING): "waiting",
@@ -106,16 +111,20 @@ def _every_minute(points: list[tuple[int, int]], now: int) -> list[tuple[int, in
 
 
 class ConsoleService:
-    def __init__(self, store: Store, clock: Clock, tasks: TaskService) -> None:
+    def __init__(
+        self, store: Store, clock: Clock, tasks: TaskService, recalls: RecallService
+    ) -> None:
         self.store = store
         self.clock = clock
         self.tasks = tasks
+        self.recalls = recalls
         self.overview = OverviewCache(store, clock)
         # Per task: counts of its calls so far. Call records are only ever added, so a view
         # counts just the calls written since the last one (a 500,000-call campaign is read
         # once per process, then in small increments).
         self._tallies: dict[int, q.CallTally] = {}
         self._tally_lock = threading.Lock()
+        self._node_orders: dict[int, list[str]] = {}
 
     def _tally(self, conn: Any, task_id: int) -> q.CallTally:
         with self._tally_lock:
@@ -126,6 +135,15 @@ class ConsoleService:
             if current is None or current.last_id < keep.last_id:
                 self._tallies[task_id] = keep
         return show
+
+    def _nodes(self, conn: Any, script_id: int) -> list[str]:
+        # A stored template is never changed (a new version is a new id): parsed once.
+        nodes = self._node_orders.get(script_id)
+        if nodes is None:
+            texts = q.template_texts(conn, script_id)
+            nodes = node_order(*texts) if texts else []
+            self._node_orders[script_id] = nodes
+        return nodes
 
     def campaigns(
         self, scope: int | None, status: int | None, search: str | None, page: int
@@ -159,10 +177,22 @@ class ConsoleService:
             row = q.task_row(tx.conn, scope, task_id)
             if row is None:
                 raise NotFound(f"campaign {task_id} does not exist")
-            funnel = q.task_funnel(tx.conn, task_id, self._tally(tx.conn, task_id))
+            tally = self._tally(tx.conn, task_id)
+            funnel = q.task_funnel(tx.conn, task_id, tally)
+            nodes = self._nodes(tx.conn, int(row["script_id"]))
             children = q.child_tasks(tx.conn, task_id)
         view = self._task_view({**row, "app_id": ""})
-        return {"task": view, "funnel": funnel, "children": children}
+        rate = answer_rate(tally.minutes)
+        return {
+            "task": view,
+            "funnel": funnel,
+            "walk": template_funnel(nodes, tally.walks),
+            "rate": rate,
+            # For the chart: [bucket start (s), answer rate % or null, attempts, answered].
+            "rate_points": [[p.at // 1000, p.rate, p.attempts, p.answered] for p in rate.points],
+            "children": children,
+            "status_names": STATUS_NAMES,
+        }
 
     def act(self, scope: int | None, task_id: int, action: str) -> str:
         """Pause, resume or cancel one campaign; returns what was done, in words."""
@@ -178,6 +208,37 @@ class ConsoleService:
         ](account_id, body)
         past = {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}[action]
         return f"Campaign {task_id} {past}."
+
+    def resend(self, scope: int | None, task_id: int, action: str) -> int:
+        """Call a finished or cancelled campaign's callees again (all, or those not connected)
+        as a child campaign named after it; returns the child's id."""
+        if action not in RESENDS:
+            raise NotFound(f"no action {action!r}")
+        with self.store.read() as tx:
+            row = q.task_row(tx.conn, scope, task_id)
+        if row is None:
+            raise NotFound(f"campaign {task_id} does not exist")
+        fields = {
+            "keyId": task_id,
+            "resendType": 1 if RESENDS[action] else 0,
+            "scriptId": row["script_id"],
+            "displayNum": row["display_num"],
+            "allowSendTime": orjson.loads(row["allow_send_time"] or "[]"),
+            "maxRingingTime": row["max_ringing_time"],
+            "enableRecording": row["enable_recording"],
+            "calloutRate": row["callout_rate"],
+            "timezone": row["timezone"],
+            "windowZone": row["window_zone"],
+        }
+        base = str(row["task_name"])[:50]
+        # The name must be unique in the account: the first free "<name> resend N".
+        for n in range(1, RESEND_NAME_TRIES + 1):
+            body = orjson.dumps({**fields, "taskName": f"{base} resend {n}"})
+            try:
+                return self.recalls.resend(int(row["account_id"]), body)
+            except TaskNameExists:
+                continue
+        raise TaskNameExists(f"campaign {task_id} has been resent {RESEND_NAME_TRIES} times")
 
     def calls(self, query: q.CallsQuery) -> dict[str, Any]:
         with self.store.read() as tx:

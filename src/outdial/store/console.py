@@ -136,13 +136,19 @@ class Funnel:
 
 @dataclass
 class CallTally:
-    """Counts over a task's call records up to ``last_id``: added to, never recounted."""
+    """Counts over a task's call records up to ``last_id``: added to, never recounted.
+
+    ``walks`` counts answered calls by (path through the template as stored, JSON text;
+    hang-up side); ``minutes`` maps a minute (epoch ms) to [attempts, answered] ended in it.
+    """
 
     last_id: int = 0
     answered: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
     intents: dict[str, int] = field(default_factory=dict)
     grades: dict[str, int] = field(default_factory=dict)
+    walks: dict[tuple[str, str], int] = field(default_factory=dict)
+    minutes: dict[int, list[int]] = field(default_factory=dict)
 
 
 # A call record is counted for good only once it is this old: ids are handed out before
@@ -164,22 +170,46 @@ def tally_calls(
     boundary = int(recent) - 1 if recent is not None else int(top or tally.last_id)
     answered = case((c.answer_time.is_not(None), 1), else_=0)
     settled = case((c.id <= boundary, 1), else_=0)
+    # The path is grouped as stored: a template has few distinct walks, so the groups stay
+    # few and the nodes are counted from them, not from every call.
     rows = conn.execute(
-        select(c.outcome, c.intent, c.grade, answered, settled, func.count())
+        select(c.outcome, c.intent, c.grade, answered, c.path, c.hangup_side, settled, func.count())
         .where(*after)
-        .group_by(c.outcome, c.intent, c.grade, answered, settled)
+        .group_by(c.outcome, c.intent, c.grade, answered, c.path, c.hangup_side, settled)
+    ).all()
+    minute = (c.created_at // 60000).label("minute")
+    per_minute = conn.execute(
+        select(minute, settled, func.count(), func.sum(answered))
+        .where(*after)
+        .group_by(minute, settled)
     ).all()
     keep = _copy(tally)
     keep.last_id = max(tally.last_id, boundary)
     show = _copy(tally)
-    for outcome, intent, grade, was_answered, is_settled, n in rows:
+    for outcome, intent, grade, was_answered, path, side, is_settled, n in rows:
         for target in (keep, show) if is_settled else (show,):
             _add(target, outcome, intent, grade, bool(was_answered), int(n))
+            if path is not None and was_answered:
+                key = (str(path), str(side or ""))
+                target.walks[key] = target.walks.get(key, 0) + int(n)
+    for m, is_settled, n, ans in per_minute:
+        for target in (keep, show) if is_settled else (show,):
+            slot = target.minutes.setdefault(int(m) * 60000, [0, 0])
+            slot[0] += int(n)
+            slot[1] += int(ans or 0)
     return keep, show
 
 
 def _copy(t: CallTally) -> CallTally:
-    return CallTally(t.last_id, t.answered, dict(t.outcomes), dict(t.intents), dict(t.grades))
+    return CallTally(
+        t.last_id,
+        t.answered,
+        dict(t.outcomes),
+        dict(t.intents),
+        dict(t.grades),
+        dict(t.walks),
+        {m: list(v) for m, v in t.minutes.items()},
+    )
 
 
 def _add(t: CallTally, outcome: Any, intent: Any, grade: Any, answered: bool, n: int) -> None:
@@ -189,6 +219,14 @@ def _add(t: CallTally, outcome: Any, intent: Any, grade: Any, answered: bool, n:
         t.intents[str(intent)] = t.intents.get(str(intent), 0) + n
     if grade is not None:
         t.grades[str(grade)] = t.grades.get(str(grade), 0) + n
+
+
+def template_texts(conn: Connection, script_id: int) -> tuple[str, str] | None:
+    """A stored template's (source as imported, validated definition as JSON)."""
+    row = conn.execute(
+        select(s.scripts.c.source, s.scripts.c.definition).where(s.scripts.c.id == script_id)
+    ).first()
+    return (str(row[0]), str(row[1])) if row else None
 
 
 def task_funnel(conn: Connection, task_id: int, tally: CallTally) -> Funnel:
@@ -365,8 +403,10 @@ def task_row(conn: Connection, account_id: int | None, task_id: int) -> dict[str
 
 
 def child_tasks(conn: Connection, task_id: int) -> list[dict[str, Any]]:
+    """The recall rounds and resends made from a task, with their counters (no call count)."""
+    t = s.tasks.c
     rows = conn.execute(
-        select(s.tasks.c.id, s.tasks.c.task_name, s.tasks.c.status, s.tasks.c.recall_round)
+        select(t.id, t.task_name, t.status, t.recall_round, t.num_cnt, t.call_num, t.success)
         .where(s.tasks.c.parent_task_id == task_id)
         .order_by(s.tasks.c.id)
     ).mappings()
