@@ -20,6 +20,7 @@ of the beep, or, for a greeting without one, ``message_silence`` of quiet after 
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -34,10 +35,14 @@ _FFT = 512  # the 160-sample frame zero-padded: 15.6 Hz bins, enough to see a to
 _FREQS = np.fft.rfftfreq(_FFT, 1 / RATE)
 _WINDOW = np.hanning(FRAME_SAMPLES)
 
-# Speech is this far above the adaptive noise floor, and never quieter than the floor's
-# ceiling: TTS and telephone speech sits at -35..-15 dBFS; a line's hiss below -50.
+# Speech is this far above the line's noise floor, and never quieter than MIN_SPEECH_DB: TTS
+# and telephone speech sits at -35..-15 dBFS, a quiet line's hiss below -50.
 MARGIN_DB = 12.0
 MIN_SPEECH_DB = -45.0
+# The floor is the quietest frame of the last 1.5 s: speech has gaps between syllables that
+# fall to the line's noise, so a monologue does not lift it, and a noisy line (hiss at -40)
+# lifts it within that time instead of being heard as one long speech.
+FLOOR_SECONDS = 1.5
 START_FRAMES = 3  # loud frames in a row before speech starts (a click is not speech)
 # Voicemail beeps are single tones from about 400 Hz (older machines) to 2000 Hz.
 BEEP_BAND_HZ = (400.0, 2000.0)
@@ -103,7 +108,7 @@ class MachineDetector:
         self.message_at: float | None = None
         self.beep_at: float | None = None
         self.frames = 0
-        self._noise_db = -70.0
+        self._levels: deque[float] = deque(maxlen=round(FLOOR_SECONDS / FRAME))
         self._loud = 0  # loud frames in a row
         self._quiet = 0  # quiet frames in a row
         self._speech_from: int | None = None  # first frame of the current utterance
@@ -122,10 +127,8 @@ class MachineDetector:
         samples = frame.array().astype(np.float64)
         self.frames += 1
         level = _level_db(samples)
-        loud = level > max(self._noise_db + MARGIN_DB, MIN_SPEECH_DB)
-        if not loud:
-            rate = 0.3 if level < self._noise_db else 0.02  # down fast, up slowly
-            self._noise_db += rate * (level - self._noise_db)
+        self._levels.append(level)
+        loud = level > max(min(self._levels) + MARGIN_DB, MIN_SPEECH_DB)
         beep = self._track_tone(samples, loud)
         self._track_speech(loud)
         if self.decision is None:
