@@ -186,3 +186,19 @@ def test_templates_without_the_option_are_not_screened() -> None:
         is None
     )
     assert screens_voicemail(TemplateConversation(load(parse(VOICEMAIL_TEMPLATE)))) is not None
+
+
+def test_scripted_carrier_screens_as_the_simulated_one() -> None:
+    from outdial.testing import Scripted, ScriptedCarrier
+
+    conversation = TemplateConversation(load(parse(VOICEMAIL_TEMPLATE)))
+    request = CallRequest("15550001", "15550002", 30, 60, variables=("Li",) + (None,) * 9)
+
+    async def go(fate: Outcome) -> Any:
+        script = Scripted(fate, ring=0.01, talk=5)
+        carrier = ScriptedCarrier(SystemClock(), default=script, speech_seconds_per_char=0)
+        return await carrier.place(request, conversation, asyncio.Event())
+
+    machine = asyncio.run(go(Outcome.VOICEMAIL))
+    assert (machine.outcome, machine.conversation.grade) == (Outcome.VOICEMAIL, "V")
+    assert [t.text for t in machine.transcript] == ["Hello Li, please call us back."]
