@@ -103,3 +103,22 @@ def test_short_hello_is_a_person_who_hears_the_template(
     assert [t.speaker for t in result.transcript] == ["bot", "bot"], result.transcript
     assert 1.0 < bot[0].at < 3.5  # the detector's decision delayed the first prompt
     assert sipp.succeeded() == 1, sipp.log()
+
+
+def test_hangup_option_ends_a_machine_call_at_the_decision(
+    make_carrier: Any,  # noqa: F811 - the imported fixture
+    flite: Any,
+    tmp_path: Path,
+) -> None:
+    template = load(
+        parse(TEMPLATE.replace(f'action: leave_message, message: "{MESSAGE}"', "action: hangup"))
+    )
+    greeting = flite.render(GREETING).resampled(8000)
+    said = far_end(tmp_path, silence(0.3) + greeting + silence(0.4) + beep())
+    sipp = S.Sipp(tmp_path, "machine-hangup", body(said))
+    result = run(sipp, lambda: place(make_carrier(sipp), template, request()))
+    assert result.outcome is Outcome.VOICEMAIL and result.hangup_side == "bot", sipp.log()
+    assert result.transcript == [] and result.conversation.path == ()
+    # Hung up some way into the greeting (a decision at ~3 s), not after it.
+    assert result.talk_seconds <= 5 < greeting.seconds, result.talk_seconds
+    assert sipp.succeeded() == 1, sipp.log()
