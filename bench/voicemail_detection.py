@@ -242,8 +242,9 @@ def main() -> None:
         if o.message_at is not None and s.beep_end is not None
     ]
     print(
-        f"message after the beep: {after}/{len(beeps)} machines with a beep; start "
-        f"{np.mean(late):.2f} s after the beep's end on average (max {np.max(late):.2f} s)"
+        f"message after the beep: {after}/{len(beeps)} machines with a beep; message start "
+        f"minus the beep's end: mean {np.mean(late):+.2f} s, "
+        f"range {np.min(late):+.2f}..{np.max(late):+.2f} s"
     )
     err_ours, err_base = 1 - ours["acc"], 1 - base["acc"]
     ratio = f"{err_base / err_ours:.1f}x fewer errors" if err_ours else "no detector errors"
