@@ -8,7 +8,7 @@ from __future__ import annotations
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from outdial.speech.registry import ASR_ENGINES, DEFAULT_ASR
@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     sip_symmetric_rtp: bool = True
     sip_rtp_timeout: float = Field(30.0, ge=0)  # seconds without RTP that end a call; 0: off
     sip_keepalive: float = Field(60.0, ge=0)  # in-dialog OPTIONS interval; 0: off
+    # Answering machine detection (telephony/amd.py), for templates with a voicemail section.
+    amd_machine_speech_seconds: float = Field(2.6, gt=0.5)
+    amd_end_silence_seconds: float = Field(0.8, gt=0.1)
+    amd_max_seconds: float = Field(5.0, gt=1.0, le=15.0)
     sim_speed: float | None = Field(1.0, gt=0)
     sim_seed: int = 0
     sim_instant: bool = False
@@ -104,6 +108,17 @@ class Settings(BaseSettings):
         for cidr in value:
             ip_network(cidr, strict=False)
         return value
+
+    @model_validator(mode="after")
+    def _check_amd(self) -> Settings:
+        # The detector's own rules (telephony/amd.py AmdSettings), said here as a setting error.
+        if self.amd_machine_speech_seconds >= self.amd_max_seconds:
+            raise ValueError(
+                "OUTDIAL_AMD_MACHINE_SPEECH_SECONDS must be under OUTDIAL_AMD_MAX_SECONDS"
+            )
+        if self.amd_end_silence_seconds >= min(3.5, self.amd_max_seconds):
+            raise ValueError("OUTDIAL_AMD_END_SILENCE_SECONDS must be under 3.5 s and the maximum")
+        return self
 
     def secret_key_list(self) -> list[str]:
         """OUTDIAL_SECRET_KEYS split at commas: the first encrypts, every one decrypts."""

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from outdial.client import sign
 from outdial.clock import Clock
+from outdial.domain.conversation import ScreensVoicemail, screens_voicemail
 from outdial.domain.outcome import Outcome
 from outdial.notify.ssrf import PushTargets
 from outdial.service.accounts import AccountService, NewAccount
@@ -135,7 +136,9 @@ class Scripted:
       answer (the conversation runs meanwhile; ``replies`` are the lines the callee says, one
       per listen). If ``ring`` reaches the request's ``max_ringing`` the call is not answered.
     - ``VOICEMAIL``: like ``CONNECTED`` but a machine answers: it says nothing and records for
-      ``talk`` seconds.
+      ``talk`` seconds. A conversation that asks for answering machine detection (a template
+      with ``voicemail:``) is told at once: a machine gets its ``voicemail_reached``, a
+      person its ``run``.
     - ``NO_ANSWER``: rings until the request's ``max_ringing``, then the carrier cancels (487).
     - ``BUSY``, ``REJECTED``: ring ``ring`` seconds (0: not at all), then answer 486 / 603.
     - ``VACANT``, ``UNREACHABLE``, ``FAILED``: no ringing; 404 / 408 / 503 after ``post_dial``.
@@ -358,6 +361,9 @@ class ScriptedCarrier:
             list(script.replies) if script.outcome is Outcome.CONNECTED else [],
             self.speech_seconds_per_char,
         )
+        screens = screens_voicemail(conversation)
+        if screens is not None:
+            conversation = _ScriptedScreening(screens, script.outcome is Outcome.VOICEMAIL)
         said, side = await converse(conversation, session, request, stop, request.max_talk)
         return CallResult(
             script.outcome,
@@ -370,6 +376,19 @@ class ScriptedCarrier:
             transcript=session.transcript,
             conversation=said,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _ScriptedScreening:
+    """A scripted network's answering machine detection: never wrong, and instant."""
+
+    conversation: ScreensVoicemail
+    machine: bool
+
+    async def run(self, call: CallSession, request: CallRequest) -> ConversationOutcome:
+        if self.machine:
+            return await self.conversation.voicemail_reached(call, request)
+        return await self.conversation.run(call, request)
 
 
 class TalkingConversation:

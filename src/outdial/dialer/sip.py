@@ -16,6 +16,7 @@ from outdial.dialer.trunk_pacing import SharedTrunkPacing
 from outdial.domain.conversation import Turn
 from outdial.speech.asr import asr_from_settings
 from outdial.speech.tts import make_tts
+from outdial.telephony.amd import AmdSettings
 from outdial.telephony.recording import RecordingStore
 from outdial.telephony.sip.carrier import SipCarrier, Trunk, UnknownTrunk
 from outdial.telephony.sip.register import Registration, RegistrationState
@@ -89,9 +90,21 @@ def sip_carrier(
         lines=SharedTrunkLines(store, settings.worker_id or "worker", clock),
         pacing=SharedTrunkPacing(store, clock),
         on_turn=on_turn,
+        amd=amd_settings(settings),
     )
     carrier.registrations = register_trunks(stack, store, clock)
     return carrier
+
+
+def amd_settings(settings: Settings) -> AmdSettings:
+    """The detector's thresholds from OUTDIAL_AMD_* (checked when the settings were read)."""
+    silence = min(AmdSettings().silence_seconds, settings.amd_max_seconds)
+    return AmdSettings(
+        machine_speech=settings.amd_machine_speech_seconds,
+        end_silence=settings.amd_end_silence_seconds,
+        silence_seconds=silence,
+        max_seconds=settings.amd_max_seconds,
+    )
 
 
 def register_trunks(

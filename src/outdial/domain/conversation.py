@@ -7,7 +7,7 @@ these types from here, so neither depends on the other.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +48,15 @@ class ConversationOutcome:
     ended_by_callee: bool = False
     # What the callee named with the intent, e.g. a reschedule's (("day", "friday"),).
     slots: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class VoicemailPlan:
+    """What a conversation asks of a carrier when a machine may answer: detect it, then hang
+    up at once, or (``leave_message``) wait for the beep and let the conversation leave its
+    message (``Conversation.voicemail_reached``)."""
+
+    leave_message: bool = False
 
 
 class CalleeHungUp(Exception):
@@ -94,6 +103,28 @@ class Conversation(Protocol):
     """Drives an answered call; returns when the bot is done (the carrier then hangs up)."""
 
     async def run(self, call: CallSession, request: CallRequest) -> ConversationOutcome: ...
+
+
+class ScreensVoicemail(Conversation, Protocol):
+    """A conversation that asks for answering machine detection (templates with a
+    ``voicemail`` section). Carriers that can tell find it with :func:`voicemail_plan`."""
+
+    voicemail: VoicemailPlan | None
+
+    async def voicemail_reached(
+        self, call: CallSession, request: CallRequest
+    ) -> ConversationOutcome:
+        """A machine answered (and, with ``leave_message``, has just beeped): leave the
+        message or not, and say what the call decided (graded as outcome voicemail)."""
+        ...
+
+
+def screens_voicemail(conversation: Conversation) -> ScreensVoicemail | None:
+    """The conversation, when it asks for answering machine detection; else None."""
+    plan = getattr(conversation, "voicemail", None)
+    if isinstance(plan, VoicemailPlan) and hasattr(conversation, "voicemail_reached"):
+        return cast(ScreensVoicemail, conversation)
+    return None
 
 
 class HangUpAtOnce:

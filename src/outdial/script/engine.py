@@ -14,6 +14,7 @@ from outdial.domain.conversation import (
     CallSession,
     ConversationOutcome,
     Heard,
+    VoicemailPlan,
 )
 from outdial.script.intents import (
     GLOBAL_INTENTS,
@@ -75,6 +76,11 @@ class TemplateConversation:
             for name, i in template.intents.items()
         }
         self._expected: dict[int, tuple[str, ...]] = {}
+        vm = template.voicemail
+        # Read by carriers that detect machines (domain.conversation.voicemail_plan).
+        self.voicemail = (
+            VoicemailPlan(leave_message=vm.action == "leave_message") if vm is not None else None
+        )
 
     def prepare(self) -> None:
         """Let the matcher get ready for every listening node (the semantic matcher encodes
@@ -102,15 +108,34 @@ class TemplateConversation:
             state.callee_hung_up = True
         return self._outcome(request, state)
 
-    def _outcome(self, request: CallRequest, s: _State) -> ConversationOutcome:
-        given = grade(self.t, "connected", s.path, s.intents)
+    async def voicemail_reached(
+        self, call: CallSession, request: CallRequest
+    ) -> ConversationOutcome:
+        """A machine answered: leave the template's message when it asks to (the carrier
+        has waited for the beep), then hang up; grades and SMS see outcome voicemail. The
+        path is empty: the call went through no node."""
+        state = _State()
+        vm = self.t.voicemail
+        try:
+            if vm is not None and vm.action == "leave_message" and vm.message:
+                state.turns += 1
+                await self._say(call, vm.message, request.variables)
+            await call.hangup()
+        except CalleeHungUp:
+            state.callee_hung_up = True
+        return self._outcome(request, state, "voicemail")
+
+    def _outcome(
+        self, request: CallRequest, s: _State, outcome: str = "connected"
+    ) -> ConversationOutcome:
+        given = grade(self.t, outcome, s.path, s.intents)
         return ConversationOutcome(
             intent=s.intents[-1] if s.intents else None,
             grade=given,
             feedback=s.dtmf or "-1",
             path=tuple(s.path),
             intents=tuple(s.intents),
-            sms=sms_text(self.t, "connected", s.path, s.intents, given, request.variables),
+            sms=sms_text(self.t, outcome, s.path, s.intents, given, request.variables),
             transfer_to=s.transfer_to,
             ended_by_callee=s.callee_hung_up,
             slots=s.slots,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -85,6 +85,17 @@ class Sms(_Strict):
     )
 
 
+class Voicemail(_Strict):
+    """Answering machine detection on answered calls (SIP carriers listen to the greeting
+    before the first prompt; see the README). A detected machine ends the call as outcome
+    ``voicemail``."""
+
+    action: Literal["hangup", "leave_message"] = Field(
+        "hangup", description="hang up at once, or leave ``message`` after the beep"
+    )
+    message: str | None = Field(None, description="the message; may use ${text1}..${text10}")
+
+
 class Template(_Strict):
     """An AI speech template file."""
 
@@ -103,6 +114,7 @@ class Template(_Strict):
     nodes: dict[str, Node] = Field(min_length=1)
     grades: list[GradeRule] = Field(default_factory=list)
     sms: Sms | None = None
+    voicemail: Voicemail | None = Field(None, description="detect answering machines")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -167,6 +179,9 @@ def problems(t: Template) -> Iterator[tuple[str, str]]:
                 yield from _condition_problems(trig, where, t, known_intents)
         if t.sms.enabled and not t.sms.text:
             yield "sms.text", "hang-up SMS is enabled without a text"
+    vm = t.voicemail
+    if vm is not None and vm.action == "leave_message" and not (vm.message or "").strip():
+        yield "voicemail.message", "leave_message needs the message to leave"
     yield from _unreachable(t)
 
 

@@ -17,6 +17,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from outdial.clock import Clock
+from outdial.domain.conversation import (
+    CallSession,
+    ConversationOutcome,
+    ScreensVoicemail,
+    screens_voicemail,
+)
 from outdial.domain.outcome import Outcome
 from outdial.telephony.carrier import (
     CalleeHungUp,
@@ -43,6 +49,12 @@ _SIP = {
 SPEECH_SECONDS_PER_CHAR = 0.065
 ANSWER_PAUSE_SECONDS = 0.8  # a callee's pause before answering
 MAX_RECORDING_SECONDS = 1000
+# Answering machine detection as the SIP carrier's detector performs on TTS greetings
+# (bench/voicemail_detection.py): it decides a person after their "hello?" and a pause, a
+# machine some way into its greeting; the sim's detector is never wrong.
+HUMAN_DECISION_SECONDS = 2.0
+MACHINE_DECISION_SECONDS = 3.3
+BEEP_SECONDS = 0.5  # the tone after the greeting, and the gap before a message starts
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +71,7 @@ class SimProfile:
     ring_seconds: tuple[float, float] = (3.0, 30.0)
     talk_seconds: tuple[float, float] = (15.0, 120.0)
     post_dial_seconds: tuple[float, float] = (0.5, 2.0)
+    greeting_seconds: tuple[float, float] = (5.0, 12.0)  # a voicemail greeting, to its beep
     personas: tuple[tuple[str, ...], ...] = (
         ("yes", "thank you"),
         ("no", "please do not call me again"),
@@ -211,6 +224,7 @@ class SimCarrier:
         ring = rng.uniform(*p.ring_seconds)
         talk = rng.uniform(*p.talk_seconds)
         persona = list(p.personas[rng.randrange(len(p.personas))]) if p.personas else []
+        greeting = rng.uniform(*p.greeting_seconds)  # drawn last: earlier draws replay as before
         started = self.clock.now()
         stopped, passed = await self._wait(post_dial, stop)
         ringing = started + timedelta(seconds=passed)
@@ -240,6 +254,9 @@ class SimCarrier:
                 hangup_side="system",
             )
         answered = ringing + timedelta(seconds=passed)
+        screens = screens_voicemail(conversation)
+        if screens is not None:
+            conversation = _Screening(screens, fate is Outcome.VOICEMAIL, greeting)
         return await self._talk(
             request, conversation, stop, fate, started, ringing, answered, talk, persona
         )
@@ -292,3 +309,28 @@ class SimCarrier:
             conversation=outcome,
             recording=recording,
         )
+
+
+@dataclass(slots=True)
+class _Screening:
+    """Answering machine detection on the simulated network, with the SIP carrier's
+    semantics: the call waits for the decision before the first prompt; a person then hears
+    the template, a machine gets the template's voicemail branch (after its beep when a
+    message is left). Without screening, a machine hears the whole template, as before."""
+
+    conversation: ScreensVoicemail
+    machine: bool
+    greeting: float
+
+    async def run(self, call: CallSession, request: CallRequest) -> ConversationOutcome:
+        session = call if isinstance(call, _Session) else None
+        if not self.machine:
+            if session is not None:
+                await session._pass(HUMAN_DECISION_SECONDS)
+            return await self.conversation.run(call, request)
+        if session is not None:
+            plan = self.conversation.voicemail
+            leave = plan is not None and plan.leave_message
+            wait = self.greeting + BEEP_SECONDS if leave else MACHINE_DECISION_SECONDS
+            await session._pass(max(wait, MACHINE_DECISION_SECONDS))
+        return await self.conversation.voicemail_reached(call, request)

@@ -14,11 +14,12 @@ from datetime import datetime
 from typing import Protocol
 
 from outdial.clock import Clock
-from outdial.domain.conversation import CallRequest, Conversation, Turn
+from outdial.domain.conversation import CallRequest, Conversation, Turn, screens_voicemail
 from outdial.domain.outcome import Outcome, outcome_for_sip
 from outdial.errors import CallRejected, CarrierUnavailable
 from outdial.speech.asr import AsrEngine
 from outdial.speech.tts import TtsEngine
+from outdial.telephony.amd import AmdSettings
 from outdial.telephony.carrier import CallResult
 from outdial.telephony.recording import RecordingStore
 from outdial.telephony.sip import sdp
@@ -27,6 +28,7 @@ from outdial.telephony.sip.liveness import Liveness
 from outdial.telephony.sip.recorder import Recorder
 from outdial.telephony.sip.register import Registration
 from outdial.telephony.sip.rtp import JITTER_BUCKETS, RtpSession, open_rtp
+from outdial.telephony.sip.screening import Screening
 from outdial.telephony.sip.session import SipCallSession
 from outdial.telephony.sip.stack import Dial, SipCall, SipEvent, SipStack
 from outdial.telephony.talk import converse
@@ -135,7 +137,10 @@ class SipCarrier:
         keepalive: float = 60.0,
         lines: TrunkLines | None = None,
         pacing: TrunkPacing | None = None,
+        amd: AmdSettings | None = None,
     ) -> None:
+        # Answering machine detection, for templates that ask for it (screening.py).
+        self.amd = amd or AmdSettings()
         # A trunk's max_calls: shared by every worker (lines, dialer/trunk_lines.py) or, without
         # it, counted in this process.
         self.lines = lines
@@ -165,6 +170,7 @@ class SipCarrier:
         self.codecs: Counter[int] = Counter()  # payload types used, per call
         self.dead_lines: Counter[str] = Counter()  # calls ended by liveness.py, per reason
         self.latched = 0  # calls whose media came from elsewhere than their SDP said
+        self.screened: Counter[str] = Counter()  # screened calls, per verdict
         self.media = MediaTotals()  # every finished call's RTP timing, summed (benches)
         self.registrations: list[Registration] = []  # removed from the registrars on close
 
@@ -300,6 +306,8 @@ class SipCarrier:
         rtp.on_audio, rtp.on_dtmf = session.on_audio, session.on_dtmf
         if recorder is not None:
             rtp.on_sent = recorder.said
+        screens = screens_voicemail(conversation)
+        screening = Screening(screens, session, self.amd) if screens is not None else None
         watcher = asyncio.ensure_future(_watch_hangup(call, session))
         recording = None
         line = Liveness(
@@ -309,7 +317,7 @@ class SipCarrier:
             try:
                 with line:
                     outcome, side = await converse(
-                        conversation, session, request, line.stop, request.max_talk
+                        screening or conversation, session, request, line.stop, request.max_talk
                     )
             finally:
                 watcher.cancel()
@@ -332,8 +340,11 @@ class SipCarrier:
             rtp.on_audio, rtp.on_sent = _ignore, None
             if recorder is not None:
                 recorder.close()
+        machine = screening is not None and screening.machine
+        if screening is not None and screening.decision is not None:
+            self.screened[screening.decision.verdict.value] += 1
         return CallResult(
-            Outcome.CONNECTED,
+            Outcome.VOICEMAIL if machine else Outcome.CONNECTED,
             200,
             started,
             ended,

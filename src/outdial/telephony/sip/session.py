@@ -51,6 +51,8 @@ class SipCallSession:
         self._keys: asyncio.Queue[str] = asyncio.Queue()
         self._utterance: list[Audio] | None = None  # the answer being spoken now
         self._pending: list[Audio] | None = None  # an answer finished before the listen
+        # Sees every received frame at 8 kHz (answering machine detection, screening.py).
+        self.tap: Callable[[Audio], None] | None = None
 
     def _note(self, speaker: str, text: str) -> None:
         turn = Turn(speaker, text, self.offset())
@@ -71,7 +73,10 @@ class SipCallSession:
         """
         if self.recorder is not None:
             self.recorder.heard(frame)
-        event = self._vad.feed(frame.resampled(8000) if frame.rate != 8000 else frame)
+        narrow = frame.resampled(8000) if frame.rate != 8000 else frame
+        if self.tap is not None:
+            self.tap(narrow)
+        event = self._vad.feed(narrow)
         if event is not None and event.kind == "start":
             self._utterance = [*self._recent, frame]
             self._recent.clear()
@@ -93,6 +98,12 @@ class SipCallSession:
             else:
                 self._pending = self._utterance  # answered while nobody listened
             self._utterance = None
+
+    def forget_speech(self) -> None:
+        """Drop what the callee said so far: a greeting ("hello?") heard before the first
+        prompt is not the answer to it."""
+        self._pending = self._utterance = None
+        self._recent.clear()
 
     def on_dtmf(self, key: str) -> None:
         self._keys.put_nowait(key)
