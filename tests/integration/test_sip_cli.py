@@ -61,3 +61,14 @@ def test_trunk_add_register_options(cli: Any) -> None:
     err = cli("trunk", "add", "reg-b", "--host", "h", "--register-expires", "5", ok=False)
     assert "60-86400" in err["error"]
     assert cli("trunk", "remove", "reg-a") == {"removed": "reg-a"}
+
+
+def test_trunk_add_transfer_mode(cli: Any) -> None:
+    assert cli("trunk", "add", "tr-a", "--host", "h")["trunk"]["transfer"] == "refer"
+    out = cli("trunk", "add", "tr-a", "--host", "h", "--transfer", "Bridge")["trunk"]
+    assert out["transfer"] == "bridge"
+    listed = [t for t in cli("trunk", "list")["trunks"] if t["name"] == "tr-a"]
+    assert listed[0]["transfer"] == "bridge"
+    err = cli("trunk", "add", "tr-b", "--host", "h", "--transfer", "attended", ok=False)
+    assert "use refer or bridge" in err["error"] and err["code"] == -21
+    assert cli("trunk", "remove", "tr-a") == {"removed": "tr-a"}

@@ -59,6 +59,9 @@ def trunk_add(
         bool, typer.Option(help="workers REGISTER with the trunk (username or caller ID as user)")
     ] = False,
     register_expires: Annotated[int, typer.Option(help="binding lifetime asked, seconds")] = 300,
+    transfer: Annotated[
+        str, typer.Option(help="template transfers: refer (blind) or bridge (second leg)")
+    ] = "refer",
 ) -> None:
     """Add a SIP trunk, or replace the settings of the trunk with this name."""
 
@@ -76,6 +79,8 @@ def trunk_add(
             raise ValidationError(f"port {port} is out of range")
         if (cps is not None and cps <= 0) or (max_calls is not None and max_calls < 1):
             raise ValidationError("cps and max-calls must be positive")
+        if transfer.lower() not in ("refer", "bridge"):
+            raise ValidationError(f"transfer {transfer!r}: use refer or bridge")
         if not 60 <= register_expires <= 86400:
             raise ValidationError("register-expires must be 60-86400 seconds")
         if register and not (username or caller_id):
@@ -86,6 +91,7 @@ def trunk_add(
                 password=password, domain=domain, caller_id=caller_id, dial_prefix=dial_prefix,
                 max_cps=cps, max_calls=max_calls, created_at=epoch_ms(SystemClock().now()),
                 register=int(register), register_expires=register_expires,
+                transfer=transfer.lower(),
             )  # fmt: skip
         return {"trunk": shown(trunk)}
 

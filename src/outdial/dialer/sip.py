@@ -46,6 +46,7 @@ def trunk_of(record: TrunkRecord) -> Trunk:
         max_calls=record.max_calls,
         register=bool(record.register),
         register_expires=record.register_expires,
+        transfer=record.transfer,
     )
 
 

@@ -41,6 +41,7 @@ class TrunkRecord:
     registration_code: int | None = None
     registration_at: int | None = None  # epoch ms of that state
     next_dial_at: int | None = None  # the next free dialing slot under max_cps (epoch ms)
+    transfer: str = "refer"  # refer (blind, REFER) | bridge (a second leg, media relayed)
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,6 +71,8 @@ sip_trunks = Table(
     Column("registration_at", BigInteger, nullable=True),
     # The next free dialing slot (epoch ms) under max_cps, for every worker (migration 0011).
     Column("next_dial_at", BigInteger, nullable=True),
+    # How a template's transfer is done on this trunk: refer | bridge (migration 0012).
+    Column("transfer", String(8), nullable=False, server_default="refer"),
 )
 
 apps = Table(

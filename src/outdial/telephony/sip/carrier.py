@@ -9,7 +9,7 @@ import secrets
 from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -23,6 +23,7 @@ from outdial.telephony.amd import AmdSettings
 from outdial.telephony.carrier import CallResult
 from outdial.telephony.recording import RecordingStore
 from outdial.telephony.sip import sdp
+from outdial.telephony.sip.bridge import Bridge, Bridged, Leg, sip_uri_leg
 from outdial.telephony.sip.codecs import codec_for
 from outdial.telephony.sip.liveness import Liveness
 from outdial.telephony.sip.recorder import Recorder
@@ -56,6 +57,7 @@ class Trunk:
     max_calls: int | None = None
     register: bool = False  # workers keep a REGISTER binding (register.py)
     register_expires: int = 300
+    transfer: str = "refer"  # a template's transfer: "refer" (blind) or "bridge" (bridge.py)
 
     def dial_string(self, callee: str) -> str:
         """The Request-URI user: the callee's digits (E.164 without +) after the prefix."""
@@ -170,6 +172,7 @@ class SipCarrier:
         self.codecs: Counter[int] = Counter()  # payload types used, per call
         self.dead_lines: Counter[str] = Counter()  # calls ended by liveness.py, per reason
         self.latched = 0  # calls whose media came from elsewhere than their SDP said
+        self.bridged = 0  # bridged transfers attempted (bridge.py)
         self.screened: Counter[str] = Counter()  # screened calls, per verdict
         self.media = MediaTotals()  # every finished call's RTP timing, summed (benches)
         self.registrations: list[Registration] = []  # removed from the registrars on close
@@ -326,9 +329,18 @@ class SipCarrier:
                 self.dead_lines[side] += 1
             transfer = None
             if outcome.transfer_to and side == "bot" and not session.hung_up.is_set():
-                transfer = await _transfer(call, transfer_uri(trunk, outcome.transfer_to), session)
-                if transfer == "transferred":
-                    side = "transfer"
+                if trunk.transfer == "bridge":
+                    talked = (self.clock.now() - (progress.answered_at or started)).total_seconds()
+                    bridged = await self._bridge(
+                        call, rtp, trunk, request, outcome.transfer_to, recorder, session,
+                        stop, max(0.0, request.max_talk - talked),
+                    )  # fmt: skip
+                    transfer, side = bridged.result, bridged.side or side
+                else:
+                    uri = transfer_uri(trunk, outcome.transfer_to)
+                    transfer = await _transfer(call, uri, session)
+                    if transfer == "transferred":
+                        side = "transfer"
             if not session.hung_up.is_set():
                 call.hangup()  # BYE: the bot finished, the limit was reached, or we stop
             await _until_dead(call)
@@ -357,9 +369,47 @@ class SipCarrier:
             transfer=transfer,
         )
 
+    async def _bridge(
+        self,
+        call: SipCall,
+        rtp: RtpSession,
+        trunk: Trunk,
+        request: CallRequest,
+        to: str,
+        recorder: Recorder | None,
+        session: SipCallSession,
+        stop: asyncio.Event,
+        talk_left: float,
+    ) -> Bridged:
+        leg = target_leg(trunk, to)
+        if leg is None:
+            return Bridged("invalid target")
+        self.bridged += 1
+        return await Bridge(self.stack, self.media_host, symmetric=self.symmetric_rtp).run(
+            call, rtp, leg,
+            from_user=trunk.caller_id or request.caller_id or "anonymous",
+            recorder=recorder, ring_limit=request.max_ringing, talk_limit=talk_left,
+            stop=stop, on_callee_hangup=session.hung_up.set,
+        )  # fmt: skip
+
 
 def _ignore(_: object) -> None:
     pass
+
+
+def target_leg(trunk: Trunk, to: str) -> Leg | None:
+    """Where a bridged transfer's second INVITE goes: a number through the trunk (with its
+    prefix, credentials and transport), a SIP URI to its own host (with the trunk's
+    credentials only when that host is the trunk's); None for a URI we cannot dial."""
+    if not to.lower().startswith(("sip:", "sips:")):
+        return Leg(
+            trunk.dial_string(to), (trunk.host, trunk.port), trunk.domain, trunk.transport,
+            trunk.username, trunk.password,
+        )  # fmt: skip
+    leg = sip_uri_leg(to)
+    if leg is not None and leg.next_hop[0] in (trunk.host, trunk.domain):
+        leg = replace(leg, username=trunk.username, password=trunk.password)
+    return leg
 
 
 def transfer_uri(trunk: Trunk, to: str) -> str:

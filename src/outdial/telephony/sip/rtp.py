@@ -159,6 +159,13 @@ class RtpSession(asyncio.DatagramProtocol):
         self._heard_at: float | None = None  # when the last packet arrived
         self._filled_to = 0.0  # silence has been supplied up to this instant
         self._peer_ssrc: int | None = None
+        # A bridged transfer (bridge.py) with one codec on both legs: every audio packet in
+        # goes whole to ``relay`` (the other leg's ``forward``), and while ``relaying`` the send
+        # loop keeps time but sends nothing of its own, so the far end hears one stream.
+        self.relay: Callable[[bytes], None] | None = None
+        self.relaying = False
+        self._relay_ssrc: int | None = None
+        self._relay_base = (0, 0, 0, 0)  # (seq in, ts in, seq out, ts out) of the stream
 
     # --- asyncio protocol ---
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -186,6 +193,8 @@ class RtpSession(asyncio.DatagramProtocol):
             return
         if pt != self.pt or self.codec is None:
             return
+        if self.relay is not None:
+            self.relay(data)
         for frame in self._reorder.push(seq, payload):
             if frame is None:
                 self.lost += 1
@@ -217,6 +226,27 @@ class RtpSession(asyncio.DatagramProtocol):
         if self._sender is None:
             self._sender = asyncio.ensure_future(self._send_loop())
 
+    def forward(self, data: bytes) -> None:
+        """Send a packet relayed from the other leg of a bridge, under our SSRC, with its
+        numbering moved onto ours: gaps and reordering pass through for the far end's jitter
+        buffer, and a new source on the other leg continues our sequence (marker set)."""
+        got = parse(data)
+        if got is None or self.remote is None or self.transport is None:
+            return
+        _pt, seq, ts, payload = got
+        ssrc = HEADER.unpack_from(data)[4]
+        marker = bool(data[1] & 0x80)
+        if ssrc != self._relay_ssrc:
+            self._relay_ssrc, marker = ssrc, True
+            self._relay_base = (seq, ts, self.seq, self.ts)
+        seq_in, ts_in, seq_out, ts_out = self._relay_base
+        out = packet(
+            self.pt, seq_out + seq - seq_in, ts_out + ts - ts_in, self.ssrc, payload, marker
+        )
+        if not self.transport.is_closing():
+            self.transport.sendto(out, self.remote)
+            self.sent += 1
+
     def play(self, audio: Audio) -> None:
         rate = self.codec.rate if self.codec is not None else audio.rate
         for frame in audio.resampled(rate).frames(FRAME_SECONDS):
@@ -234,7 +264,7 @@ class RtpSession(asyncio.DatagramProtocol):
             frame = self.queue.popleft() if self.queue else None
             if frame is None and self.playing.is_set():
                 self.playing.clear()
-            if self.remote is not None and self.codec is not None:
+            if self.remote is not None and self.codec is not None and not self.relaying:
                 audio = frame or self._silence
                 if self.on_sent is not None:
                     self.on_sent(audio)

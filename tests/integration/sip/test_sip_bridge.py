@@ -1,0 +1,159 @@
+"""Bridged transfer (a second leg, media relayed) against two SIPp instances: the callee and
+the transfer target. Accepted (media both ways, the target's BYE reaches the callee), a busy
+target and one that never answers (both back to the callee, who gets our BYE)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from outdial.clock import SystemClock
+from outdial.script.engine import TemplateConversation
+from outdial.script.template import load, parse
+from outdial.telephony.carrier import CallResult
+from tests.integration.sip import sipp as S
+from tests.integration.sip.test_sip_carrier import request
+
+MARK = b"bridge-probe"  # the callee's payloads start with it; the target echoes them back
+
+
+def template(target: S.Sipp) -> str:
+    host, port = target.address
+    return f"""
+name: bridge test
+language: en
+start: hello
+nodes:
+  hello:
+    say: Connecting you.
+    transfer: {{to: "sip:agent@{host}:{port}"}}
+"""
+
+
+class Callee:
+    """The callee's media: a UDP socket that answers our RTP with marked packets and counts
+    the marked packets that come back (through both legs and the target's echo)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.02)
+        self.port = int(self.sock.getsockname()[1])
+        self.received = self.echoed = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Callee:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.sock.close()
+
+    def _run(self) -> None:
+        peer = None
+        seq = sent_at = 0.0
+        while not self._stop.is_set():
+            try:
+                data, addr = self.sock.recvfrom(2048)
+                self.received += 1
+                peer = peer or addr
+                if data[12:].startswith(MARK):
+                    self.echoed += 1
+            except TimeoutError:
+                pass
+            if peer is not None and time.monotonic() - sent_at >= 0.02:
+                sent_at = time.monotonic()
+                seq += 1
+                head = struct.pack("!BBHII", 0x80, 0, int(seq) & 0xFFFF, int(seq) * 160, 0x1234)
+                self.sock.sendto(head + MARK + b"\xff" * (160 - len(MARK)), peer)
+
+
+def answered_by(callee: Callee) -> str:
+    """The callee answers with its media on ``callee``'s socket, then waits for our BYE."""
+    ok = S.ok().replace("[media_port]", str(callee.port))
+    return S.RECV_INVITE + S.TRYING + ok + S.RECV_ACK + S.RECV_BYE
+
+
+@pytest.fixture
+def bridge_call(stack: Any, flite: Any, sphinx: Any) -> Any:
+    from outdial.telephony.sip.carrier import SipCarrier, Trunk
+
+    def place(callee: S.Sipp, target: S.Sipp, max_ringing: float = 10) -> CallResult:
+        trunk = Trunk("test", *callee.address, transfer="bridge")
+        carrier = SipCarrier(stack, trunk, SystemClock(), flite, sphinx)
+        conversation = TemplateConversation(load(parse(template(target))))
+        req = request(max_ringing=max_ringing, record=False)
+
+        async def go() -> CallResult:
+            return await carrier.place(req, conversation, asyncio.Event())
+
+        target.start()
+        callee.start()
+        try:
+            return asyncio.run(go())
+        finally:
+            for sipp in (callee, target):
+                sipp.wait(10)
+                sipp.stop()
+
+    return place
+
+
+def test_bridged_call_relays_media_and_the_targets_bye(bridge_call: Any, tmp_path: Path) -> None:
+    target_body = (
+        S.RECV_INVITE_FOR_BYE + S.TRYING + S.RINGING + S.pause(200) + S.ok() + S.RECV_ACK
+        + S.pause(2000) + S.SEND_BYE
+    )  # fmt: skip
+    target = S.Sipp(tmp_path, "bridge_target", target_body, extra=("-rtp_echo",))
+    with Callee() as media:
+        callee = S.Sipp(tmp_path, "bridge_callee", answered_by(media))
+        result = bridge_call(callee, target)
+    assert result.transfer == "bridged", target.log()
+    assert result.hangup_side == "target"
+    assert result.conversation.transfer_to.endswith(f":{target.address[1]}")
+    assert callee.succeeded() == 1, callee.log()  # our BYE came after the target's
+    assert target.succeeded() == 1, target.log()
+    # The callee's packets went through the callee leg, the target leg, the target's echo and
+    # back: about 2 s of 20 ms packets; a loaded machine may lose some.
+    assert media.echoed > 25, (media.received, media.echoed)
+    (invite,) = S.received(target.messages.read_text(errors="replace"), "INVITE")
+    assert invite.startswith(f"INVITE sip:agent@{target.address[0]}:{target.address[1]}")
+
+
+def test_busy_target_falls_back_to_the_callee(bridge_call: Any, tmp_path: Path) -> None:
+    target_body = (
+        S.RECV_INVITE + S.TRYING + S._reply("486 Busy Here", retrans=True) + S.RECV_ACK
+    )  # fmt: skip
+    target = S.Sipp(tmp_path, "bridge_busy", target_body)
+    with Callee() as media:
+        callee = S.Sipp(tmp_path, "bridge_busy_callee", answered_by(media))
+        result = bridge_call(callee, target)
+    assert result.transfer == "failed 486", target.log()
+    assert result.hangup_side == "bot"
+    assert callee.succeeded() == 1, callee.log()
+    assert target.succeeded() == 1, target.log()
+
+
+def test_unanswered_target_is_cancelled_at_the_ring_limit(bridge_call: Any, tmp_path: Path) -> None:
+    target_body = (
+        S.RECV_INVITE_KEEP_CSEQ + S.TRYING + S.RINGING
+        + S.CANCELLED + S._reply("200 OK") + S.TERMINATED + S.RECV_ACK + S.USES_JUNK
+    )  # fmt: skip
+    target = S.Sipp(tmp_path, "bridge_noanswer", target_body)
+    with Callee() as media:
+        callee = S.Sipp(tmp_path, "bridge_noanswer_callee", answered_by(media))
+        result = bridge_call(callee, target, max_ringing=2)
+    assert result.transfer == "no answer", target.log()
+    assert result.hangup_side == "bot"
+    assert callee.succeeded() == 1, callee.log()
+    assert target.succeeded() == 1, target.log()
