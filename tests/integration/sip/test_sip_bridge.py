@@ -9,19 +9,25 @@ import socket
 import struct
 import threading
 import time
+import wave
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from outdial.clock import SystemClock
 from outdial.script.engine import TemplateConversation
 from outdial.script.template import load, parse
 from outdial.telephony.carrier import CallResult
+from outdial.telephony.recording import RecordingStore
 from tests.integration.sip import sipp as S
 from tests.integration.sip.test_sip_carrier import request
 
-MARK = b"bridge-probe"  # the callee's payloads start with it; the target echoes them back
+# The callee's payloads start with it, the target echoes them back; mu-law near zero, so the
+# bot does not take it for speech (barge-in would cut the prompt).
+MARK = b"\xfe\x7e\xfd\x7d\xfc\x7c\xfb\x7b"
+LOUD = b"\x10"  # the rest of each payload: a mu-law sample near -8000 (heard in recordings)
 
 
 def template(target: S.Sipp) -> str:
@@ -75,7 +81,9 @@ class Callee:
                 sent_at = time.monotonic()
                 seq += 1
                 head = struct.pack("!BBHII", 0x80, 0, int(seq) & 0xFFFF, int(seq) * 160, 0x1234)
-                self.sock.sendto(head + MARK + b"\xff" * (160 - len(MARK)), peer)
+                # Quiet (mu-law 0xff) until the bridge echoes: no barge-in on the prompt.
+                fill = LOUD if self.echoed else b"\xff"
+                self.sock.sendto(head + MARK + fill * (160 - len(MARK)), peer)
 
 
 def answered_by(callee: Callee) -> str:
@@ -85,14 +93,19 @@ def answered_by(callee: Callee) -> str:
 
 
 @pytest.fixture
-def bridge_call(stack: Any, flite: Any, sphinx: Any) -> Any:
+def bridge_call(stack: Any, flite: Any, sphinx: Any, tmp_path: Path) -> Any:
     from outdial.telephony.sip.carrier import SipCarrier, Trunk
 
-    def place(callee: S.Sipp, target: S.Sipp, max_ringing: float = 10) -> CallResult:
+    def place(
+        callee: S.Sipp, target: S.Sipp, max_ringing: float = 10, record: bool = False
+    ) -> CallResult:
         trunk = Trunk("test", *callee.address, transfer="bridge")
-        carrier = SipCarrier(stack, trunk, SystemClock(), flite, sphinx)
+        recordings = RecordingStore(tmp_path / "recordings")
+        carrier = SipCarrier(
+            stack, trunk, SystemClock(), flite, sphinx, recordings, stereo_recordings=True
+        )
         conversation = TemplateConversation(load(parse(template(target))))
-        req = request(max_ringing=max_ringing, record=False)
+        req = request(max_ringing=max_ringing, record=record)
 
         async def go() -> CallResult:
             return await carrier.place(req, conversation, asyncio.Event())
@@ -117,7 +130,7 @@ def test_bridged_call_relays_media_and_the_targets_bye(bridge_call: Any, tmp_pat
     target = S.Sipp(tmp_path, "bridge_target", target_body, extra=("-rtp_echo",))
     with Callee() as media:
         callee = S.Sipp(tmp_path, "bridge_callee", answered_by(media))
-        result = bridge_call(callee, target)
+        result = bridge_call(callee, target, record=True)
     assert result.transfer == "bridged", target.log()
     assert result.hangup_side == "target"
     assert result.conversation.transfer_to.endswith(f":{target.address[1]}")
@@ -126,6 +139,13 @@ def test_bridged_call_relays_media_and_the_targets_bye(bridge_call: Any, tmp_pat
     # The callee's packets went through the callee leg, the target leg, the target's echo and
     # back: about 2 s of 20 ms packets; a loaded machine may lose some.
     assert media.echoed > 25, (media.received, media.echoed)
+    # The recording holds both legs: the callee left, what the callee heard (the prompt, then
+    # the target) right; the last second is all bridge.
+    with wave.open(str(tmp_path / "recordings" / f"{result.recording}-stereo.wav")) as w:
+        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").reshape(-1, 2)
+    assert len(pcm) > 2.5 * 8000  # the prompt, the ring, two seconds bridged
+    last = pcm[-8000:].astype(np.float64)
+    assert (np.sqrt(np.mean(last**2, axis=0)) > 1000).all()  # both sides loud
     (invite,) = S.received(target.messages.read_text(errors="replace"), "INVITE")
     assert invite.startswith(f"INVITE sip:agent@{target.address[0]}:{target.address[1]}")
 
