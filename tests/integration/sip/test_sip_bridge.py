@@ -19,6 +19,8 @@ import pytest
 from outdial.clock import SystemClock
 from outdial.script.engine import TemplateConversation
 from outdial.script.template import load, parse
+from outdial.speech.audio import Audio
+from outdial.speech.g711 import alaw_encode
 from outdial.telephony.carrier import CallResult
 from outdial.telephony.recording import RecordingStore
 from tests.integration.sip import sipp as S
@@ -52,7 +54,7 @@ class Callee:
         self.sock.bind(("127.0.0.1", 0))
         self.sock.settimeout(0.02)
         self.port = int(self.sock.getsockname()[1])
-        self.received = self.echoed = 0
+        self.received = self.echoed = self.steady = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -75,6 +77,8 @@ class Callee:
                 peer = peer or addr
                 if data[12:].startswith(MARK):
                     self.echoed += 1
+                if len(set(data[12:])) == 1 and data[12] not in (0xFF, 0x7F):
+                    self.steady += 1  # a constant level: the target's tone, never speech
             except TimeoutError:
                 pass
             if peer is not None and time.monotonic() - sent_at >= 0.02:
@@ -148,6 +152,27 @@ def test_bridged_call_relays_media_and_the_targets_bye(bridge_call: Any, tmp_pat
     assert (np.sqrt(np.mean(last**2, axis=0)) > 1000).all()  # both sides loud
     (invite,) = S.received(target.messages.read_text(errors="replace"), "INVITE")
     assert invite.startswith(f"INVITE sip:agent@{target.address[0]}:{target.address[1]}")
+
+
+def test_bridged_call_transcodes_when_the_legs_codecs_differ(
+    bridge_call: Any, tmp_path: Path
+) -> None:
+    level = Audio(np.full(16000, 6000, dtype="<i2").tobytes(), 8000)
+    tone = tmp_path / "level.alaw"
+    tone.write_bytes(alaw_encode(level))  # two seconds of one A-law level
+    target_body = (
+        S.RECV_INVITE_FOR_BYE + S.TRYING + S.ok(8) + S.RECV_ACK + S.play(tone, 8)
+        + S.pause(2000) + S.SEND_BYE
+    )  # fmt: skip
+    target = S.Sipp(tmp_path, "bridge_pcma", target_body)
+    with Callee() as media:  # PCMU, as answered_by says
+        callee = S.Sipp(tmp_path, "bridge_pcma_callee", answered_by(media))
+        result = bridge_call(callee, target)
+    assert result.transfer == "bridged", target.log()
+    assert result.hangup_side == "target"
+    assert callee.succeeded() == 1, callee.log()
+    # Decoded from A-law, encoded again as mu-law: the level arrives as one repeated byte.
+    assert media.steady > 50, (media.received, media.steady)
 
 
 def test_busy_target_falls_back_to_the_callee(bridge_call: Any, tmp_path: Path) -> None:
