@@ -45,6 +45,8 @@ class ConversationOutcome:
     intents: tuple[str, ...] = ()
     sms: str | None = None
     transfer_to: str | None = None
+    # Said when the transfer does not go through: (text, its parts), filled in like a prompt.
+    transfer_fallback: tuple[str, PromptParts] | None = None
     ended_by_callee: bool = False
     # What the callee named with the intent, e.g. a reschedule's (("day", "friday"),).
     slots: tuple[tuple[str, str], ...] = ()

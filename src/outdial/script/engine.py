@@ -14,6 +14,7 @@ from outdial.domain.conversation import (
     CallSession,
     ConversationOutcome,
     Heard,
+    PromptParts,
     VoicemailPlan,
 )
 from outdial.script.intents import (
@@ -137,6 +138,7 @@ class TemplateConversation:
             intents=tuple(s.intents),
             sms=sms_text(self.t, outcome, s.path, s.intents, given, request.variables),
             transfer_to=s.transfer_to,
+            transfer_fallback=s.transfer_fallback,
             ended_by_callee=s.callee_hung_up,
             slots=s.slots,
         )
@@ -152,6 +154,9 @@ class TemplateConversation:
                 await self._say(call, node.say, v)
             if node.transfer is not None:
                 s.transfer_to = node.transfer.to
+                if node.transfer.fallback:
+                    said = node.transfer.fallback
+                    s.transfer_fallback = (render(said, v), parts(said, v))
                 await call.hangup()
                 return
             if node.hangup:
@@ -273,6 +278,7 @@ class _State:
         self.turns = 0
         self.dtmf: str | None = None
         self.transfer_to: str | None = None
+        self.transfer_fallback: tuple[str, PromptParts] | None = None
         self.callee_hung_up = False
         self.slots: tuple[tuple[str, str], ...] = ()
 

@@ -44,6 +44,11 @@ class Retry(_Strict):
 
 class Transfer(_Strict):
     to: str = Field(min_length=1, description="a SIP URI or a phone number")
+    fallback: str | None = Field(
+        None,
+        description="said to the callee when the transfer does not go through (refused, busy, "
+        "no answer), before the call hangs up; may use ${text1}..${text10}",
+    )
 
 
 class Node(_Strict):

@@ -41,7 +41,7 @@ start: hello
 nodes:
   hello:
     say: Connecting you.
-    transfer: {{to: "sip:agent@{host}:{port}"}}
+    transfer: {{to: "sip:agent@{host}:{port}", fallback: "Nobody is free, we will call back."}}
 """
 
 
@@ -137,6 +137,7 @@ def test_bridged_call_relays_media_and_the_targets_bye(bridge_call: Any, tmp_pat
         result = bridge_call(callee, target, record=True)
     assert result.transfer == "bridged", target.log()
     assert result.hangup_side == "target"
+    assert [t.text for t in result.transcript] == ["Connecting you."]  # no fallback said
     assert result.conversation.transfer_to.endswith(f":{target.address[1]}")
     assert callee.succeeded() == 1, callee.log()  # our BYE came after the target's
     assert target.succeeded() == 1, target.log()
@@ -185,6 +186,8 @@ def test_busy_target_falls_back_to_the_callee(bridge_call: Any, tmp_path: Path) 
         result = bridge_call(callee, target)
     assert result.transfer == "failed 486", target.log()
     assert result.hangup_side == "bot"
+    # Back to the callee: the template's fallback is said, then our BYE.
+    assert [t.text for t in result.transcript if t.speaker == "bot"][-1].startswith("Nobody is")
     assert callee.succeeded() == 1, callee.log()
     assert target.succeeded() == 1, target.log()
 
@@ -200,5 +203,6 @@ def test_unanswered_target_is_cancelled_at_the_ring_limit(bridge_call: Any, tmp_
         result = bridge_call(callee, target, max_ringing=2)
     assert result.transfer == "no answer", target.log()
     assert result.hangup_side == "bot"
+    assert result.transcript[-1].text.startswith("Nobody is")
     assert callee.succeeded() == 1, callee.log()
     assert target.succeeded() == 1, target.log()

@@ -14,7 +14,13 @@ from datetime import datetime
 from typing import Protocol
 
 from outdial.clock import Clock
-from outdial.domain.conversation import CallRequest, Conversation, Turn, screens_voicemail
+from outdial.domain.conversation import (
+    CalleeHungUp,
+    CallRequest,
+    Conversation,
+    Turn,
+    screens_voicemail,
+)
 from outdial.domain.outcome import Outcome, outcome_for_sip
 from outdial.errors import CallRejected, CarrierUnavailable
 from outdial.speech.asr import AsrEngine
@@ -36,6 +42,9 @@ from outdial.telephony.talk import converse
 
 log = logging.getLogger(__name__)
 
+# Transfer results after which the callee is no longer ours to speak to ("accepted": the far
+# end took the REFER and may have moved the call without reporting back).
+GONE = ("transferred", "bridged", "accepted")
 HANGUP_GRACE = 5.0  # seconds to wait for the stack to confirm a CANCEL or BYE
 TRANSFER_WAIT = 30.0  # seconds a transfer's target may take to answer before we let go
 
@@ -341,6 +350,13 @@ class SipCarrier:
                     transfer = await _transfer(call, uri, session)
                     if transfer == "transferred":
                         side = "transfer"
+                if transfer not in GONE and outcome.transfer_fallback is not None:
+                    watcher = asyncio.ensure_future(_watch_hangup(call, session))
+                    try:
+                        with contextlib.suppress(CalleeHungUp):  # the callee is still ours
+                            await session.say(*outcome.transfer_fallback)
+                    finally:
+                        watcher.cancel()
             if not session.hung_up.is_set():
                 call.hangup()  # BYE: the bot finished, the limit was reached, or we stop
             await _until_dead(call)
