@@ -128,15 +128,10 @@ def register_trunks(
 
     out: list[Registration] = []
     for record in records:
-        if record.transport != "udp":
-            log.warning(
-                "trunk %s: registration is sent over UDP only; not registering", record.name
-            )
-            continue
         registration = Registration(
             stack, (record.host, record.port), record.username or record.caller_id or "outdial",
             domain=record.domain, username=record.username, password=record.password,
-            expires=record.register_expires, retry_after=retry_after,
+            expires=record.register_expires, retry_after=retry_after, transport=record.transport,
             on_change=functools.partial(lambda name, state: notes.put((name, state)), record.name),
         )  # fmt: skip
         out.append(registration)

@@ -205,3 +205,36 @@ def test_trunks_that_register_show_their_state_in_trunk_list(
     finally:
         sipp.stop()
         store.close()
+
+
+def test_tcp_trunk_registers_over_tcp(stack: Any, fresh_db_url: str, tmp_path: Path) -> None:
+    from outdial.clock import SystemClock
+    from outdial.dialer.sip import register_trunks
+    from outdial.store.repo import Store
+
+    body = (
+        recv_register() + CHALLENGE + authorised("ok1") + granted(300)
+        + recv_register() + granted(0)  # the unregister on stop
+    )  # fmt: skip
+    sipp = S.Sipp(tmp_path, "registrar_tcp", body, extra=("-t", "t1")).start()
+    store = Store.open(fresh_db_url)
+    try:
+        host, port = sipp.address
+        with store.write() as tx:
+            tx.save_trunk(
+                name="reg-tcp", host=host, port=port, transport="tcp", username="carrieruser",
+                password="s3cret", domain=None, caller_id=None, dial_prefix="",
+                max_cps=None, max_calls=None, created_at=0, register=1,
+            )  # fmt: skip
+        (registration,) = register_trunks(stack, store, SystemClock())
+        assert registration.wait_for("registered", "failed", timeout=30), sipp.log()
+        assert registration.state.state == "registered", (registration.state, sipp.log())
+        assert registration.stop(timeout=30).state == "unregistered", sipp.log()
+        assert sipp.wait(30) and sipp.succeeded() == 1, sipp.log()
+    finally:
+        sipp.stop()
+        store.close()
+    registers = S.received(sipp.messages.read_text(errors="replace"), "REGISTER")
+    assert len(registers) == 3
+    assert all(S.header(r, "Via").startswith("SIP/2.0/TCP") for r in registers)
+    assert "transport=tcp" in S.header(registers[0], "Contact").lower()

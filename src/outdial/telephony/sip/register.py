@@ -6,7 +6,7 @@ answers a 407 with the wrong header and never unregisters; this one runs on the 
 thread with sippy's message classes. Every REGISTER of one registration shares its Call-ID
 and From tag with an increasing CSeq (RFC 3261 10.2.4), so a registrar sees refreshes of one
 binding. A refresh goes out without credentials and answers the registrar's new challenge (a
-nonce is not replayed).
+nonce is not replayed). Over UDP, or over TCP for trunks whose calls go over TCP.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ class Registration:
         password: str | None = None,
         expires: int = 300,
         retry_after: float = 30.0,
+        transport: str = "udp",
         on_change: Callable[[RegistrationState], None] | None = None,
     ) -> None:
         self.on_change = on_change  # called on the reactor thread: must not block
@@ -61,6 +62,9 @@ class Registration:
         self.domain = domain or registrar[0]
         self.username, self.password = username or user, password
         self.expires, self.retry_after = expires, retry_after
+        # "tcp": sent on the stack's TCP connection to the registrar (tcp.py), the one the
+        # trunk's calls use; the Contact says so, for requests the registrar sends back.
+        self.transport = transport.lower()
         self.registrations = 0  # successful REGISTERs (first and refreshes)
         self._state = RegistrationState("registering")
         self._changed = threading.Condition()
@@ -118,9 +122,10 @@ class Registration:
         else:
             fr0m.setTag(self._from_tag)
         host, port = self.stack.bound or ("127.0.0.1", 5060)
-        contact = SipContact(
-            address=SipAddress(url=SipURL(username=self.user, host=host, port=port))
-        )
+        url = SipURL(username=self.user, host=host, port=port)
+        if self.transport != "udp":
+            url.transport = self.transport
+        contact = SipContact(address=SipAddress(url=url))
         request = SipRequest(
             method="REGISTER",
             ruri=SipURL(host=self.domain),
@@ -129,7 +134,7 @@ class Registration:
             contact=contact,
             callid=self._call_id.getCopy(),
             cseq=self._cseq,
-            target=(self.registrar, "udp"),
+            target=(self.registrar, self.transport),
             expires=SipExpires(number=expires),
             user_agent=self.stack.user_agent,
         )
