@@ -131,6 +131,9 @@ class Bridge:
             finally:
                 _unrelay(rtp, target_rtp)
             return Bridged("bridged", side)
+        except asyncio.CancelledError:
+            target.hangup()  # the call's task is cancelled: the target's leg must not linger
+            raise
         finally:
             target_rtp.close()
 
