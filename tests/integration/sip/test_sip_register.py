@@ -230,6 +230,13 @@ def test_tcp_trunk_registers_over_tcp(stack: Any, fresh_db_url: str, tmp_path: P
         assert registration.wait_for("registered", "failed", timeout=30), sipp.log()
         assert registration.state.state == "registered", (registration.state, sipp.log())
         assert registration.stop(timeout=30).state == "unregistered", sipp.log()
+
+        def noted() -> str | None:  # the writer thread is done with the store before it closes
+            with store.read() as tx:
+                trunk = tx.trunk("reg-tcp")
+            return trunk.registration if trunk else None
+
+        assert wait_until(lambda: noted() == "unregistered", 30)
         assert sipp.wait(30) and sipp.succeeded() == 1, sipp.log()
     finally:
         sipp.stop()
