@@ -350,11 +350,12 @@ class SipCarrier:
                     transfer = await _transfer(call, uri, session)
                     if transfer == "transferred":
                         side = "transfer"
-                if transfer not in GONE and outcome.transfer_fallback is not None:
+                fallback = outcome.transfer_fallback
+                if transfer not in GONE and fallback is not None and not stop.is_set():
                     watcher = asyncio.ensure_future(_watch_hangup(call, session))
                     try:
                         with contextlib.suppress(CalleeHungUp):  # the callee is still ours
-                            await session.say(*outcome.transfer_fallback)
+                            await session.say(*fallback)
                     finally:
                         watcher.cancel()
             if not session.hung_up.is_set():
