@@ -23,7 +23,7 @@ start: hello
 nodes:
   hello:
     say: Connecting you now.
-    transfer: {to: "15550001111"}
+    transfer: {to: "15550001111", fallback: "Sorry, nobody can take your call."}
 """
 
 RECV_REFER = '  <recv request="REFER" timeout="30000"/>\n'
@@ -83,6 +83,7 @@ def test_accepted_transfer_is_recorded_transferred(transfer_call: Any, tmp_path:
     result = run(sipp, lambda: transfer_call(sipp))
     assert result.transfer == "transferred", sipp.log()
     assert result.hangup_side == "transfer"
+    assert [t.text for t in result.transcript] == ["Connecting you now."]  # no fallback
     assert result.conversation.transfer_to == "15550001111"
     assert sipp.succeeded() == 1, sipp.log()
     (refer,) = S.received(sipp.messages.read_text(errors="replace"), "REFER")
@@ -100,6 +101,7 @@ def test_refused_transfer_falls_back_to_hanging_up(transfer_call: Any, tmp_path:
     result = run(sipp, lambda: transfer_call(sipp))
     assert result.transfer == "refused 403", sipp.log()
     assert result.hangup_side == "bot"
+    assert result.transcript[-1].text == "Sorry, nobody can take your call."  # the fallback
     assert sipp.succeeded() == 1, sipp.log()
 
 
