@@ -23,12 +23,16 @@ from outdial.speech.audio import Audio
 from outdial.speech.g711 import alaw_encode
 from outdial.telephony.carrier import CallResult
 from outdial.telephony.recording import RecordingStore
+from outdial.telephony.sip.bridge import ringback
+from outdial.telephony.sip.codecs import Pcmu
 from tests.integration.sip import sipp as S
 from tests.integration.sip.test_sip_carrier import request
 
 # The callee's payloads start with it, the target echoes them back; mu-law near zero, so the
 # bot does not take it for speech (barge-in would cut the prompt).
 MARK = b"\xfe\x7e\xfd\x7d\xfc\x7c\xfb\x7b"
+# Our ringback's tone frames as mu-law: what the callee hears while the target rings.
+RINGBACK = {Pcmu().encode(f) for f in ringback().frames(0.02)[:50]}
 LOUD = b"\x10"  # the rest of each payload: a mu-law sample near -8000 (heard in recordings)
 
 
@@ -54,7 +58,7 @@ class Callee:
         self.sock.bind(("127.0.0.1", 0))
         self.sock.settimeout(0.02)
         self.port = int(self.sock.getsockname()[1])
-        self.received = self.echoed = self.steady = 0
+        self.received = self.echoed = self.steady = self.ringback = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -77,6 +81,8 @@ class Callee:
                 peer = peer or addr
                 if data[12:].startswith(MARK):
                     self.echoed += 1
+                if data[12:] in RINGBACK:
+                    self.ringback += 1
                 if len(set(data[12:])) == 1 and data[12] not in (0xFF, 0x7F):
                     self.steady += 1  # a constant level: the target's tone, never speech
             except TimeoutError:
@@ -202,6 +208,7 @@ def test_unanswered_target_is_cancelled_at_the_ring_limit(bridge_call: Any, tmp_
         callee = S.Sipp(tmp_path, "bridge_noanswer_callee", answered_by(media))
         result = bridge_call(callee, target, max_ringing=2)
     assert result.transfer == "no answer", target.log()
+    assert media.ringback > 25, (media.received, media.ringback)  # 1 s of tone in 2 s of ring
     assert result.hangup_side == "bot"
     assert result.transcript[-1].text.startswith("Nobody is")
     assert callee.succeeded() == 1, callee.log()

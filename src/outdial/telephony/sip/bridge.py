@@ -2,11 +2,12 @@
 
 For trunks that do not take REFER (``Trunk.transfer == "bridge"``). The target is called with
 a second INVITE (a number through the same trunk, with its prefix; a SIP URI to the URI's
-host) while the callee hears our silence; it rings up to the task's ring limit (CANCEL, then
-"no answer"). Once it answers, RTP is relayed both ways until either side hangs up, and the
-other side gets a BYE. One codec on both legs: payloads are forwarded as they come under each
-leg's own SSRC, sequence and timestamps (``RtpSession.forward``), no decoding on the way;
-different codecs: decoded, then queued to the other leg's paced sender and encoded there.
+host) while the callee hears ringback (``ringback``); it rings up to the task's ring limit
+(CANCEL, then "no answer"). Once it answers, RTP is relayed both ways until either side hangs
+up, and the other side gets a BYE. One codec on both legs: payloads are forwarded as they come
+under each leg's own SSRC, sequence and timestamps (``RtpSession.forward``), no encoding on
+the way; different codecs: decoded, then queued to the other leg's paced sender and encoded
+there.
 Received audio is still decoded for the recording, which keeps its two tracks: the callee,
 and what the callee heard (our prompts, then the target).
 
@@ -23,6 +24,8 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+
+import numpy as np
 
 from outdial.speech.audio import Audio
 from outdial.telephony.sip import sdp
@@ -118,7 +121,12 @@ class Bridge:
                     give_up_after=ring_limit + 30,
                 )
             )
-            answer = await self._ring(call, target, ring_limit, stop, on_callee_hangup)
+            ringing = asyncio.ensure_future(_ring_back(rtp))
+            try:
+                answer = await self._ring(call, target, ring_limit, stop, on_callee_hangup)
+            finally:
+                ringing.cancel()
+                rtp.stop_playing()
             if isinstance(answer, Bridged):
                 return answer
             if not _start(target_rtp, answer):
@@ -217,6 +225,23 @@ class Bridge:
 
         callee.on_audio, callee.on_sent = from_callee, said
         target.on_audio = to_callee
+
+
+def ringback() -> Audio:
+    """One cadence of ringback: 425 Hz for 1 s, then 4 s of silence (ITU-T E.180's usual
+    tone), at -20 dBFS."""
+    t = np.arange(8000) / 8000
+    tone = (0.1 * 32767 * np.sin(2 * np.pi * 425 * t)).astype("<i2")
+    return Audio(np.concatenate([tone, np.zeros(4 * 8000, dtype="<i2")]).tobytes(), 8000)
+
+
+async def _ring_back(rtp: RtpSession) -> None:
+    """Ringback to the callee while the target rings, so the line does not sound dead."""
+    tone = ringback()
+    while True:
+        if not rtp.queue:
+            rtp.play(tone)
+        await asyncio.sleep(0.5)
 
 
 def _feed(rtp: RtpSession) -> Callable[[Audio], None]:
