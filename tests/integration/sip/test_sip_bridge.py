@@ -107,9 +107,13 @@ def bridge_call(stack: Any, flite: Any, sphinx: Any, tmp_path: Path) -> Any:
     from outdial.telephony.sip.carrier import SipCarrier, Trunk
 
     def place(
-        callee: S.Sipp, target: S.Sipp, max_ringing: float = 10, record: bool = False
+        callee: S.Sipp,
+        target: S.Sipp,
+        max_ringing: float = 10,
+        record: bool = False,
+        max_calls: int | None = None,
     ) -> CallResult:
-        trunk = Trunk("test", *callee.address, transfer="bridge")
+        trunk = Trunk("test", *callee.address, transfer="bridge", max_calls=max_calls)
         recordings = RecordingStore(tmp_path / "recordings")
         carrier = SipCarrier(
             stack, trunk, SystemClock(), flite, sphinx, recordings, stereo_recordings=True
@@ -120,7 +124,8 @@ def bridge_call(stack: Any, flite: Any, sphinx: Any, tmp_path: Path) -> Any:
         async def go() -> CallResult:
             return await carrier.place(req, conversation, asyncio.Event())
 
-        target.start()
+        if max_calls != 1:  # one line: the first leg holds it, the target is never called
+            target.start()
         callee.start()
         try:
             return asyncio.run(go())
@@ -213,3 +218,14 @@ def test_unanswered_target_is_cancelled_at_the_ring_limit(bridge_call: Any, tmp_
     assert result.transcript[-1].text.startswith("Nobody is")
     assert callee.succeeded() == 1, callee.log()
     assert target.succeeded() == 1, target.log()
+
+
+def test_full_trunk_has_no_line_for_the_second_leg(bridge_call: Any, tmp_path: Path) -> None:
+    target = S.Sipp(tmp_path, "bridge_noline", S.RECV_INVITE)  # on the trunk's host, not started
+    with Callee() as media:
+        callee = S.Sipp(tmp_path, "bridge_noline_callee", answered_by(media))
+        result = bridge_call(callee, target, max_ringing=1, max_calls=1)
+    assert result.transfer == "no line"
+    assert result.hangup_side == "bot"
+    assert result.transcript[-1].text.startswith("Nobody is")
+    assert callee.succeeded() == 1, callee.log()

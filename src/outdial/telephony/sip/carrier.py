@@ -201,11 +201,7 @@ class SipCarrier:
         trunk = self._trunk(request.trunk)
         if not trunk.max_calls:
             return await self._place(trunk, request, conversation, stop)
-        if self.lines is not None:
-            async with self.lines.hold(trunk, request.max_ringing + request.max_talk):
-                return await self._place(trunk, request, conversation, stop)
-        lines = self._lines.setdefault(trunk.name, asyncio.Semaphore(trunk.max_calls))
-        async with lines:
+        async with self._line(trunk, request.max_ringing + request.max_talk):
             return await self._place(trunk, request, conversation, stop)
 
     async def _place(
@@ -402,12 +398,30 @@ class SipCarrier:
         if leg is None:
             return Bridged("invalid target")
         self.bridged += 1
-        return await Bridge(self.stack, self.media_host, symmetric=self.symmetric_rtp).run(
-            call, rtp, leg,
-            from_user=trunk.caller_id or request.caller_id or "anonymous",
-            recorder=recorder, ring_limit=request.max_ringing, talk_limit=talk_left,
-            stop=stop, on_callee_hangup=session.hung_up.set,
-        )  # fmt: skip
+        async with contextlib.AsyncExitStack() as held:
+            # A second leg on the trunk takes one of its max_calls lines too; waiting for one
+            # is bounded by the ring limit (every call of a full trunk could be waiting).
+            if trunk.max_calls and leg.next_hop[0] in (trunk.host, trunk.domain):
+                try:
+                    async with asyncio.timeout(request.max_ringing):
+                        await held.enter_async_context(
+                            self._line(trunk, request.max_ringing + talk_left)
+                        )
+                except TimeoutError:
+                    return Bridged("no line")
+            return await Bridge(self.stack, self.media_host, symmetric=self.symmetric_rtp).run(
+                call, rtp, leg,
+                from_user=trunk.caller_id or request.caller_id or "anonymous",
+                recorder=recorder, ring_limit=request.max_ringing, talk_limit=talk_left,
+                stop=stop, on_callee_hangup=session.hung_up.set,
+            )  # fmt: skip
+
+    def _line(self, trunk: Trunk, seconds: float) -> AbstractAsyncContextManager[object]:
+        """One of the trunk's max_calls lines: shared across workers, or this worker's."""
+        if self.lines is not None:
+            return self.lines.hold(trunk, seconds)
+        assert trunk.max_calls
+        return self._lines.setdefault(trunk.name, asyncio.Semaphore(trunk.max_calls))
 
 
 def _ignore(_: object) -> None:
