@@ -159,7 +159,8 @@ class Bridge:
         while True:
             got = await _first(call, target, stop, max(0.0, deadline - loop.time()))
             outcome: Bridged | None = None
-            for who, event in got:
+            # The callee's events first: one who left as the target answered is not bridged.
+            for who, event in sorted(got, key=lambda g: g[0] is not call):
                 if who is call and event.kind in ENDED:
                     if event.origin != "local":
                         on_callee_hangup()
