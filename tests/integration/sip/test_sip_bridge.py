@@ -229,3 +229,17 @@ def test_full_trunk_has_no_line_for_the_second_leg(bridge_call: Any, tmp_path: P
     assert result.hangup_side == "bot"
     assert result.transcript[-1].text.startswith("Nobody is")
     assert callee.succeeded() == 1, callee.log()
+
+
+def test_callee_bye_while_bridged_reaches_the_target(bridge_call: Any, tmp_path: Path) -> None:
+    target = S.Sipp(tmp_path, "bridge_target_bye", S.RECV_INVITE + S.TRYING + S.ok() + S.RECV_ACK
+                    + S.RECV_BYE)  # fmt: skip
+    with Callee() as media:
+        ok = S.ok().replace("[media_port]", str(media.port))
+        body = S.RECV_INVITE_FOR_BYE + S.TRYING + ok + S.RECV_ACK + S.pause(4000) + S.SEND_BYE
+        callee = S.Sipp(tmp_path, "bridge_callee_bye", body)
+        result = bridge_call(callee, target)
+    assert result.transfer == "bridged", target.log()
+    assert result.hangup_side == "callee"
+    assert target.succeeded() == 1, target.log()  # our BYE after the callee's
+    assert callee.succeeded() == 1, callee.log()
