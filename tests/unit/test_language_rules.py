@@ -201,3 +201,26 @@ def test_a_hedge_is_not_a_refusal_either() -> None:
     assert heard("I'm not a hundred percent sure", PAYMENT) is None
     # "not [entirely sure] really" holds the words of "not really" (unsatisfied): no answer
     assert heard("I'm not entirely sure really", SURVEY) in (None, "neutral")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ring me back tomorrow, okay?", "call_later"),
+        ("I'll be there, yeah?", "confirm"),
+        ("I'm stuck in hospital that week, so no", "decline"),
+        ("it's all fine by me so yes", "confirm"),
+    ],
+)
+def test_tag_questions_and_conclusions(text: str, expected: str) -> None:
+    assert heard(text) == expected
+
+
+def test_answer_words_inside_idioms_of_time_are_not_answers() -> None:
+    assert heard("they fixed it in no time, brilliant", SURVEY) == "satisfied"
+    assert heard("I'm up to my neck in work right now") != "confirm"
+
+
+def test_questions_about_the_question_and_deferrals_are_a_reask() -> None:
+    assert heard("what do you mean by attend") is None
+    assert heard("I will let you know next week") is None

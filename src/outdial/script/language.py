@@ -171,6 +171,15 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
          "who is this"),
         (r"\bhow did you get (?:this|my) (?:number|phone number)\b", "who is this"),
         (r"\bcall (?:me )?(?:tomorrow|later|back later) instead\b", "call me later"),
+        # a tag question asks for agreement, it is not one ("catch me later, yeah?")
+        (r"(?<=\w)(?:,|\s)\s*(?:yeah|yes|yep|right|okay|ok)\s*\?\s*$", ""),
+        # a conclusion after the reasons is the answer ("I'll be away, so no")
+        (r"^.*\W\s*so,? (no|nope|yes|yeah|yep)[.!]?$", r"\1"),
+        # words that look like answers inside idioms of time
+        (r"\bin no time(?: at all)?\b", "quickly"),
+        (r"\bright (?=(?:now|away|here|there|after|before)\b)", ""),
+        # a question back about the question is no answer to it
+        (r"\bwhat do you mean\b", HEDGE_TOKEN),
         # "no" as a discourse particle, not an answer
         (r"\bno (?:bother|worries|trouble|probs)\b", "that is fine"),
         (r"^(?:yeah|yes|yep) no\b(?=,? \w+ \w+)", "yes"),
@@ -193,7 +202,7 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 _HEDGE = re.compile(
     r"\b(?:maybe|possibly|perhaps|not sure|unsure|no idea|"
     r"not (?:too|very|really|quite|entirely|totally|all that|a hundred percent) sure|"
-    r"do not know yet|not yet|we will see|"
+    r"do not know yet|not yet|we will see|let you know|"
     r"(?:have|need) to (?:see|check|ask|think)|let me (?:check|think|see)|depends|"
     rf"think about it|{HEDGE_TOKEN})\b"
 )
