@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from outdial.service.tasks import TaskService, local_time, progress
 from outdial.store import console as q
 from outdial.store import tallies
 from outdial.store.repo import Store
+
+log = logging.getLogger(__name__)
 
 SNAPSHOT_SECONDS = 5.0
 CHART_MINUTES = 60
@@ -186,6 +189,22 @@ class ConsoleService:
             kept = self._tallies[task_id]
             tally, replace = kept.tally, kept.replace
         now = epoch_ms(self.clock.now())
+        # A record committed under an id already counted (its transaction outlived SETTLE_MS)
+        # would be missed for good once stored: the task's records up to the covered id must
+        # be exactly those counted, else the tally is dropped (here and stored: a row that
+        # covers as far misses it too) and the next view recounts.
+        with self.store.read() as tx:
+            found = tallies.records_up_to(tx.conn, task_id, tally.last_id)
+        if found != tallies.records_in(tally):
+            log.warning(
+                "campaign tally recounted: a call record was committed after its id was counted",
+                extra={"task_id": task_id, "counted": tallies.records_in(tally), "found": found},
+            )
+            with self.store.write() as tx:
+                tallies.drop_tally(tx.conn, task_id)
+            with self._tally_lock:
+                self._tallies[task_id] = _Kept(q.CallTally())
+            return
         with self.store.write() as tx:
             tallies.save_tally(tx.conn, account_id, task_id, tally, now, replace=replace)
         with self._tally_lock:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import select, true
+from sqlalchemy import delete, func, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -70,6 +70,13 @@ def _counts(value: Any) -> dict[str, int]:
     return {str(k): int(n) for k, n in value.items()}
 
 
+def records_up_to(conn: Connection, task_id: int, covered: int) -> int:
+    """How many call records the task has up to id ``covered`` (a range of ix_calls_task)."""
+    c = s.calls.c
+    query = select(func.count()).where(c.task_id == task_id, c.id <= covered)
+    return int(conn.execute(query).scalar_one())
+
+
 def load_tally(conn: Connection, account_id: int, task_id: int) -> StoredTally | None:
     """The task's stored tally, or None when there is none of this format."""
     t = s.task_tallies.c
@@ -117,3 +124,8 @@ def save_tally(
     )
     # RETURNING, not rowcount: the PostgreSQL driver reports no count for an upsert.
     return conn.execute(stmt.returning(table.c.task_id)).first() is not None
+
+
+def drop_tally(conn: Connection, task_id: int) -> None:
+    """Forget the task's stored tally (found to miss a record): the next view recounts."""
+    conn.execute(delete(s.task_tallies).where(s.task_tallies.c.task_id == task_id))
