@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +26,10 @@ from outdial.service.recall import RecallService
 from outdial.service.records import record_json
 from outdial.service.tasks import TaskService, local_time, progress
 from outdial.store import console as q
+from outdial.store import tallies
 from outdial.store.repo import Store
+
+log = logging.getLogger(__name__)
 
 SNAPSHOT_SECONDS = 5.0
 CHART_MINUTES = 60
@@ -34,6 +38,11 @@ ACTIONS = ("pause", "resume", "cancel")
 # Resend: a child campaign of the callees again; "not connected" leaves out the connected.
 RESENDS = {"resend-all": False, "resend-not-connected": True}
 RESEND_NAME_TRIES = 20
+# A task's tally is written back to the database once it has moved by this many call
+# records, or when it moved at all and the stored one is this old: a fresh process then
+# starts from it, and a page view rarely writes.
+STORE_EVERY_RECORDS = 10_000
+STORE_EVERY_SECONDS = 300.0
 
 STATUS_NAMES = {
     int(TaskStatus.WAITING): "waiting",
@@ -110,9 +119,27 @@ def _every_minute(points: list[tuple[int, int]], now: int) -> list[tuple[int, in
     return [(m, seen.get(m, 0)) for m in range(first, last + 1, 60000)]
 
 
+@dataclass(slots=True)
+class _Kept:
+    """A task's settled tally in this process, and how far the stored one covers."""
+
+    tally: q.CallTally
+    stored_id: int = 0
+    stored_records: int = 0
+    stored_at: int = 0
+    replace: bool = False  # the stored row could not be read: the next write replaces it
+
+
 class ConsoleService:
     def __init__(
-        self, store: Store, clock: Clock, tasks: TaskService, recalls: RecallService
+        self,
+        store: Store,
+        clock: Clock,
+        tasks: TaskService,
+        recalls: RecallService,
+        *,
+        store_every_records: int = STORE_EVERY_RECORDS,
+        store_every_seconds: float = STORE_EVERY_SECONDS,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -120,21 +147,73 @@ class ConsoleService:
         self.recalls = recalls
         self.overview = OverviewCache(store, clock)
         # Per task: counts of its calls so far. Call records are only ever added, so a view
-        # counts just the calls written since the last one (a 500,000-call campaign is read
-        # once per process, then in small increments).
-        self._tallies: dict[int, q.CallTally] = {}
+        # counts just the calls written since the last one, and a process starts from the
+        # tally stored in the database (a 500,000-call campaign is read once, then in small
+        # increments, whichever process views it).
+        self._tallies: dict[int, _Kept] = {}
         self._tally_lock = threading.Lock()
         self._node_orders: dict[int, list[str]] = {}
+        self.store_every_records = store_every_records
+        self.store_every_seconds = store_every_seconds
 
-    def _tally(self, conn: Any, task_id: int) -> q.CallTally:
+    def _tally(self, conn: Any, account_id: int, task_id: int) -> tuple[q.CallTally, bool]:
+        """(the tally to show, whether the settled part should be written back)."""
         with self._tally_lock:
-            known = self._tallies.get(task_id, q.CallTally())
-        keep, show = q.tally_calls(conn, task_id, known, epoch_ms(self.clock.now()))
+            kept = self._tallies.get(task_id)
+        if kept is None:
+            # A fresh process: start from the stored tally, if another one wrote it.
+            stored = tallies.load_tally(conn, account_id, task_id)
+            if stored is None:
+                kept = _Kept(q.CallTally())
+            elif stored.tally is None:
+                kept = _Kept(q.CallTally(), replace=True)
+            else:
+                kept = _Kept(stored.tally, stored.tally.last_id, stored.records, stored.updated_at)
+        now = epoch_ms(self.clock.now())
+        keep, show = q.tally_calls(conn, task_id, kept.tally, now)
         with self._tally_lock:
-            current = self._tallies.get(task_id)
-            if current is None or current.last_id < keep.last_id:
-                self._tallies[task_id] = keep
-        return show
+            current = self._tallies.setdefault(task_id, kept)
+            if current.tally.last_id < keep.last_id:
+                current.tally = keep
+            moved = current.replace or (
+                keep.last_id > current.stored_id
+                and (
+                    tallies.records_in(keep) - current.stored_records >= self.store_every_records
+                    or now - current.stored_at >= self.store_every_seconds * 1000
+                )
+            )
+        return show, moved
+
+    def _store_tally(self, account_id: int, task_id: int) -> None:
+        with self._tally_lock:
+            kept = self._tallies[task_id]
+            tally, replace = kept.tally, kept.replace
+        now = epoch_ms(self.clock.now())
+        # A record committed under an id already counted (its transaction outlived SETTLE_MS)
+        # would be missed for good once stored: the task's records up to the covered id must
+        # be exactly those counted, else the tally is dropped (here and stored: a row that
+        # covers as far misses it too) and the next view recounts.
+        with self.store.read() as tx:
+            found = tallies.records_up_to(tx.conn, task_id, tally.last_id)
+        if found != tallies.records_in(tally):
+            log.warning(
+                "campaign tally recounted: a call record was committed after its id was counted",
+                extra={"task_id": task_id, "counted": tallies.records_in(tally), "found": found},
+            )
+            with self.store.write() as tx:
+                tallies.drop_tally(tx.conn, task_id)
+            with self._tally_lock:
+                self._tallies[task_id] = _Kept(q.CallTally())
+            return
+        with self.store.write() as tx:
+            tallies.save_tally(tx.conn, account_id, task_id, tally, now, replace=replace)
+        with self._tally_lock:
+            # Written, or another process had stored one as far: either way the row is there.
+            kept.replace = False
+            if tally.last_id > kept.stored_id:
+                kept.stored_id = tally.last_id
+                kept.stored_records = tallies.records_in(tally)
+                kept.stored_at = now
 
     def _nodes(self, conn: Any, script_id: int) -> list[str]:
         # A stored template is never changed (a new version is a new id): parsed once.
@@ -177,10 +256,13 @@ class ConsoleService:
             row = q.task_row(tx.conn, scope, task_id)
             if row is None:
                 raise NotFound(f"campaign {task_id} does not exist")
-            tally = self._tally(tx.conn, task_id)
+            account_id = int(row["account_id"])
+            tally, moved = self._tally(tx.conn, account_id, task_id)
             funnel = q.task_funnel(tx.conn, task_id, tally)
             nodes = self._nodes(tx.conn, int(row["script_id"]))
             children = q.child_tasks(tx.conn, task_id)
+        if moved:
+            self._store_tally(account_id, task_id)
         view = self._task_view({**row, "app_id": ""})
         rate = answer_rate(tally.minutes)
         return {

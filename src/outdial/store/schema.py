@@ -432,3 +432,19 @@ console_keys = Table(
     Column("secret", String(128), nullable=False),
     Column("created_at", BigInteger, nullable=False),
 )
+
+# A task's call tally as the console last wrote it (migration 0013): counts over its call
+# records up to covered_up_to, so a fresh process extends it instead of counting every call.
+# Call records are never changed after insert, so a tally at a covered id stays true.
+task_tallies = Table(
+    "task_tallies",
+    metadata,
+    Column("task_id", Id, ForeignKey("tasks.id"), primary_key=True, autoincrement=False),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("covered_up_to", BigInteger, nullable=False),
+    Column("records", BigInteger, nullable=False),  # call records counted in it
+    # The JSON shape's version: a row of another version is ignored (recounted, rewritten).
+    Column("format", SmallInteger, nullable=False),
+    Column("tally", Text, nullable=False),  # JSON object, store/tallies.py
+    Column("updated_at", BigInteger, nullable=False),
+)
