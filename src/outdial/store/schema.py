@@ -433,7 +433,7 @@ console_keys = Table(
     Column("created_at", BigInteger, nullable=False),
 )
 
-# A task's call tally as the console last wrote it (migration 0013): counts over its call
+# A task's call tally as the console last wrote it (migration 0012): counts over its call
 # records up to covered_up_to, so a fresh process extends it instead of counting every call.
 # Call records are never changed after insert, so a tally at a covered id stays true.
 task_tallies = Table(

@@ -1,6 +1,6 @@
 """A task's call tally kept in the database, so a fresh console process starts from it
 
-Revision ID: 0013
+Revision ID: 0012
 Revises: 0011
 Create Date: 2026-12-04 19:00:00
 """
@@ -10,8 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
-# 0012 (a SIP trunk column) is written on another branch: re-pointed to it at merge.
+revision = "0012"
 down_revision = "0011"
 branch_labels = None
 depends_on = None
