@@ -56,10 +56,10 @@ DEMO_ACCOUNT = "Demo"
 DEMO_USER = "demo"
 NOW_TASK = "demo: call now"
 LIVE_TASK = "demo: live"
-# At 60x one line places ~24 calls/s (most calls are short), so about a quarter of an hour of
-# dialing: long enough to watch in the console.
+# LAAFFIC's maxCalls is the talk limit in seconds after answer (not a number of lines): the
+# live campaign lets each call run the template to its end, like the others.
 LIVE_CALLEES = 20_000
-LIVE_LINES = 1
+LIVE_MAX_TALK = 60
 DEMO_NUMBERS = [
     "14155550101", "14155550102", "14155550103", "14155550104", "447700900123",
     "447700900124", "639171234567", "639171234568", "919812345678", "919812345679",
@@ -289,7 +289,7 @@ def prepare(system: _System, settings: Settings, password: str) -> dict[str, Any
                 app_id=acc["appId"],
                 task_name=f"{LIVE_TASK} {len(live) + 1}",
                 script_id=script_id,
-                max_calls=LIVE_LINES,
+                max_calls=LIVE_MAX_TALK,
                 numbers=[
                     {"calleeNumber": f"141555{n:05d}", "text1": "Sam"} for n in range(LIVE_CALLEES)
                 ],
