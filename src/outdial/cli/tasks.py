@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import getpass
 import json
 import sys
 import time
@@ -14,11 +13,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from outdial.config import Settings
+from outdial.cli.context import services
 from outdial.domain.codes import TaskStatus
-from outdial.service.operator import Operator, OperatorService
+from outdial.service.operator import OperatorService
 from outdial.service.records import record_json
-from outdial.service.submit import SubmitPolicy
 from outdial.store.calls import CallFilter
 from outdial.store.repo import Store
 
@@ -60,18 +58,9 @@ def _store() -> Store:
 
 
 def _operator_service(store: Store) -> OperatorService:
-    from outdial.cli.main import _clock, _settings
+    from outdial.cli.main import _settings
 
-    return OperatorService(store, _clock(store), operator(_settings()))
-
-
-def operator(settings: Settings) -> Operator:
-    """The acting operator: the login name, kept in the audit log."""
-    try:
-        actor = getpass.getuser()
-    except (KeyError, OSError):
-        actor = "unknown"
-    return Operator(actor=f"cli:{actor}", policy=SubmitPolicy.from_settings(settings))
+    return services(store, _settings()).operator
 
 
 def _run(action: Callable[[OperatorService], dict[str, Any]]) -> None:
