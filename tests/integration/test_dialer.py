@@ -169,8 +169,8 @@ class Rig:
         assert acc is not None
         return acc.balance
 
-    def ids(self, *task_ids: int) -> bytes:
-        return orjson.dumps({"taskIdList": list(task_ids)})
+    def ids(self, *task_ids: int) -> list[int]:
+        return list(task_ids)
 
     def close(self) -> None:
         """Cancel whatever a failed test left running, then close the loop: coroutines left

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from outdial.api import docs
 from outdial.api.auth import Caller
+from outdial.api.bodies import TaskIdsBody, UpdateAiBody, task_changes, task_ids
 from outdial.api.deps import caller, services
 from outdial.api.envelope import StyleARoute, StyleBRoute, style_a, style_b
 from outdial.errors import NotFound, ParameterError
@@ -25,9 +26,7 @@ from outdial.service.requests import (
     RecordQueryBody,
     ResendAiBody,
     SendAiBody,
-    TaskIdsBody,
     TaskQueryBody,
-    UpdateAiBody,
     load_object,
     validate,
 )
@@ -68,7 +67,8 @@ async def send_ai(request: Request, who: Authed, svc: Svc) -> Response:
     response_model=None,
 )
 async def update_ai(request: Request, who: Authed, svc: Svc) -> Response:
-    await run_in_threadpool(svc.tasks.update, who.account_id, await request.body())
+    task_id, changes = task_changes(await request.body())
+    await run_in_threadpool(svc.tasks.update, who.account_id, task_id, changes)
     return style_a(0, data=None)
 
 
@@ -252,7 +252,8 @@ async def detail(request: Request, task_id: str, who: Authed, svc: Svc) -> Respo
     response_model=None,
 )
 async def cancel(request: Request, who: Authed, svc: Svc) -> Response:
-    await run_in_threadpool(svc.tasks.cancel, who.account_id, await request.body())
+    ids = task_ids(await request.body())
+    await run_in_threadpool(svc.tasks.cancel, who.account_id, ids)
     return style_b(0, data=None)
 
 
@@ -264,7 +265,8 @@ async def cancel(request: Request, who: Authed, svc: Svc) -> Response:
     response_model=None,
 )
 async def pause(request: Request, who: Authed, svc: Svc) -> Response:
-    await run_in_threadpool(svc.tasks.pause, who.account_id, await request.body())
+    ids = task_ids(await request.body())
+    await run_in_threadpool(svc.tasks.pause, who.account_id, ids)
     return style_b(0, data=None)
 
 
@@ -276,5 +278,6 @@ async def pause(request: Request, who: Authed, svc: Svc) -> Response:
     response_model=None,
 )
 async def resume(request: Request, who: Authed, svc: Svc) -> Response:
-    await run_in_threadpool(svc.tasks.resume, who.account_id, await request.body())
+    ids = task_ids(await request.body())
+    await run_in_threadpool(svc.tasks.resume, who.account_id, ids)
     return style_b(0, data=None)

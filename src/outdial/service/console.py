@@ -202,10 +202,8 @@ class ConsoleService:
             account_id = q.task_account(tx.conn, task_id)
         if account_id is None or (scope is not None and account_id != scope):
             raise NotFound(f"campaign {task_id} does not exist")
-        body = orjson.dumps({"taskIdList": [task_id]})
-        {"pause": self.tasks.pause, "resume": self.tasks.resume, "cancel": self.tasks.cancel}[
-            action
-        ](account_id, body)
+        act = {"pause": self.tasks.pause, "resume": self.tasks.resume, "cancel": self.tasks.cancel}
+        act[action](account_id, [task_id])
         past = {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}[action]
         return f"Campaign {task_id} {past}."
 

@@ -7,7 +7,6 @@ cancel, pause and resume write theirs once the change has committed.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -233,7 +232,7 @@ class OperatorService:
         svc = self.task_service
         act = {"cancel": svc.cancel, "pause": svc.pause, "resume": svc.resume}[verb]
         for account_id, ids in by_account.items():
-            act(account_id, json.dumps({"taskIdList": ids}).encode())
+            act(account_id, ids)
             with self.store.write() as tx:
                 audit(tx, self._now(), self.operator.actor, f"task.{verb}", account_id, taskIds=ids)
         statuses = {}
