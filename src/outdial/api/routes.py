@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
-from outdial.api import docs
+from outdial.api import docs, laaffic
 from outdial.api.auth import Caller
 from outdial.api.bodies import TaskIdsBody, UpdateAiBody, task_changes, task_ids
 from outdial.api.deps import caller, services
@@ -195,14 +195,15 @@ async def get_balance(request: Request, who: Authed, svc: Svc) -> Response:
 )
 async def record_group_query(request: Request, who: Authed, svc: Svc) -> Response:
     page = await run_in_threadpool(svc.records.query, who.account_id, await request.body())
-    return style_a(0, data=page)
+    return style_a(0, data=laaffic.page_json(page, laaffic.record_json_of, searchCount=True))
 
 
 @style_a_router.get(
     "/voice/recordGroup/{voice_id}", summary="One call record", responses=A, response_model=None
 )
 async def record_group(request: Request, voice_id: str, who: Authed, svc: Svc) -> Response:
-    return style_a(0, data=await run_in_threadpool(svc.records.one, who.account_id, voice_id))
+    call = await run_in_threadpool(svc.records.one, who.account_id, voice_id)
+    return style_a(0, data=laaffic.record_json_of(call))
 
 
 @style_a_router.get(
@@ -228,7 +229,7 @@ async def recording(request: Request, recording_id: str, who: Authed, svc: Svc) 
 )
 async def query(request: Request, who: Authed, svc: Svc) -> Response:
     page = await run_in_threadpool(svc.tasks.query, who.account_id, await request.body())
-    return style_b(0, data=page)
+    return style_b(0, data=laaffic.page_json(page, laaffic.task_summary_of))
 
 
 @style_b_router.get(
@@ -240,8 +241,8 @@ async def query(request: Request, who: Authed, svc: Svc) -> Response:
 async def detail(request: Request, task_id: str, who: Authed, svc: Svc) -> Response:
     if not task_id.isascii() or not task_id.isdigit() or len(task_id) > 18:
         raise ParameterError(f"task id {task_id!r} is not a number")
-    data = await run_in_threadpool(svc.tasks.detail, who.account_id, int(task_id))
-    return style_b(0, data=data)
+    view = await run_in_threadpool(svc.tasks.detail, who.account_id, int(task_id))
+    return style_b(0, data=laaffic.task_detail_of(view))
 
 
 @style_b_router.post(

@@ -13,10 +13,13 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from outdial.api import laaffic
 from outdial.cli.context import services
 from outdial.domain.codes import TaskStatus
-from outdial.service.operator import OperatorService
-from outdial.service.records import record_json
+from outdial.service.operator import OperatorService, TaskShow
+from outdial.service.paging import Paged
+from outdial.service.records import CallRecord
+from outdial.service.tasks import TaskView
 from outdial.store.calls import CallFilter
 from outdial.store.repo import Store
 
@@ -88,13 +91,31 @@ def task_list(
     size: Annotated[int, typer.Option(help="tasks per page (at most 100)")] = 100,
 ) -> None:
     """List tasks, newest first, across accounts (or one account's)."""
-    _run(lambda svc: svc.tasks(account, tuple(status or ()), page, size))
+    _run(lambda svc: _task_page(svc.tasks(account, tuple(status or ()), page, size)))
 
 
 @task_app.command("show")
 def task_show(task_id: Annotated[int, typer.Argument(help="task id")]) -> None:
     """Show a task's detail and, under ``waiting``, why it is not dialing now."""
-    _run(lambda svc: svc.show(task_id))
+    _run(lambda svc: _shown(svc.show(task_id)))
+
+
+def _task_page(paged: Paged[TaskView]) -> dict[str, Any]:
+    # The API's task fields, each with the account it belongs to (this lists every account).
+    return laaffic.page_json(
+        paged, lambda v: {"accountId": v.task.account_id, **laaffic.task_summary_of(v)}
+    )
+
+
+def _shown(s: TaskShow) -> dict[str, Any]:
+    return {
+        "accountId": s.view.task.account_id,
+        **laaffic.task_detail_of(s.view),
+        "pending": s.pending,
+        "linesInUse": s.lines_in_use,
+        "lines": s.lines,
+        "waiting": [r.as_json() for r in s.waiting],
+    }
 
 
 def _change(verb: str) -> Callable[[list[int]], None]:
@@ -116,8 +137,7 @@ for _verb in ("cancel", "pause", "resume"):
 
 
 def _reasons(svc: OperatorService, task_id: int) -> str:
-    waiting = svc.show(task_id)["waiting"]
-    return "; ".join(r["message"] for r in waiting)
+    return "; ".join(r.message for r in svc.show(task_id).waiting)
 
 
 @task_app.command("watch")
@@ -224,7 +244,7 @@ def calls(
             if not rows:
                 break
             for row in rows:
-                rec = record_json(row, tz)
+                rec = laaffic.record_json(CallRecord.from_row(row), tz)
                 if writer is not None:
                     writer.writerow(rec)
                 else:

@@ -19,12 +19,12 @@ from outdial.domain.codes import TaskStatus
 from outdial.domain.money import format_units, to_units
 from outdial.domain.task import zone
 from outdial.domain.text import check_text
-from outdial.domain.waiting import TaskState, waiting_reasons
+from outdial.domain.waiting import Reason, TaskState, waiting_reasons
 from outdial.domain.windows import parse_windows
 from outdial.errors import NotFound, TaskNotOperable, ValidationError
-from outdial.service.paging import page
+from outdial.service.paging import Paged, page
 from outdial.service.submit import SubmitPolicy, funds_below_minimum
-from outdial.service.tasks import TaskService, task_detail, task_summary
+from outdial.service.tasks import TaskService, TaskView
 from outdial.store.records import TaskRecord
 from outdial.store.repo import Store, Tx
 
@@ -58,6 +58,17 @@ class Operator:
 
     actor: str
     policy: SubmitPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class TaskShow:
+    """A task's detail with why it is not dialing now (``waiting`` empty if it is)."""
+
+    view: TaskView
+    pending: int
+    lines_in_use: int
+    lines: int
+    waiting: list[Reason]
 
 
 class OperatorService:
@@ -164,7 +175,7 @@ class OperatorService:
         statuses: Sequence[int] = (),
         current: int = 1,
         size: int = 100,
-    ) -> dict[str, Any]:
+    ) -> Paged[TaskView]:
         wanted = page(current, size)
         out = []
         with self.store.read() as tx:
@@ -177,10 +188,10 @@ class OperatorService:
                 if acc_id not in zones:
                     acc = tx.account(acc_id)
                     zones[acc_id] = acc.timezone if acc else "UTC"
-                out.append({"accountId": acc_id, **task_summary(task, zones[acc_id])})
-        return wanted.json(total, out)
+                out.append(TaskView(task, zones[acc_id]))
+        return Paged(wanted, total, out)
 
-    def show(self, task_id: int) -> dict[str, Any]:
+    def show(self, task_id: int) -> TaskShow:
         """A task's detail, plus ``waiting``: why it is not dialing now (empty if it is)."""
         now = self.clock.now()
         with self.store.read() as tx:
@@ -207,14 +218,13 @@ class OperatorService:
             due_now=due,
             next_due_at=next_due,
         )
-        return {
-            "accountId": task.account_id,
-            **task_detail(task, acc.timezone),
-            "pending": pending,
-            "linesInUse": in_use,
-            "lines": acc.lines,
-            "waiting": [r.as_json() for r in waiting_reasons(state, now)],
-        }
+        return TaskShow(
+            TaskView(task, acc.timezone),
+            pending=pending,
+            lines_in_use=in_use,
+            lines=acc.lines,
+            waiting=waiting_reasons(state, now),
+        )
 
     def change(self, verb: str, task_ids: Sequence[int]) -> dict[str, Any]:
         """Cancel, pause or resume tasks by id, all or none per account (as the API does)."""

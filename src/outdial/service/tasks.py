@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
-from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
@@ -13,7 +12,13 @@ import orjson
 from outdial.clock import Clock, epoch_ms
 from outdial.domain.codes import UNFINISHED_STATUSES, TaskStatus
 from outdial.domain.money import format_units
-from outdial.domain.task import TaskFields, parse_local_time, validate_task, zone
+from outdial.domain.task import (
+    TaskFields,
+    format_local_time,
+    parse_local_time,
+    validate_task,
+    zone,
+)
 from outdial.errors import (
     AuthError,
     DataCaps,
@@ -23,7 +28,7 @@ from outdial.errors import (
     TaskNotOperable,
     ValidationError,
 )
-from outdial.service.paging import MAX_PAGE_SIZE, account_timezone, page
+from outdial.service.paging import MAX_PAGE_SIZE, Paged, account_timezone, page
 from outdial.service.requests import TaskQueryBody, load_object, validate
 from outdial.service.submit import (
     SubmitPolicy,
@@ -35,12 +40,6 @@ from outdial.store.records import TaskFilter, TaskRecord
 from outdial.store.repo import IntegrityError, Store
 
 
-def local_time(ms: int | None, tz: str) -> str | None:
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(ms / 1000, UTC).astimezone(zone(tz)).strftime("%Y-%m-%d %H:%M:%S")
-
-
 def _percent(part: int, whole: int) -> str:
     if whole <= 0 or part <= 0:
         return "0"
@@ -49,56 +48,24 @@ def _percent(part: int, whole: int) -> str:
 
 
 def progress(task: TaskRecord) -> str:
-    """LAAFFIC's ``rate``: the share of callees done, in percent, as a string."""
+    """The share of callees done, in percent, as a string (LAAFFIC's ``rate``)."""
     done = task.success + task.fail + task.blocked_cnt
     if task.status == TaskStatus.FINISHED:
         return "100"
     return _percent(done, task.num_cnt)
 
 
-def task_summary(task: TaskRecord, account_tz: str) -> dict[str, Any]:
-    return {
-        "taskId": task.id,
-        "jobId": task.id,
-        "taskName": task.task_name,
-        "status": task.status,
-        "rate": progress(task),
-        "numCnt": task.num_cnt,
-        "callNum": task.call_num,
-        "success": task.success,
-        "fail": task.fail,
-        "createdTime": local_time(task.created_at, account_tz),
-        "scriptId": task.script_id,
-        "taskType": task.task_type,
-        "appId": task.app_id,
-    }
+def success_rate(task: TaskRecord) -> str:
+    """The share of dialled callees that connected, in percent, as a string."""
+    return _percent(task.success, task.success + task.fail)
 
 
-def task_detail(task: TaskRecord, account_tz: str) -> dict[str, Any]:
-    connected = task.success
-    acd = f"{task.call_duration / connected:.1f}" if connected else "0"
-    return {
-        **task_summary(task, account_tz),
-        "displayNum": task.display_num,
-        "callTotal": task.call_num,
-        "callDuration": task.call_duration,
-        "acd": acd,
-        "successRate": _percent(task.success, task.success + task.fail),
-        "cost": format_units(task.cost),
-        "maxCalls": task.max_calls,
-        "maxRingingTime": task.max_ringing_time,
-        "enableRecording": task.enable_recording,
-        "calloutRate": task.callout_rate,
-        "sendTime": local_time(task.send_at, task.timezone),
-        "allowSendTime": orjson.loads(task.allow_send_time),
-        "timezone": task.timezone,
-        "windowZone": task.window_zone,
-        "submittedCnt": task.submitted_cnt,
-        "duplicateCnt": task.submitted_cnt - task.num_cnt,
-        "blockedCnt": task.blocked_cnt,
-        "statusReason": task.status_reason,
-        "updatedTime": local_time(task.updated_at, account_tz),
-    }
+@dataclass(frozen=True, slots=True)
+class TaskView:
+    """A task and the time zone its account reads times in."""
+
+    task: TaskRecord
+    account_tz: str
 
 
 class Keep(Enum):
@@ -136,7 +103,7 @@ def merged_fields(changes: TaskChanges, task: TaskRecord) -> TaskFields:
         max_calls=task.max_calls,
         script_id=task.script_id,
         display_num=task.display_num,
-        send_time=local_time(task.send_at, task.timezone),
+        send_time=format_local_time(task.send_at, task.timezone),
         allow_send_time=[(w["strTime"], w["endTime"]) for w in orjson.loads(task.allow_send_time)],
         max_ringing_time=task.max_ringing_time,
         enable_recording=task.enable_recording,
@@ -160,7 +127,7 @@ class TaskService:
         self.clock = clock
         self.policy = policy
 
-    def query(self, account_id: int, body: bytes) -> dict[str, Any]:
+    def query(self, account_id: int, body: bytes) -> Paged[TaskView]:
         req = validate(TaskQueryBody, load_object(body) if body.strip() else {})
         wanted = page(req.current, req.size)
         p = req.params
@@ -180,15 +147,15 @@ class TaskService:
                 task_type=p.taskType if p else None,
             )
             total, rows = tx.tasks(f, wanted.offset, wanted.size)
-        return wanted.json(total, [task_summary(t, tz.key) for t in rows])
+        return Paged(wanted, total, [TaskView(t, tz.key) for t in rows])
 
-    def detail(self, account_id: int, task_id: int) -> dict[str, Any]:
+    def detail(self, account_id: int, task_id: int) -> TaskView:
         with self.store.read() as tx:
             tz = account_timezone(tx, account_id)
             task = tx.task(account_id, task_id)
         if task is None:
             raise NotFound(f"task {task_id} does not exist")
-        return task_detail(task, tz)
+        return TaskView(task, tz)
 
     def update(self, account_id: int, task_id: int, changes: TaskChanges) -> None:
         """Change a task that has not started (-24 otherwise), all fields checked as send/ai
