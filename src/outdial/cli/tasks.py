@@ -18,9 +18,7 @@ from outdial.cli.context import services
 from outdial.domain.codes import TaskStatus
 from outdial.service.operator import OperatorService, TaskShow
 from outdial.service.paging import Paged
-from outdial.service.records import CallRecord
 from outdial.service.tasks import TaskView
-from outdial.store.calls import CallFilter
 from outdial.store.repo import Store
 
 task_app = typer.Typer(no_args_is_help=True, help="List, show, change and follow tasks.")
@@ -72,9 +70,8 @@ def _run(action: Callable[[OperatorService], dict[str, Any]]) -> None:
     run(lambda store, _s: action(_operator_service(store)))
 
 
-def _task_row(store: Store, task_id: int) -> Any:
-    with store.read() as tx:
-        row = tx.task_any(task_id)
+def _task_row(svc: OperatorService, task_id: int) -> Any:
+    row = svc.task(task_id)
     if row is None:
         typer.echo(json.dumps({"error": f"task {task_id} does not exist", "code": -24}), err=True)
         raise typer.Exit(1)
@@ -151,11 +148,11 @@ def watch(
     console = Console(stderr=True)
     svc = _operator_service(store)
     try:
-        task = _task_row(store, task_id)
+        task = _task_row(svc, task_id)
         if console.is_terminal:
-            task = _watch_bar(store, svc, task, console, interval)
+            task = _watch_bar(svc, task, console, interval)
         else:
-            task = _watch_lines(store, svc, task, interval)
+            task = _watch_lines(svc, task, interval)
     finally:
         store.close()
     typer.echo(
@@ -181,10 +178,10 @@ def _line(task: Any, why: str) -> str:
     return f"{text} waiting: {why}" if why else text
 
 
-def _watch_lines(store: Store, svc: OperatorService, task: Any, interval: float) -> Any:
+def _watch_lines(svc: OperatorService, task: Any, interval: float) -> Any:
     last = None
     while True:
-        task = _task_row(store, task.id)
+        task = _task_row(svc, task.id)
         line = _line(task, "" if task.status in _FINAL else _reasons(svc, task.id))
         if line != last:
             typer.echo(line, err=True)
@@ -194,9 +191,7 @@ def _watch_lines(store: Store, svc: OperatorService, task: Any, interval: float)
         time.sleep(interval)
 
 
-def _watch_bar(
-    store: Store, svc: OperatorService, task: Any, console: Console, interval: float
-) -> Any:
+def _watch_bar(svc: OperatorService, task: Any, console: Console, interval: float) -> Any:
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -207,7 +202,7 @@ def _watch_bar(
     ) as bar:
         handle = bar.add_task(task.task_name, total=max(task.num_cnt, 1), detail="")
         while True:
-            task = _task_row(store, task.id)
+            task = _task_row(svc, task.id)
             done = task.success + task.fail + task.blocked_cnt
             why = "" if task.status in _FINAL else _reasons(svc, task.id)
             detail = (
@@ -227,28 +222,18 @@ def calls(
 ) -> None:
     """Print every call record of a task (JSON lines, or CSV with --csv)."""
     store = _store()
+    svc = _operator_service(store)
     try:
-        task = _task_row(store, task_id)
-        with store.read() as tx:
-            tz = tx.account(task.account_id).timezone  # type: ignore[union-attr]
+        _task_row(svc, task_id)
         writer = None
         if as_csv:
             writer = csv.DictWriter(sys.stdout, fieldnames=_CSV_FIELDS, extrasaction="ignore")
             writer.writeheader()
-        offset = 0
-        while True:
-            with store.read() as tx:
-                _total, rows = tx.calls(
-                    CallFilter(account_id=task.account_id, task_id=task_id), offset, 1000
-                )
-            if not rows:
-                break
-            for row in rows:
-                rec = laaffic.record_json(CallRecord.from_row(row), tz)
-                if writer is not None:
-                    writer.writerow(rec)
-                else:
-                    typer.echo(json.dumps(rec, ensure_ascii=False))
-            offset += len(rows)
+        for call in svc.task_calls(task_id):
+            rec = laaffic.record_json_of(call)
+            if writer is not None:
+                writer.writerow(rec)
+            else:
+                typer.echo(json.dumps(rec, ensure_ascii=False))
     finally:
         store.close()

@@ -7,7 +7,7 @@ cancel, pause and resume write theirs once the change has committed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,8 +23,10 @@ from outdial.domain.waiting import Reason, TaskState, waiting_reasons
 from outdial.domain.windows import parse_windows
 from outdial.errors import NotFound, TaskNotOperable, ValidationError
 from outdial.service.paging import Paged, page
+from outdial.service.records import CallRecord, CallView
 from outdial.service.submit import SubmitPolicy, funds_below_minimum
 from outdial.service.tasks import TaskService, TaskView
+from outdial.store.calls import CallFilter
 from outdial.store.records import TaskRecord
 from outdial.store.repo import Store, Tx
 
@@ -190,6 +192,30 @@ class OperatorService:
                     zones[acc_id] = acc.timezone if acc else "UTC"
                 out.append(TaskView(task, zones[acc_id]))
         return Paged(wanted, total, out)
+
+    def task(self, task_id: int) -> TaskRecord | None:
+        """Any account's task by id (None if there is none)."""
+        with self.store.read() as tx:
+            return tx.task_any(task_id)
+
+    def task_calls(self, task_id: int, batch: int = 1000) -> Iterator[CallView]:
+        """Every call record of a task, read ``batch`` at a time (a transaction each)."""
+        with self.store.read() as tx:
+            task = tx.task_any(task_id)
+            if task is None:
+                raise NotFound(f"task {task_id} does not exist")
+            acc = tx.account(task.account_id)
+        tz = acc.timezone if acc else "UTC"
+        wanted = CallFilter(account_id=task.account_id, task_id=task_id)
+        offset = 0
+        while True:
+            with self.store.read() as tx:
+                _total, rows = tx.calls(wanted, offset, batch)
+            if not rows:
+                return
+            for row in rows:
+                yield CallView(CallRecord.from_row(row), tz)
+            offset += len(rows)
 
     def show(self, task_id: int) -> TaskShow:
         """A task's detail, plus ``waiting``: why it is not dialing now (empty if it is)."""
