@@ -20,11 +20,13 @@ import orjson
 
 from outdial.clock import Clock, epoch_ms, from_epoch_ms
 from outdial.domain.codes import TaskStatus
+from outdial.domain.money import format_units
+from outdial.domain.task import format_local_time
 from outdial.errors import NotFound, TaskNameExists
 from outdial.service.campaign_stats import answer_rate, node_order, template_funnel
 from outdial.service.recall import RecallService
-from outdial.service.records import record_json
-from outdial.service.tasks import TaskService, local_time, progress
+from outdial.service.records import CallRecord
+from outdial.service.tasks import TaskService, progress
 from outdial.store import console as q
 from outdial.store import tallies
 from outdial.store.repo import Store
@@ -247,7 +249,7 @@ class ConsoleService:
             **r,
             "status_name": STATUS_NAMES.get(r["status"], str(r["status"])),
             "progress": progress(record),
-            "created": local_time(r["created_at"], r["timezone"]),
+            "created": format_local_time(r["created_at"], r["timezone"]),
             "cost_text": f"{r['cost'] / 10000:.2f}",
         }
 
@@ -284,10 +286,8 @@ class ConsoleService:
             account_id = q.task_account(tx.conn, task_id)
         if account_id is None or (scope is not None and account_id != scope):
             raise NotFound(f"campaign {task_id} does not exist")
-        body = orjson.dumps({"taskIdList": [task_id]})
-        {"pause": self.tasks.pause, "resume": self.tasks.resume, "cancel": self.tasks.cancel}[
-            action
-        ](account_id, body)
+        act = {"pause": self.tasks.pause, "resume": self.tasks.resume, "cancel": self.tasks.cancel}
+        act[action](account_id, [task_id])
         past = {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}[action]
         return f"Campaign {task_id} {past}."
 
@@ -330,7 +330,7 @@ class ConsoleService:
         rows = rows[: query.limit]
         for r in rows:
             r["account_name"] = names.get(r["account_id"], "")
-            r["ended"] = local_time(r["created_at"], "UTC")
+            r["ended"] = format_local_time(r["created_at"], "UTC")
         return {"rows": rows, "next_before": rows[-1]["id"] if more and rows else None}
 
     def call(self, scope: int | None, call_id: int) -> dict[str, Any]:
@@ -340,8 +340,14 @@ class ConsoleService:
                 raise NotFound(f"call {call_id} does not exist")
             task = q.task_row(tx.conn, None, row["task_id"])
         tz = task["timezone"] if task else "UTC"
-        record = record_json(row, tz)
-        return {"call": record, "task": task, "chat": chat_lines(record.get("transcript"))}
+        record = CallRecord.from_row(row)
+        return {
+            "call": record,
+            "answered": _iso(record.answer_time, tz),
+            "cost": format_units(record.cost),
+            "task": task,
+            "chat": chat_lines(record.transcript),
+        }
 
     def recording_name(self, scope: int | None, call_id: int) -> str:
         with self.store.read() as tx:
@@ -364,7 +370,7 @@ class ConsoleService:
         writer.writeheader()
         with self.store.read() as tx:
             for i, row in enumerate(q.task_calls(tx.conn, task_id), 1):
-                writer.writerow(record_json(row, tz) | {"transcript": None, "path": None})
+                writer.writerow(csv_row(CallRecord.from_row(row), tz))
                 if i % 500 == 0:
                     yield out.getvalue()
                     out.seek(0)
@@ -395,6 +401,39 @@ CSV_FIELDS = [
     "hangupSide",
     "recordingFileId",
 ]
+
+
+def _iso(ms: int | None, tz: str) -> str | None:
+    if ms is None:
+        return None
+    return from_epoch_ms(ms).astimezone(ZoneInfo(tz)).isoformat(timespec="seconds")
+
+
+def csv_row(call: CallRecord, tz: str) -> dict[str, Any]:
+    """One call in the export's columns (the API's names; times ISO-8601 in ``tz``)."""
+    return {
+        "voiceId": str(call.id),
+        "taskId": call.task_id,
+        "attempt": call.attempt,
+        "callee": call.callee,
+        "displayNum": call.display_num,
+        "outcome": call.outcome,
+        "intent": call.intent,
+        "grade": call.grade,
+        "terminationCode": str(call.termination_code),
+        "terminationReason": call.termination_reason,
+        "sipCode": str(call.sip_code),
+        "callTime": _iso(call.call_time, tz),
+        "answerTime": _iso(call.answer_time, tz),
+        "hangupTime": _iso(call.hangup_time, tz),
+        "ringDuration": call.ring_duration,
+        "callDuration": call.call_duration,
+        "chargedDuration": call.charged_duration,
+        "cost": format_units(call.cost),
+        "currency": call.currency,
+        "hangupSide": call.hangup_side,
+        "recordingFileId": call.recording_file_id,
+    }
 
 
 def chat_lines(transcript: Any) -> list[dict[str, Any]]:
