@@ -177,8 +177,10 @@ class ConsoleService:
             current = self._tallies.setdefault(task_id, kept)
             if current.tally.last_id < keep.last_id:
                 current.tally = keep
+            # Only a tally that counts more records than the stored one is worth a write: the
+            # covered id alone also moves past other tasks' records.
             moved = current.replace or (
-                keep.last_id > current.stored_id
+                tallies.records_in(keep) > current.stored_records
                 and (
                     tallies.records_in(keep) - current.stored_records >= self.store_every_records
                     or now - current.stored_at >= self.store_every_seconds * 1000
