@@ -31,6 +31,7 @@ from phonenumbers import timezone as number_zones
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
+from outdial.api import laaffic
 from outdial.dialer.timeloop import LoopClock, VirtualTimeLoop
 from outdial.dialer.worker import Dialer, DialerConfig
 from outdial.domain.outcome import Outcome
@@ -161,7 +162,8 @@ class Rig:
             return {r[0]: int(r[1]) for r in rows}
 
     def detail(self, account: TestAccount, task_id: int) -> dict[str, Any]:
-        return self.tasks.detail(account.account_id, task_id)
+        # The API's rendering: these tests read the task as LAAFFIC shows it.
+        return laaffic.task_detail_of(self.tasks.detail(account.account_id, task_id))
 
     def balance(self, account: TestAccount) -> int:
         with self.store.read() as tx:
@@ -169,8 +171,8 @@ class Rig:
         assert acc is not None
         return acc.balance
 
-    def ids(self, *task_ids: int) -> bytes:
-        return orjson.dumps({"taskIdList": list(task_ids)})
+    def ids(self, *task_ids: int) -> list[int]:
+        return list(task_ids)
 
     def close(self) -> None:
         """Cancel whatever a failed test left running, then close the loop: coroutines left
@@ -1175,7 +1177,9 @@ def test_counters_match_the_call_records(rig: Any) -> None:
         assert states[c["callee"]] == (CONNECTED if c["termination_code"] == 200 else FAILED)
     # The talk limit (maxCalls 60) cut the 75 s talkers.
     assert {c["call_duration"] for c in calls if c["hangup_side"] == "limit"} == {60}
-    listed = r.tasks.query(acc.account_id, b"{}")["records"]
+    listed = laaffic.page_json(r.tasks.query(acc.account_id, b"{}"), laaffic.task_summary_of)[
+        "records"
+    ]
     (summary,) = [t for t in listed if t["taskId"] == task]
     assert (summary["callNum"], summary["success"], summary["fail"], summary["rate"]) == (
         detail["callNum"],

@@ -80,3 +80,22 @@ def test_a_process_killed_mid_submission_leaves_nothing(store: Store, db_url: st
     # The database is healthy afterwards: a new write goes through.
     with store.write() as tx:
         tx.update_account(account_id, name="survivor")
+
+
+def test_the_task_tallies_migration_goes_down_and_up(fresh_db_url: str) -> None:
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from outdial.store.db import alembic_config
+
+    store = Store.open(fresh_db_url)
+    try:
+        cfg = alembic_config(store.engine)
+        command.downgrade(cfg, "0011")
+        assert "task_tallies" not in inspect(store.engine).get_table_names()
+        command.upgrade(cfg, "head")
+        assert "task_tallies" in inspect(store.engine).get_table_names()
+        with store.engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), schema.metadata) == []
+    finally:
+        store.close()

@@ -201,3 +201,59 @@ def test_a_hedge_is_not_a_refusal_either() -> None:
     assert heard("I'm not a hundred percent sure", PAYMENT) is None
     # "not [entirely sure] really" holds the words of "not really" (unsatisfied): no answer
     assert heard("I'm not entirely sure really", SURVEY) in (None, "neutral")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ring me back tomorrow, okay?", "call_later"),
+        ("I'll be there, yeah?", "confirm"),
+        ("I'm stuck in hospital that week, so no", "decline"),
+        ("it's all fine by me so yes", "confirm"),
+    ],
+)
+def test_tag_questions_and_conclusions(text: str, expected: str) -> None:
+    assert heard(text) == expected
+
+
+def test_answer_words_inside_idioms_of_time_are_not_answers() -> None:
+    assert heard("they fixed it in no time, brilliant", SURVEY) == "satisfied"
+    assert heard("I'm up to my neck in work right now") != "confirm"
+
+
+def test_questions_about_the_question_and_deferrals_are_a_reask() -> None:
+    assert heard("what do you mean by attend") is None
+    assert heard("I will let you know next week") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("honestly, two out of ten", "unsatisfied"),
+        ("I'd say six out of ten", "neutral"),
+        ("a solid 9 out of 10", "satisfied"),
+        ("five out of five", "satisfied"),
+        ("lovely people but the whole thing took ages", "neutral"),
+        ("somewhere in the middle really", "neutral"),
+    ],
+)
+def test_scores_and_mixed_verdicts(text: str, expected: str) -> None:
+    assert heard(text, SURVEY) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("I got made redundant last month", "cannot_pay"),
+        ("we're skint until christmas", "cannot_pay"),
+        ("could I have another few days", "cannot_pay"),
+        ("it goes out by direct debit", "already_paid"),
+    ],
+)
+def test_hardship_told_as_what_happened(text: str, expected: str) -> None:
+    assert heard(text, PAYMENT) == expected
+
+
+def test_asking_for_a_detail_again_is_a_reask() -> None:
+    assert heard("sorry, when was it again") is None
+    assert heard("what time did you say it was again") is None

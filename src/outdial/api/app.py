@@ -8,29 +8,30 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from outdial import __version__
 from outdial.api import docs
-from outdial.api.deps import Services
+from outdial.api.deps import Edge
 from outdial.api.routes import style_a_router, style_b_router
 from outdial.api.throttle import FailureThrottle
 from outdial.clock import Clock, SystemClock
 from outdial.config import Settings
-from outdial.service.accounts import AccountService
+from outdial.service.container import Services
 from outdial.service.metrics import OutboxCollector
-from outdial.service.recall import RecallService
-from outdial.service.records import RecordService
-from outdial.service.submit import SubmitPolicy, SubmitService
-from outdial.service.tasks import TaskService
 from outdial.store.health import head_revision, readiness
 from outdial.store.repo import Store
 
 
 def create_app(
-    settings: Settings, store: Store, clock: Clock | None = None, *, wall_clock: Clock | None = None
+    settings: Settings,
+    store: Store,
+    clock: Clock | None = None,
+    *,
+    wall_clock: Clock | None = None,
+    services: Services | None = None,
 ) -> FastAPI:
     """Build the API over ``store``; ``clock`` (default: the system clock) stamps and schedules
     everything. ``wall_clock`` (default: ``clock``) checks the callers' ``Timestamp``, which
-    is their real time even when ``clock`` is a simulated timeline."""
+    is their real time even when ``clock`` is a simulated timeline. ``services`` (default:
+    built from the three) lets the console in the same process share them."""
     clock = clock or SystemClock()
-    policy = SubmitPolicy.from_settings(settings)
     app = FastAPI(
         title="outdial",
         version=__version__,
@@ -43,17 +44,10 @@ def create_app(
     # Per app, not the library's global registry: two apps in one process (tests, the demo)
     # must not share or collide. ``outdial serve`` adds its dialer's collector here.
     metrics = CollectorRegistry()
-    app.state.services = Services(
-        settings=settings,
-        clock=clock,
+    app.state.services = services or Services.build(settings, store, clock)
+    app.state.edge = Edge(
         wall_clock=wall_clock or clock,
-        store=store,
-        submit=SubmitService(store, clock, policy),
-        tasks=TaskService(store, clock, policy),
-        records=RecordService(store),
         trusted_proxies=settings.trusted_networks(),
-        recalls=RecallService(store, clock, policy),
-        accounts=AccountService(store, clock),
         throttle=FailureThrottle(
             wall_clock or clock,
             key_limit=settings.auth_fail_key_limit,

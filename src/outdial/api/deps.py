@@ -1,4 +1,4 @@
-"""What routes need from the application: services, settings, clock, the caller."""
+"""What routes need from the application: the services, the HTTP edge's state, the caller."""
 
 from __future__ import annotations
 
@@ -10,50 +10,44 @@ from starlette.concurrency import run_in_threadpool
 from outdial.api.auth import Caller, Network, client_ip, verify
 from outdial.api.throttle import FailureThrottle
 from outdial.clock import Clock
-from outdial.config import Settings
 from outdial.domain.text import unstorable
 from outdial.errors import AuthError
-from outdial.service.accounts import AccountService
-from outdial.service.recall import RecallService
-from outdial.service.records import RecordService
-from outdial.service.submit import SubmitService
-from outdial.service.tasks import TaskService
-from outdial.store.repo import Store
+from outdial.service.container import Services
 
 
 @dataclass(frozen=True, slots=True)
-class Services:
-    settings: Settings
-    clock: Clock
+class Edge:
+    """What only the HTTP edge needs, beside the services."""
+
     # The callers' Timestamp is checked against real time, also on a simulated timeline.
     wall_clock: Clock
-    store: Store
-    submit: SubmitService
-    tasks: TaskService
-    records: RecordService
     # Parsed once: every request checks the peer against them.
     trusted_proxies: list[Network]
-    recalls: RecallService
-    accounts: AccountService
     throttle: FailureThrottle
 
 
-def services(request: Request) -> Services:
+def _services(request: Request) -> Services:
     svc: Services = request.app.state.services
     return svc
 
 
+async def services(request: Request) -> Services:
+    """The application's services (a dependency: async, so it runs on the event loop)."""
+    return _services(request)
+
+
 async def caller(request: Request) -> Caller:
     """Authenticate the request from its Api-Key, Timestamp and Sign headers."""
-    svc = services(request)
+    svc = _services(request)
+    edge: Edge = request.app.state.edge
     api_key = request.headers.get("api-key", "").strip()
     timestamp = request.headers.get("timestamp", "").strip()
     signature = request.headers.get("sign", "").strip()
     if not api_key or not timestamp or not signature:
         raise AuthError("authentication error: Api-Key, Timestamp and Sign headers are required")
     peer = request.client.host if request.client else None
-    ip = client_ip(peer, request.headers.get("x-forwarded-for"), svc.trusted_proxies)
-    wait = svc.throttle.retry_after(api_key, ip)
+    ip = client_ip(peer, request.headers.get("x-forwarded-for"), edge.trusted_proxies)
+    wait = edge.throttle.retry_after(api_key, ip)
     if wait is not None:
         raise AuthError(
             "authentication error: too many failed signatures from this Api-Key or address; "
@@ -71,12 +65,12 @@ async def caller(request: Request) -> Caller:
                 timestamp,
                 signature,
                 ip,
-                svc.wall_clock.now(),
+                edge.wall_clock.now(),
                 svc.settings.timestamp_skew_seconds,
             )
         except AuthError:
             # -2 (address) and -16 (time) come after a good signature and are not counted.
-            svc.throttle.failed(api_key, ip)
+            edge.throttle.failed(api_key, ip)
             raise
 
     return await run_in_threadpool(lookup)

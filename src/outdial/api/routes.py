@@ -9,11 +9,13 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
-from outdial.api import docs
+from outdial.api import docs, laaffic
 from outdial.api.auth import Caller
+from outdial.api.bodies import TaskIdsBody, UpdateAiBody, task_changes, task_ids
 from outdial.api.deps import caller, services
 from outdial.api.envelope import StyleARoute, StyleBRoute, style_a, style_b
 from outdial.errors import NotFound, ParameterError
+from outdial.service.container import Services
 from outdial.service.requests import (
     DncBody,
     DncQueryBody,
@@ -24,14 +26,13 @@ from outdial.service.requests import (
     RecordQueryBody,
     ResendAiBody,
     SendAiBody,
-    TaskIdsBody,
     TaskQueryBody,
-    UpdateAiBody,
     load_object,
     validate,
 )
 
 Authed = Annotated[Caller, Depends(caller)]
+Svc = Annotated[Services, Depends(services)]
 
 style_a_router = APIRouter(route_class=StyleARoute)
 style_b_router = APIRouter(route_class=StyleBRoute)
@@ -46,13 +47,12 @@ B: dict[int | str, dict[str, Any]] = {200: {"model": docs.EnvelopeB}}
     responses=A,
     response_model=None,
 )
-async def send_ai(request: Request, who: Authed) -> Response:
+async def send_ai(request: Request, who: Authed, svc: Svc) -> Response:
     """Accept a task and its callees atomically; `data` is the new task id (keyId).
 
     Extension: an `Idempotency-Key` header makes retries safe: the same key and body answer the
     first task's id again; the same key with another body answers -20.
     """
-    svc = services(request)
     body = await request.body()
     key = request.headers.get("idempotency-key")
     task_id = await run_in_threadpool(svc.submit.submit, who.account_id, body, key)
@@ -66,9 +66,9 @@ async def send_ai(request: Request, who: Authed) -> Response:
     responses=A,
     response_model=None,
 )
-async def update_ai(request: Request, who: Authed) -> Response:
-    svc = services(request)
-    await run_in_threadpool(svc.tasks.update, who.account_id, await request.body())
+async def update_ai(request: Request, who: Authed, svc: Svc) -> Response:
+    task_id, changes = task_changes(await request.body())
+    await run_in_threadpool(svc.tasks.update, who.account_id, task_id, changes)
     return style_a(0, data=None)
 
 
@@ -79,8 +79,7 @@ async def update_ai(request: Request, who: Authed) -> Response:
     responses=A,
     response_model=None,
 )
-async def resend_ai(request: Request, who: Authed) -> Response:
-    svc = services(request)
+async def resend_ai(request: Request, who: Authed, svc: Svc) -> Response:
     task_id = await run_in_threadpool(svc.recalls.resend, who.account_id, await request.body())
     return style_a(0, data=task_id)
 
@@ -92,8 +91,7 @@ async def resend_ai(request: Request, who: Authed) -> Response:
     responses=A,
     response_model=None,
 )
-async def recall_query(request: Request, who: Authed) -> Response:
-    svc = services(request)
+async def recall_query(request: Request, who: Authed, svc: Svc) -> Response:
     page = await run_in_threadpool(svc.recalls.query_page, who.account_id, await request.body())
     return style_a(0, data=page)
 
@@ -105,8 +103,7 @@ async def recall_query(request: Request, who: Authed) -> Response:
     responses=A,
     response_model=None,
 )
-async def recall_detail(request: Request, who: Authed) -> Response:
-    svc = services(request)
+async def recall_detail(request: Request, who: Authed, svc: Svc) -> Response:
     data = await run_in_threadpool(svc.recalls.detail, who.account_id, await request.body())
     return style_a(0, data=data)
 
@@ -118,8 +115,7 @@ async def recall_detail(request: Request, who: Authed) -> Response:
     responses=A,
     response_model=None,
 )
-async def recall_update(request: Request, who: Authed) -> Response:
-    svc = services(request)
+async def recall_update(request: Request, who: Authed, svc: Svc) -> Response:
     await run_in_threadpool(svc.recalls.update, who.account_id, await request.body())
     return style_a(0, data=None)
 
@@ -131,8 +127,7 @@ async def recall_update(request: Request, who: Authed) -> Response:
     responses=A,
     response_model=None,
 )
-async def recall_cancel(request: Request, who: Authed) -> Response:
-    svc = services(request)
+async def recall_cancel(request: Request, who: Authed, svc: Svc) -> Response:
     await run_in_threadpool(svc.recalls.cancel, who.account_id, await request.body())
     return style_a(0, data=None)
 
@@ -144,8 +139,7 @@ async def recall_cancel(request: Request, who: Authed) -> Response:
     responses=A,
     response_model=None,
 )
-async def dnc_add(request: Request, who: Authed) -> Response:
-    svc = services(request)
+async def dnc_add(request: Request, who: Authed, svc: Svc) -> Response:
     req = validate(DncBody, load_object(await request.body()))
     out = await run_in_threadpool(svc.accounts.add_dnc, who.account_id, req.numbers, req.reason)
     return style_a(0, data={"added": out["added"]})
@@ -158,8 +152,7 @@ async def dnc_add(request: Request, who: Authed) -> Response:
     responses=A,
     response_model=None,
 )
-async def dnc_remove(request: Request, who: Authed) -> Response:
-    svc = services(request)
+async def dnc_remove(request: Request, who: Authed, svc: Svc) -> Response:
     req = validate(DncBody, load_object(await request.body()))
     out = await run_in_threadpool(svc.accounts.remove_dnc, who.account_id, req.numbers)
     return style_a(0, data={"removed": out["removed"]})
@@ -172,8 +165,7 @@ async def dnc_remove(request: Request, who: Authed) -> Response:
     responses=A,
     response_model=None,
 )
-async def dnc_query(request: Request, who: Authed) -> Response:
-    svc = services(request)
+async def dnc_query(request: Request, who: Authed, svc: Svc) -> Response:
     body = await request.body()
     req = validate(DncQueryBody, load_object(body) if body.strip() else {})
     number = req.number.strip().lstrip("+") if req.number else None
@@ -189,8 +181,7 @@ async def dnc_query(request: Request, who: Authed) -> Response:
     responses={200: {"model": docs.BalanceEnvelope}},
     response_model=None,
 )
-async def get_balance(request: Request, who: Authed) -> Response:
-    svc = services(request)
+async def get_balance(request: Request, who: Authed, svc: Svc) -> Response:
     amounts = await run_in_threadpool(svc.tasks.balance, who.account_id)
     return style_a(0, None, **amounts)
 
@@ -202,18 +193,17 @@ async def get_balance(request: Request, who: Authed) -> Response:
     responses=A,
     response_model=None,
 )
-async def record_group_query(request: Request, who: Authed) -> Response:
-    svc = services(request)
+async def record_group_query(request: Request, who: Authed, svc: Svc) -> Response:
     page = await run_in_threadpool(svc.records.query, who.account_id, await request.body())
-    return style_a(0, data=page)
+    return style_a(0, data=laaffic.page_json(page, laaffic.record_json_of, searchCount=True))
 
 
 @style_a_router.get(
     "/voice/recordGroup/{voice_id}", summary="One call record", responses=A, response_model=None
 )
-async def record_group(request: Request, voice_id: str, who: Authed) -> Response:
-    svc = services(request)
-    return style_a(0, data=await run_in_threadpool(svc.records.one, who.account_id, voice_id))
+async def record_group(request: Request, voice_id: str, who: Authed, svc: Svc) -> Response:
+    call = await run_in_threadpool(svc.records.one, who.account_id, voice_id)
+    return style_a(0, data=laaffic.record_json_of(call))
 
 
 @style_a_router.get(
@@ -222,8 +212,7 @@ async def record_group(request: Request, voice_id: str, who: Authed) -> Response
     responses={200: {"content": {"audio/wav": {}}}},
     response_model=None,
 )
-async def recording(request: Request, recording_id: str, who: Authed) -> Response:
-    svc = services(request)
+async def recording(request: Request, recording_id: str, who: Authed, svc: Svc) -> Response:
     name = await run_in_threadpool(svc.records.recording, who.account_id, recording_id)
     path = Path(svc.settings.recordings_dir) / f"{name}.wav"
     if not path.is_file():
@@ -238,10 +227,9 @@ async def recording(request: Request, recording_id: str, who: Authed) -> Respons
     responses=B,
     response_model=None,
 )
-async def query(request: Request, who: Authed) -> Response:
-    svc = services(request)
+async def query(request: Request, who: Authed, svc: Svc) -> Response:
     page = await run_in_threadpool(svc.tasks.query, who.account_id, await request.body())
-    return style_b(0, data=page)
+    return style_b(0, data=laaffic.page_json(page, laaffic.task_summary_of))
 
 
 @style_b_router.get(
@@ -250,12 +238,11 @@ async def query(request: Request, who: Authed) -> Response:
     responses=B,
     response_model=None,
 )
-async def detail(request: Request, task_id: str, who: Authed) -> Response:
-    svc = services(request)
+async def detail(request: Request, task_id: str, who: Authed, svc: Svc) -> Response:
     if not task_id.isascii() or not task_id.isdigit() or len(task_id) > 18:
         raise ParameterError(f"task id {task_id!r} is not a number")
-    data = await run_in_threadpool(svc.tasks.detail, who.account_id, int(task_id))
-    return style_b(0, data=data)
+    view = await run_in_threadpool(svc.tasks.detail, who.account_id, int(task_id))
+    return style_b(0, data=laaffic.task_detail_of(view))
 
 
 @style_b_router.post(
@@ -265,9 +252,9 @@ async def detail(request: Request, task_id: str, who: Authed) -> Response:
     responses=B,
     response_model=None,
 )
-async def cancel(request: Request, who: Authed) -> Response:
-    svc = services(request)
-    await run_in_threadpool(svc.tasks.cancel, who.account_id, await request.body())
+async def cancel(request: Request, who: Authed, svc: Svc) -> Response:
+    ids = task_ids(await request.body())
+    await run_in_threadpool(svc.tasks.cancel, who.account_id, ids)
     return style_b(0, data=None)
 
 
@@ -278,9 +265,9 @@ async def cancel(request: Request, who: Authed) -> Response:
     responses=B,
     response_model=None,
 )
-async def pause(request: Request, who: Authed) -> Response:
-    svc = services(request)
-    await run_in_threadpool(svc.tasks.pause, who.account_id, await request.body())
+async def pause(request: Request, who: Authed, svc: Svc) -> Response:
+    ids = task_ids(await request.body())
+    await run_in_threadpool(svc.tasks.pause, who.account_id, ids)
     return style_b(0, data=None)
 
 
@@ -291,7 +278,7 @@ async def pause(request: Request, who: Authed) -> Response:
     responses=B,
     response_model=None,
 )
-async def resume(request: Request, who: Authed) -> Response:
-    svc = services(request)
-    await run_in_threadpool(svc.tasks.resume, who.account_id, await request.body())
+async def resume(request: Request, who: Authed, svc: Svc) -> Response:
+    ids = task_ids(await request.body())
+    await run_in_threadpool(svc.tasks.resume, who.account_id, ids)
     return style_b(0, data=None)

@@ -41,11 +41,10 @@ from outdial.console.app import install as install_console
 from outdial.dialer.runner import WorkerThread
 from outdial.dialer.timeline import shared_clock
 from outdial.domain.codes import UNFINISHED_STATUSES
-from outdial.service.accounts import AccountService, NewAccount
-from outdial.service.operators import ADMIN, OperatorService
+from outdial.service.accounts import NewAccount
+from outdial.service.container import Services
+from outdial.service.operators import ADMIN
 from outdial.service.scripts import ScriptService
-from outdial.speech.languages import tts_languages
-from outdial.speech.registry import asr_languages
 from outdial.store.operators import operator_named
 from outdial.store.records import TaskFilter
 from outdial.store.repo import Store
@@ -56,10 +55,10 @@ DEMO_ACCOUNT = "Demo"
 DEMO_USER = "demo"
 NOW_TASK = "demo: call now"
 LIVE_TASK = "demo: live"
-# At 60x one line places ~24 calls/s (most calls are short), so about a quarter of an hour of
-# dialing: long enough to watch in the console.
+# LAAFFIC's maxCalls is the talk limit in seconds after answer (not a number of lines): the
+# live campaign lets each call run the template to its end, like the others.
 LIVE_CALLEES = 20_000
-LIVE_LINES = 1
+LIVE_MAX_TALK = 60
 DEMO_NUMBERS = [
     "14155550101", "14155550102", "14155550103", "14155550104", "447700900123",
     "447700900124", "639171234567", "639171234568", "919812345678", "919812345679",
@@ -114,8 +113,9 @@ def _start(settings: Settings, store: Store, sock: socket.socket) -> _System:
     clock = shared_clock(settings, store)
     host, port = sock.getsockname()[:2]
     base = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-    api = create_app(settings, store, clock, wall_clock=SystemClock())
-    install_console(api, settings, store, clock)
+    shared = Services.build(settings, store, clock)
+    api = create_app(settings, store, clock, wall_clock=SystemClock(), services=shared)
+    install_console(api, settings, store, clock, services=shared)
     server = uvicorn.Server(uvicorn.Config(api, log_level="warning", log_config=None))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -132,20 +132,13 @@ def _start(settings: Settings, store: Store, sock: socket.socket) -> _System:
 
 
 def _scripts(settings: Settings, store: Store, clock: Clock) -> ScriptService:
-    return ScriptService(
-        store,
-        clock,
-        tts_languages=tts_languages(settings.tts_engine, settings.tts_languages),
-        long_chars=settings.long_tts_chars,
-        asr_languages=asr_languages(settings.asr_engine, settings.asr_model),
-        asr_engine=settings.asr_engine,
-    )
+    return Services.build(settings, store, clock).scripts
 
 
 def _new_account(
     settings: Settings, store: Store, clock: Clock, balance: str = "100"
 ) -> dict[str, Any]:
-    return AccountService(store, clock).create_account(
+    return Services.build(settings, store, clock).accounts.create_account(
         NewAccount(
             name=DEMO_ACCOUNT,
             timezone=settings.default_timezone,
@@ -259,9 +252,9 @@ def _demo_password(given: str | None) -> str:
     return given or secrets.token_urlsafe(12)
 
 
-def _demo_user(store: Store, clock: Clock, password: str) -> None:
-    users = OperatorService(store, clock)
-    with store.read() as tx:
+def _demo_user(services: Services, password: str) -> None:
+    users = services.console_users
+    with services.store.read() as tx:
         exists = operator_named(tx.conn, DEMO_USER) is not None
     if exists:
         users.set_password(DEMO_USER, password)
@@ -289,12 +282,12 @@ def prepare(system: _System, settings: Settings, password: str) -> dict[str, Any
                 app_id=acc["appId"],
                 task_name=f"{LIVE_TASK} {len(live) + 1}",
                 script_id=script_id,
-                max_calls=LIVE_LINES,
+                max_calls=LIVE_MAX_TALK,
                 numbers=[
                     {"calleeNumber": f"141555{n:05d}", "text1": "Sam"} for n in range(LIVE_CALLEES)
                 ],
             )
-    _demo_user(store, clock, password)
+    _demo_user(Services.build(settings, store, clock), password)
     return {
         "console": f"{system.base}/console/",
         "username": DEMO_USER,

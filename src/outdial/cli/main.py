@@ -15,6 +15,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from pydantic import ValidationError as PydanticValidationError
 
+from outdial.cli.context import services
 from outdial.cli.database import DatabaseUnavailable, open_store, set_database
 from outdial.cli.database import settings as database_settings
 from outdial.cli.operator import (
@@ -35,10 +36,8 @@ from outdial.errors import OutdialError, ValidationError
 from outdial.logs import configure as configure_logging
 from outdial.script.template import TemplateProblem
 from outdial.service.accounts import AccountService, NewAccount
+from outdial.service.container import Services
 from outdial.service.rates_csv import RatesFileError
-from outdial.service.scripts import ScriptService
-from outdial.speech.languages import tts_languages
-from outdial.speech.registry import asr_languages
 from outdial.store.repo import Store
 from outdial.store.secrets import SecretKeyError
 
@@ -155,16 +154,7 @@ def _clock(store: Store) -> Clock:
 
 
 def _accounts(store: Store) -> AccountService:
-    from outdial.cli.tasks import operator
-    from outdial.notify.ssrf import PushTargets
-
-    settings = _settings()
-    return AccountService(
-        store,
-        _clock(store),
-        push_targets=PushTargets(allow_private=settings.push_allow_private),
-        actor=operator(settings).actor,
-    )
+    return services(store, _settings()).accounts
 
 
 @account_app.command("create")
@@ -253,15 +243,7 @@ def script_import(
     text = _read(file)
 
     def action(store: Store, settings: Settings) -> dict[str, Any]:
-        service = ScriptService(
-            store,
-            _clock(store),
-            tts_languages=tts_languages(settings.tts_engine, settings.tts_languages),
-            long_chars=settings.long_tts_chars,
-            asr_languages=asr_languages(settings.asr_engine, settings.asr_model),
-            asr_engine=settings.asr_engine,
-        )
-        return service.import_script(account, text)
+        return services(store, settings).scripts.import_script(account, text)
 
     _run(action)
 
@@ -370,8 +352,9 @@ def serve(
     except OutdialError as exc:
         store.close()
         _fail(exc.message)
-    api = create_app(settings, store, clock, wall_clock=SystemClock())
-    install_console(api, settings, store, clock)
+    shared = Services.build(settings, store, clock)
+    api = create_app(settings, store, clock, wall_clock=SystemClock(), services=shared)
+    install_console(api, settings, store, clock, services=shared)
     bind_host = host or settings.host
     # Bound here, before the first line is printed, so that ``--port 0`` can report the port
     # the system chose and a caller never races another process for a port it picked.

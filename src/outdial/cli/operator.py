@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from outdial.cli.tasks import operator
+from outdial.cli.context import services
 from outdial.config import Settings
 from outdial.service.operator import OperatorService
 from outdial.store.repo import Store
@@ -18,9 +18,7 @@ recording_app = typer.Typer(no_args_is_help=True, help="Call recordings.")
 
 
 def _service(store: Store, settings: Settings) -> OperatorService:
-    from outdial.cli.main import _clock
-
-    return OperatorService(store, _clock(store), operator(settings))
+    return services(store, settings).operator
 
 
 def _run(action: Any) -> None:

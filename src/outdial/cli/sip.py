@@ -10,10 +10,11 @@ from typing import Annotated, Any
 
 import typer
 
-from outdial.clock import SystemClock, epoch_ms
+from outdial.clock import SystemClock
 from outdial.config import Settings
-from outdial.domain.text import check_text, check_texts
 from outdial.errors import NotFound, ValidationError
+from outdial.service.container import Services
+from outdial.service.trunks import TrunkSettings
 from outdial.store.records import TrunkRecord
 from outdial.store.repo import Store
 
@@ -21,10 +22,11 @@ trunk_app = typer.Typer(no_args_is_help=True, help="SIP trunks the dialer calls 
 call_app = typer.Typer(no_args_is_help=True, help="Single calls, for checking a trunk.")
 
 
-def _run(action: Callable[[Store, Settings], dict[str, Any]]) -> None:
+def _run(action: Callable[[Services], dict[str, Any]]) -> None:
+    from outdial.cli.context import services
     from outdial.cli.main import _run as run
 
-    run(action)
+    run(lambda store, settings: action(services(store, settings)))
 
 
 def shown(trunk: TrunkRecord) -> dict[str, Any]:
@@ -65,34 +67,15 @@ def trunk_add(
 ) -> None:
     """Add a SIP trunk, or replace the settings of the trunk with this name."""
 
-    def action(store: Store, _s: Settings) -> dict[str, Any]:
-        check_texts(
-            {
-                "name": name, "--host": host, "--transport": transport, "--username": username,
-                "--password": password, "--domain": domain, "--caller-id": caller_id,
-                "--dial-prefix": dial_prefix,
-            }
-        )  # fmt: skip
-        if transport.lower() not in ("udp", "tcp"):
-            raise ValidationError(f"transport {transport!r}: use udp or tcp")
-        if not 0 < port < 65536:
-            raise ValidationError(f"port {port} is out of range")
-        if (cps is not None and cps <= 0) or (max_calls is not None and max_calls < 1):
-            raise ValidationError("cps and max-calls must be positive")
-        if transfer.lower() not in ("refer", "bridge"):
-            raise ValidationError(f"transfer {transfer!r}: use refer or bridge")
-        if not 60 <= register_expires <= 86400:
-            raise ValidationError("register-expires must be 60-86400 seconds")
-        if register and not (username or caller_id):
-            raise ValidationError("--register needs --username (or --caller-id) as the user")
-        with store.write() as tx:
-            trunk = tx.save_trunk(
-                name=name, host=host, port=port, transport=transport.lower(), username=username,
+    def action(svc: Services) -> dict[str, Any]:
+        trunk = svc.trunks.add(
+            TrunkSettings(
+                name=name, host=host, port=port, transport=transport, username=username,
                 password=password, domain=domain, caller_id=caller_id, dial_prefix=dial_prefix,
-                max_cps=cps, max_calls=max_calls, created_at=epoch_ms(SystemClock().now()),
-                register=int(register), register_expires=register_expires,
-                transfer=transfer.lower(),
-            )  # fmt: skip
+                cps=cps, max_calls=max_calls, register=register,
+                register_expires=register_expires, transfer=transfer,
+            )
+        )  # fmt: skip
         return {"trunk": shown(trunk)}
 
     _run(action)
@@ -102,22 +85,15 @@ def trunk_add(
 def trunk_list() -> None:
     """List the SIP trunks (passwords hidden)."""
 
-    def action(store: Store, _s: Settings) -> dict[str, Any]:
-        with store.read() as tx:
-            return {"trunks": [shown(t) for t in tx.trunks()]}
-
-    _run(action)
+    _run(lambda svc: {"trunks": [shown(t) for t in svc.trunks.list()]})
 
 
 @trunk_app.command("remove")
 def trunk_remove(name: Annotated[str, typer.Argument(help="trunk name")]) -> None:
     """Remove a trunk no account uses."""
 
-    def action(store: Store, _s: Settings) -> dict[str, Any]:
-        check_text(name, "name")
-        with store.write() as tx:
-            if not tx.delete_trunk(name):
-                raise NotFound(f"no trunk named {name!r}")
+    def action(svc: Services) -> dict[str, Any]:
+        svc.trunks.remove(name)
         return {"removed": name}
 
     _run(action)
@@ -131,14 +107,8 @@ def set_account_trunk(
 ) -> None:
     """Send an account's calls out on a trunk (registered as ``account set-trunk``)."""
 
-    def action(store: Store, _s: Settings) -> dict[str, Any]:
-        check_texts({"trunk": trunk})
-        with store.write() as tx:
-            if tx.account(account_id) is None:
-                raise NotFound(f"account {account_id} does not exist")
-            if trunk is not None and tx.trunk(trunk) is None:
-                raise NotFound(f"no trunk named {trunk!r} (outdial trunk add)")
-            tx.update_account(account_id, sip_trunk=trunk)
+    def action(svc: Services) -> dict[str, Any]:
+        svc.trunks.set_account_trunk(account_id, trunk)
         return {"accountId": account_id, "sipTrunk": trunk}
 
     _run(action)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import getpass
 import json
 import sys
 import time
@@ -14,12 +13,12 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from outdial.config import Settings
+from outdial.api import laaffic
+from outdial.cli.context import services
 from outdial.domain.codes import TaskStatus
-from outdial.service.operator import Operator, OperatorService
-from outdial.service.records import record_json
-from outdial.service.submit import SubmitPolicy
-from outdial.store.calls import CallFilter
+from outdial.service.operator import OperatorService, TaskShow
+from outdial.service.paging import Paged
+from outdial.service.tasks import TaskView
 from outdial.store.repo import Store
 
 task_app = typer.Typer(no_args_is_help=True, help="List, show, change and follow tasks.")
@@ -60,18 +59,9 @@ def _store() -> Store:
 
 
 def _operator_service(store: Store) -> OperatorService:
-    from outdial.cli.main import _clock, _settings
+    from outdial.cli.main import _settings
 
-    return OperatorService(store, _clock(store), operator(_settings()))
-
-
-def operator(settings: Settings) -> Operator:
-    """The acting operator: the login name, kept in the audit log."""
-    try:
-        actor = getpass.getuser()
-    except (KeyError, OSError):
-        actor = "unknown"
-    return Operator(actor=f"cli:{actor}", policy=SubmitPolicy.from_settings(settings))
+    return services(store, _settings()).operator
 
 
 def _run(action: Callable[[OperatorService], dict[str, Any]]) -> None:
@@ -80,9 +70,8 @@ def _run(action: Callable[[OperatorService], dict[str, Any]]) -> None:
     run(lambda store, _s: action(_operator_service(store)))
 
 
-def _task_row(store: Store, task_id: int) -> Any:
-    with store.read() as tx:
-        row = tx.task_any(task_id)
+def _task_row(svc: OperatorService, task_id: int) -> Any:
+    row = svc.task(task_id)
     if row is None:
         typer.echo(json.dumps({"error": f"task {task_id} does not exist", "code": -24}), err=True)
         raise typer.Exit(1)
@@ -99,13 +88,31 @@ def task_list(
     size: Annotated[int, typer.Option(help="tasks per page (at most 100)")] = 100,
 ) -> None:
     """List tasks, newest first, across accounts (or one account's)."""
-    _run(lambda svc: svc.tasks(account, tuple(status or ()), page, size))
+    _run(lambda svc: _task_page(svc.tasks(account, tuple(status or ()), page, size)))
 
 
 @task_app.command("show")
 def task_show(task_id: Annotated[int, typer.Argument(help="task id")]) -> None:
     """Show a task's detail and, under ``waiting``, why it is not dialing now."""
-    _run(lambda svc: svc.show(task_id))
+    _run(lambda svc: _shown(svc.show(task_id)))
+
+
+def _task_page(paged: Paged[TaskView]) -> dict[str, Any]:
+    # The API's task fields, each with the account it belongs to (this lists every account).
+    return laaffic.page_json(
+        paged, lambda v: {"accountId": v.task.account_id, **laaffic.task_summary_of(v)}
+    )
+
+
+def _shown(s: TaskShow) -> dict[str, Any]:
+    return {
+        "accountId": s.view.task.account_id,
+        **laaffic.task_detail_of(s.view),
+        "pending": s.pending,
+        "linesInUse": s.lines_in_use,
+        "lines": s.lines,
+        "waiting": [r.as_json() for r in s.waiting],
+    }
 
 
 def _change(verb: str) -> Callable[[list[int]], None]:
@@ -127,8 +134,7 @@ for _verb in ("cancel", "pause", "resume"):
 
 
 def _reasons(svc: OperatorService, task_id: int) -> str:
-    waiting = svc.show(task_id)["waiting"]
-    return "; ".join(r["message"] for r in waiting)
+    return "; ".join(r.message for r in svc.show(task_id).waiting)
 
 
 @task_app.command("watch")
@@ -142,11 +148,11 @@ def watch(
     console = Console(stderr=True)
     svc = _operator_service(store)
     try:
-        task = _task_row(store, task_id)
+        task = _task_row(svc, task_id)
         if console.is_terminal:
-            task = _watch_bar(store, svc, task, console, interval)
+            task = _watch_bar(svc, task, console, interval)
         else:
-            task = _watch_lines(store, svc, task, interval)
+            task = _watch_lines(svc, task, interval)
     finally:
         store.close()
     typer.echo(
@@ -172,10 +178,10 @@ def _line(task: Any, why: str) -> str:
     return f"{text} waiting: {why}" if why else text
 
 
-def _watch_lines(store: Store, svc: OperatorService, task: Any, interval: float) -> Any:
+def _watch_lines(svc: OperatorService, task: Any, interval: float) -> Any:
     last = None
     while True:
-        task = _task_row(store, task.id)
+        task = _task_row(svc, task.id)
         line = _line(task, "" if task.status in _FINAL else _reasons(svc, task.id))
         if line != last:
             typer.echo(line, err=True)
@@ -185,9 +191,7 @@ def _watch_lines(store: Store, svc: OperatorService, task: Any, interval: float)
         time.sleep(interval)
 
 
-def _watch_bar(
-    store: Store, svc: OperatorService, task: Any, console: Console, interval: float
-) -> Any:
+def _watch_bar(svc: OperatorService, task: Any, console: Console, interval: float) -> Any:
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -198,7 +202,7 @@ def _watch_bar(
     ) as bar:
         handle = bar.add_task(task.task_name, total=max(task.num_cnt, 1), detail="")
         while True:
-            task = _task_row(store, task.id)
+            task = _task_row(svc, task.id)
             done = task.success + task.fail + task.blocked_cnt
             why = "" if task.status in _FINAL else _reasons(svc, task.id)
             detail = (
@@ -218,28 +222,18 @@ def calls(
 ) -> None:
     """Print every call record of a task (JSON lines, or CSV with --csv)."""
     store = _store()
+    svc = _operator_service(store)
     try:
-        task = _task_row(store, task_id)
-        with store.read() as tx:
-            tz = tx.account(task.account_id).timezone  # type: ignore[union-attr]
+        _task_row(svc, task_id)
         writer = None
         if as_csv:
             writer = csv.DictWriter(sys.stdout, fieldnames=_CSV_FIELDS, extrasaction="ignore")
             writer.writeheader()
-        offset = 0
-        while True:
-            with store.read() as tx:
-                _total, rows = tx.calls(
-                    CallFilter(account_id=task.account_id, task_id=task_id), offset, 1000
-                )
-            if not rows:
-                break
-            for row in rows:
-                rec = record_json(row, tz)
-                if writer is not None:
-                    writer.writerow(rec)
-                else:
-                    typer.echo(json.dumps(rec, ensure_ascii=False))
-            offset += len(rows)
+        for call in svc.task_calls(task_id):
+            rec = laaffic.record_json_of(call)
+            if writer is not None:
+                writer.writerow(rec)
+            else:
+                typer.echo(json.dumps(rec, ensure_ascii=False))
     finally:
         store.close()

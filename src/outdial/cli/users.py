@@ -7,9 +7,18 @@ from typing import Annotated, Any
 import typer
 
 from outdial.clock import SystemClock
+from outdial.config import Settings
+from outdial.service.container import Services
 from outdial.service.operators import ACCOUNT_USER, ADMIN, OperatorService
+from outdial.store.repo import Store
 
 user_app = typer.Typer(no_args_is_help=True, help="Operators of the web console (/console).")
+
+
+def _users(store: Store, settings: Settings) -> OperatorService:
+    # The system clock, not a simulated timeline: sign-in users and their passwords are set
+    # in real time.
+    return Services.build(settings, store, SystemClock()).console_users
 
 
 def _password(given: str | None) -> str:
@@ -36,8 +45,8 @@ def add_command(run: Any) -> Any:
         """Create a console user: an admin (--admin) or an account user (--account ID)."""
         secret = _password(password)
 
-        def action(store: Any, _settings: Any) -> dict[str, Any]:
-            op = OperatorService(store, SystemClock()).add(
+        def action(store: Store, settings: Settings) -> dict[str, Any]:
+            op = _users(store, settings).add(
                 username, secret, ADMIN if admin else ACCOUNT_USER, account
             )
             return {"userId": op.id, "username": op.username, "role": op.role,
@@ -54,8 +63,8 @@ def add_command(run: Any) -> Any:
         """Set a console user's password; their open sessions end."""
         secret = _password(password)
 
-        def action(store: Any, _settings: Any) -> dict[str, Any]:
-            OperatorService(store, SystemClock()).set_password(username, secret)
+        def action(store: Store, settings: Settings) -> dict[str, Any]:
+            _users(store, settings).set_password(username, secret)
             return {"username": username, "password": "changed"}
 
         run(action)

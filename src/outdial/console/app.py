@@ -25,11 +25,9 @@ from starlette.responses import StreamingResponse
 from outdial.clock import Clock
 from outdial.config import Settings
 from outdial.errors import AuthError, NotFound, OutdialError, ValidationError
-from outdial.service.console import ACTIONS, RESENDS, ConsoleService
-from outdial.service.operators import LoginThrottled, OperatorService, Session
-from outdial.service.recall import RecallService
-from outdial.service.submit import SubmitPolicy
-from outdial.service.tasks import TaskService
+from outdial.service.console import ACTIONS, RESENDS
+from outdial.service.container import Services
+from outdial.service.operators import LoginThrottled, Session
 from outdial.store.console import CallsQuery
 from outdial.store.repo import Store
 
@@ -48,17 +46,24 @@ templates = Jinja2Templates(directory=str(HERE / "templates"))
 
 
 class Console:
-    def __init__(self, settings: Settings, store: Store, clock: Clock) -> None:
-        self.settings = settings
-        self.operators = OperatorService(store, clock)
-        policy = SubmitPolicy.from_settings(settings)
-        tasks = TaskService(store, clock, policy)
-        self.service = ConsoleService(store, clock, tasks, RecallService(store, clock, policy))
+    """What the console's pages use, taken from the composition root."""
+
+    def __init__(self, services: Services) -> None:
+        self.settings = services.settings
+        self.operators = services.console_users
+        self.service = services.console
 
 
-def install(app: FastAPI, settings: Settings, store: Store, clock: Clock) -> Console:
-    """Mount the console on ``app`` at /console."""
-    console = Console(settings, store, clock)
+def install(
+    app: FastAPI,
+    settings: Settings,
+    store: Store,
+    clock: Clock,
+    services: Services | None = None,
+) -> Console:
+    """Mount the console on ``app`` at /console; ``services`` (default: built from the three)
+    lets it share the API's."""
+    console = Console(services or Services.build(settings, store, clock))
     app.state.console = console
     app.mount(
         f"{PREFIX}/static", StaticFiles(directory=str(HERE / "static")), name="console-static"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from outdial.domain.errors import ValidationError
@@ -69,6 +69,13 @@ def parse_local_time(value: str, tz: ZoneInfo, where: str) -> datetime:
     except ValueError as exc:
         raise ValidationError(f"{where}: {value!r} is not a valid date and time") from exc
     return naive.replace(tzinfo=tz)
+
+
+def format_local_time(ms: int | None, tz: str) -> str | None:
+    """Epoch ms as ``yyyy-MM-dd HH:mm:ss`` in ``tz``: what :func:`parse_local_time` reads."""
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, UTC).astimezone(zone(tz)).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def validate_task(fields: TaskFields, account_timezone: str, now: datetime) -> TaskSettings:

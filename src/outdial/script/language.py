@@ -23,6 +23,7 @@ general, so the matcher does not depend on a template listing every variant:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from outdial.domain.utterance import fold
 
@@ -85,9 +86,27 @@ def after_leading_no(text: str) -> str | None:
 
 # --- rewriting to plain words ---
 
+_SCORE_WORDS = {
+    w: i
+    for i, w in enumerate(
+        ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+    )
+} | {"nought": 0}
+
+
+def _score(m: re.Match[str]) -> str:
+    # A grade in the survey's words: 0-4 of ten is bad, 5-6 middling, 7-10 good.
+    given, scale = m.group(1), m.group(2)
+    value = int(given) if given.isdigit() else _SCORE_WORDS[given]
+    tenths = value * (2 if scale in ("five", "5") else 1)
+    if tenths > 10:
+        return m.group(0)
+    return "bad" if tenths <= 4 else "average" if tenths <= 6 else "good"
+
+
 _NEG = r"(?:not|never)"
 _WILL_NOT = r"(?:will not|would not|am not going to|not going to|never|shall not|won't)"
-_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+_RULES: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...] = tuple(
     (re.compile(p), r)
     for p, r in (
         # negated negatives
@@ -124,6 +143,9 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
          "i can not pay it all"),
         (r"\b(?:in|by) instal?ments?\b|\bpayment plan\b|\bpay (?:it )?in (?:parts|chunks|bits)\b",
          "money is tight"),
+        # scores: out of ten (or five, halved), the way people grade a service
+        (r"\b(?:a |about |maybe |probably )?(zero|nought|one|two|three|four|five|six|seven|eight|"
+         r"nine|ten|[0-9]|10)(?: out of| outta|/) ?(ten|10|five|5)\b", _score),
         # idioms of praise and of a middling view
         (r"\b(?:can not|could not) (?:complain|fault (?:it|them|you))\b", "no complaints"),
         (r"\btop marks\b|\bgive (?:it|you|them) (?:a )?(?:ten|10)\b", "ten out of ten"),
@@ -133,8 +155,11 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\b(?:good|fine|nice|okay|ok|great|friendly|helpful),? but (?:a bit |quite |very |too |"
          r"rather |really )?(?:slow|expensive|pricey|late|rude|confusing|messy|noisy|long)\b",
          "mixed"),
+        (r"\b(?:good|fine|nice|okay|ok|great|friendly|helpful)(?: \w+)?,? but (?:\w+ ){0,3}?"
+         r"(?:took|takes|was taking) (?:forever|ages|too long|a long time|so long)\b", "mixed"),
         (r"\b(?:good enough|passable|(?:did|does) the job|nothing to write home about|"
          r"no strong (?:feelings|views|opinion)(?: either way)?|middle of the road|"
+         r"(?:somewhere |kind of |sort of )?in the middle|do not feel strongly(?: either way)?|"
          r"could have been worse|could be worse)\b", "average"),
         # commitments and past actions, said with other verbs
         (r"\bmake sure (?:it is|it gets|that is|that gets|the \w+ is|the \w+ gets) paid\b",
@@ -162,6 +187,14 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\b(?:delay|postpone|defer) (?:the |my )?payment\b|\bpay (?:it )?later\b",
          "need more time"),
         (r"\b(?:a bit|a little|very|really) short\b|\bset up a plan\b", "money is tight"),
+        # hardship told as what happened, not as "I can't"
+        (r"\b(?:between jobs|out of work|lost my job|(?:been |got )?laid off|made redundant|"
+         r"(?:i am |we are )?(?:broke|skint)|a rough (?:few )?(?:months|weeks|patch|time)|"
+         r"(?:eaten|taken|used) (?:up )?all (?:my|our|the) (?:money|savings|cash))\b",
+         "money is tight"),
+        (r"\banother (?:couple of |few )?(?:weeks|days|week|month)\b", "need more time"),
+        (r"\b(?:came|went|comes|goes) out (?:by|on|through|with) (?:the )?(?:standing order|"
+         r"direct debit|autopay|auto pay)\b", "i paid"),
         (r"\b(?:disputing|disputed|challenge this|an error|by mistake|never agreed|"
          r"should not have to pay)\b", "dispute"),
         # questions back
@@ -171,6 +204,17 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
          "who is this"),
         (r"\bhow did you get (?:this|my) (?:number|phone number)\b", "who is this"),
         (r"\bcall (?:me )?(?:tomorrow|later|back later) instead\b", "call me later"),
+        # a tag question asks for agreement, it is not one ("catch me later, yeah?")
+        (r"(?<=\w)(?:,|\s)\s*(?:yeah|yes|yep|right|okay|ok)\s*\?\s*$", ""),
+        # a conclusion after the reasons is the answer ("I'll be away, so no")
+        (r"^.*\W\s*so,? (no|nope|yes|yeah|yep)[.!]?$", r"\1"),
+        # words that look like answers inside idioms of time
+        (r"\bin no time(?: at all)?\b", "quickly"),
+        (r"\bright (?=(?:now|away|here|there|after|before)\b)", ""),
+        # a question back about the question is no answer to it
+        (r"\bwhat do you mean\b", HEDGE_TOKEN),
+        (r"^(?:sorry,? )?(?:what|how much|when|which day|what time) (?:was|is|did you say)\b"
+         r".*\bagain\b", HEDGE_TOKEN),
         # "no" as a discourse particle, not an answer
         (r"\bno (?:bother|worries|trouble|probs)\b", "that is fine"),
         (r"^(?:yeah|yes|yep) no\b(?=,? \w+ \w+)", "yes"),
@@ -193,7 +237,7 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 _HEDGE = re.compile(
     r"\b(?:maybe|possibly|perhaps|not sure|unsure|no idea|"
     r"not (?:too|very|really|quite|entirely|totally|all that|a hundred percent) sure|"
-    r"do not know yet|not yet|we will see|"
+    r"do not know yet|not yet|we will see|let you know|"
     r"(?:have|need) to (?:see|check|ask|think)|let me (?:check|think|see)|depends|"
     rf"think about it|{HEDGE_TOKEN})\b"
 )

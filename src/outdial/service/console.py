@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,13 +20,18 @@ import orjson
 
 from outdial.clock import Clock, epoch_ms, from_epoch_ms
 from outdial.domain.codes import TaskStatus
+from outdial.domain.money import format_units
+from outdial.domain.task import format_local_time
 from outdial.errors import NotFound, TaskNameExists
 from outdial.service.campaign_stats import answer_rate, node_order, template_funnel
 from outdial.service.recall import RecallService
-from outdial.service.records import record_json
-from outdial.service.tasks import TaskService, local_time, progress
+from outdial.service.records import CallRecord
+from outdial.service.tasks import TaskService, progress
 from outdial.store import console as q
+from outdial.store import tallies
 from outdial.store.repo import Store
+
+log = logging.getLogger(__name__)
 
 SNAPSHOT_SECONDS = 5.0
 CHART_MINUTES = 60
@@ -34,6 +40,11 @@ ACTIONS = ("pause", "resume", "cancel")
 # Resend: a child campaign of the callees again; "not connected" leaves out the connected.
 RESENDS = {"resend-all": False, "resend-not-connected": True}
 RESEND_NAME_TRIES = 20
+# A task's tally is written back to the database once it has moved by this many call
+# records, or when it moved at all and the stored one is this old: a fresh process then
+# starts from it, and a page view rarely writes.
+STORE_EVERY_RECORDS = 10_000
+STORE_EVERY_SECONDS = 300.0
 
 STATUS_NAMES = {
     int(TaskStatus.WAITING): "waiting",
@@ -110,9 +121,27 @@ def _every_minute(points: list[tuple[int, int]], now: int) -> list[tuple[int, in
     return [(m, seen.get(m, 0)) for m in range(first, last + 1, 60000)]
 
 
+@dataclass(slots=True)
+class _Kept:
+    """A task's settled tally in this process, and how far the stored one covers."""
+
+    tally: q.CallTally
+    stored_id: int = 0
+    stored_records: int = 0
+    stored_at: int = 0
+    replace: bool = False  # the stored row could not be read: the next write replaces it
+
+
 class ConsoleService:
     def __init__(
-        self, store: Store, clock: Clock, tasks: TaskService, recalls: RecallService
+        self,
+        store: Store,
+        clock: Clock,
+        tasks: TaskService,
+        recalls: RecallService,
+        *,
+        store_every_records: int = STORE_EVERY_RECORDS,
+        store_every_seconds: float = STORE_EVERY_SECONDS,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -120,21 +149,75 @@ class ConsoleService:
         self.recalls = recalls
         self.overview = OverviewCache(store, clock)
         # Per task: counts of its calls so far. Call records are only ever added, so a view
-        # counts just the calls written since the last one (a 500,000-call campaign is read
-        # once per process, then in small increments).
-        self._tallies: dict[int, q.CallTally] = {}
+        # counts just the calls written since the last one, and a process starts from the
+        # tally stored in the database (a 500,000-call campaign is read once, then in small
+        # increments, whichever process views it).
+        self._tallies: dict[int, _Kept] = {}
         self._tally_lock = threading.Lock()
         self._node_orders: dict[int, list[str]] = {}
+        self.store_every_records = store_every_records
+        self.store_every_seconds = store_every_seconds
 
-    def _tally(self, conn: Any, task_id: int) -> q.CallTally:
+    def _tally(self, conn: Any, account_id: int, task_id: int) -> tuple[q.CallTally, bool]:
+        """(the tally to show, whether the settled part should be written back)."""
         with self._tally_lock:
-            known = self._tallies.get(task_id, q.CallTally())
-        keep, show = q.tally_calls(conn, task_id, known, epoch_ms(self.clock.now()))
+            kept = self._tallies.get(task_id)
+        if kept is None:
+            # A fresh process: start from the stored tally, if another one wrote it.
+            stored = tallies.load_tally(conn, account_id, task_id)
+            if stored is None:
+                kept = _Kept(q.CallTally())
+            elif stored.tally is None:
+                kept = _Kept(q.CallTally(), replace=True)
+            else:
+                kept = _Kept(stored.tally, stored.tally.last_id, stored.records, stored.updated_at)
+        now = epoch_ms(self.clock.now())
+        keep, show = q.tally_calls(conn, task_id, kept.tally, now)
         with self._tally_lock:
-            current = self._tallies.get(task_id)
-            if current is None or current.last_id < keep.last_id:
-                self._tallies[task_id] = keep
-        return show
+            current = self._tallies.setdefault(task_id, kept)
+            if current.tally.last_id < keep.last_id:
+                current.tally = keep
+            # Only a tally that counts more records than the stored one is worth a write: the
+            # covered id alone also moves past other tasks' records.
+            moved = current.replace or (
+                tallies.records_in(keep) > current.stored_records
+                and (
+                    tallies.records_in(keep) - current.stored_records >= self.store_every_records
+                    or now - current.stored_at >= self.store_every_seconds * 1000
+                )
+            )
+        return show, moved
+
+    def _store_tally(self, account_id: int, task_id: int) -> None:
+        with self._tally_lock:
+            kept = self._tallies[task_id]
+            tally, replace = kept.tally, kept.replace
+        now = epoch_ms(self.clock.now())
+        # A record committed under an id already counted (its transaction outlived SETTLE_MS)
+        # would be missed for good once stored: the task's records up to the covered id must
+        # be exactly those counted, else the tally is dropped (here and stored: a row that
+        # covers as far misses it too) and the next view recounts.
+        with self.store.read() as tx:
+            found = tallies.records_up_to(tx.conn, task_id, tally.last_id)
+        if found != tallies.records_in(tally):
+            log.warning(
+                "campaign tally recounted: a call record was committed after its id was counted",
+                extra={"task_id": task_id, "counted": tallies.records_in(tally), "found": found},
+            )
+            with self.store.write() as tx:
+                tallies.drop_tally(tx.conn, task_id)
+            with self._tally_lock:
+                self._tallies[task_id] = _Kept(q.CallTally())
+            return
+        with self.store.write() as tx:
+            tallies.save_tally(tx.conn, account_id, task_id, tally, now, replace=replace)
+        with self._tally_lock:
+            # Written, or another process had stored one as far: either way the row is there.
+            kept.replace = False
+            if tally.last_id > kept.stored_id:
+                kept.stored_id = tally.last_id
+                kept.stored_records = tallies.records_in(tally)
+                kept.stored_at = now
 
     def _nodes(self, conn: Any, script_id: int) -> list[str]:
         # A stored template is never changed (a new version is a new id): parsed once.
@@ -168,7 +251,7 @@ class ConsoleService:
             **r,
             "status_name": STATUS_NAMES.get(r["status"], str(r["status"])),
             "progress": progress(record),
-            "created": local_time(r["created_at"], r["timezone"]),
+            "created": format_local_time(r["created_at"], r["timezone"]),
             "cost_text": f"{r['cost'] / 10000:.2f}",
         }
 
@@ -177,10 +260,13 @@ class ConsoleService:
             row = q.task_row(tx.conn, scope, task_id)
             if row is None:
                 raise NotFound(f"campaign {task_id} does not exist")
-            tally = self._tally(tx.conn, task_id)
+            account_id = int(row["account_id"])
+            tally, moved = self._tally(tx.conn, account_id, task_id)
             funnel = q.task_funnel(tx.conn, task_id, tally)
             nodes = self._nodes(tx.conn, int(row["script_id"]))
             children = q.child_tasks(tx.conn, task_id)
+        if moved:
+            self._store_tally(account_id, task_id)
         view = self._task_view({**row, "app_id": ""})
         rate = answer_rate(tally.minutes)
         return {
@@ -202,10 +288,8 @@ class ConsoleService:
             account_id = q.task_account(tx.conn, task_id)
         if account_id is None or (scope is not None and account_id != scope):
             raise NotFound(f"campaign {task_id} does not exist")
-        body = orjson.dumps({"taskIdList": [task_id]})
-        {"pause": self.tasks.pause, "resume": self.tasks.resume, "cancel": self.tasks.cancel}[
-            action
-        ](account_id, body)
+        act = {"pause": self.tasks.pause, "resume": self.tasks.resume, "cancel": self.tasks.cancel}
+        act[action](account_id, [task_id])
         past = {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}[action]
         return f"Campaign {task_id} {past}."
 
@@ -248,7 +332,7 @@ class ConsoleService:
         rows = rows[: query.limit]
         for r in rows:
             r["account_name"] = names.get(r["account_id"], "")
-            r["ended"] = local_time(r["created_at"], "UTC")
+            r["ended"] = format_local_time(r["created_at"], "UTC")
         return {"rows": rows, "next_before": rows[-1]["id"] if more and rows else None}
 
     def call(self, scope: int | None, call_id: int) -> dict[str, Any]:
@@ -258,8 +342,14 @@ class ConsoleService:
                 raise NotFound(f"call {call_id} does not exist")
             task = q.task_row(tx.conn, None, row["task_id"])
         tz = task["timezone"] if task else "UTC"
-        record = record_json(row, tz)
-        return {"call": record, "task": task, "chat": chat_lines(record.get("transcript"))}
+        record = CallRecord.from_row(row)
+        return {
+            "call": record,
+            "answered": _iso(record.answer_time, tz),
+            "cost": format_units(record.cost),
+            "task": task,
+            "chat": chat_lines(record.transcript),
+        }
 
     def recording_name(self, scope: int | None, call_id: int) -> str:
         with self.store.read() as tx:
@@ -282,7 +372,7 @@ class ConsoleService:
         writer.writeheader()
         with self.store.read() as tx:
             for i, row in enumerate(q.task_calls(tx.conn, task_id), 1):
-                writer.writerow(record_json(row, tz) | {"transcript": None, "path": None})
+                writer.writerow(csv_row(CallRecord.from_row(row), tz))
                 if i % 500 == 0:
                     yield out.getvalue()
                     out.seek(0)
@@ -313,6 +403,39 @@ CSV_FIELDS = [
     "hangupSide",
     "recordingFileId",
 ]
+
+
+def _iso(ms: int | None, tz: str) -> str | None:
+    if ms is None:
+        return None
+    return from_epoch_ms(ms).astimezone(ZoneInfo(tz)).isoformat(timespec="seconds")
+
+
+def csv_row(call: CallRecord, tz: str) -> dict[str, Any]:
+    """One call in the export's columns (the API's names; times ISO-8601 in ``tz``)."""
+    return {
+        "voiceId": str(call.id),
+        "taskId": call.task_id,
+        "attempt": call.attempt,
+        "callee": call.callee,
+        "displayNum": call.display_num,
+        "outcome": call.outcome,
+        "intent": call.intent,
+        "grade": call.grade,
+        "terminationCode": str(call.termination_code),
+        "terminationReason": call.termination_reason,
+        "sipCode": str(call.sip_code),
+        "callTime": _iso(call.call_time, tz),
+        "answerTime": _iso(call.answer_time, tz),
+        "hangupTime": _iso(call.hangup_time, tz),
+        "ringDuration": call.ring_duration,
+        "callDuration": call.call_duration,
+        "chargedDuration": call.charged_duration,
+        "cost": format_units(call.cost),
+        "currency": call.currency,
+        "hangupSide": call.hangup_side,
+        "recordingFileId": call.recording_file_id,
+    }
 
 
 def chat_lines(transcript: Any) -> list[dict[str, Any]]:

@@ -7,8 +7,7 @@ cancel, pause and resume write theirs once the change has committed.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,12 +19,14 @@ from outdial.domain.codes import TaskStatus
 from outdial.domain.money import format_units, to_units
 from outdial.domain.task import zone
 from outdial.domain.text import check_text
-from outdial.domain.waiting import TaskState, waiting_reasons
+from outdial.domain.waiting import Reason, TaskState, waiting_reasons
 from outdial.domain.windows import parse_windows
 from outdial.errors import NotFound, TaskNotOperable, ValidationError
-from outdial.service.paging import page
+from outdial.service.paging import Paged, page
+from outdial.service.records import CallRecord, CallView
 from outdial.service.submit import SubmitPolicy, funds_below_minimum
-from outdial.service.tasks import TaskService, task_detail, task_summary
+from outdial.service.tasks import TaskService, TaskView
+from outdial.store.calls import CallFilter
 from outdial.store.records import TaskRecord
 from outdial.store.repo import Store, Tx
 
@@ -61,13 +62,28 @@ class Operator:
     policy: SubmitPolicy
 
 
+@dataclass(frozen=True, slots=True)
+class TaskShow:
+    """A task's detail with why it is not dialing now (``waiting`` empty if it is)."""
+
+    view: TaskView
+    pending: int
+    lines_in_use: int
+    lines: int
+    waiting: list[Reason]
+
+
 class OperatorService:
     """The operator's view: every account, every task, by id."""
 
-    def __init__(self, store: Store, clock: Clock, operator: Operator) -> None:
+    def __init__(
+        self, store: Store, clock: Clock, operator: Operator, tasks: TaskService | None = None
+    ) -> None:
         self.store = store
         self.clock = clock
         self.operator = operator
+        # Task changes go through the API's own rules, so they answer the same codes.
+        self.task_service = tasks or TaskService(store, clock, operator.policy)
 
     def _now(self) -> int:
         return epoch_ms(self.clock.now())
@@ -161,7 +177,7 @@ class OperatorService:
         statuses: Sequence[int] = (),
         current: int = 1,
         size: int = 100,
-    ) -> dict[str, Any]:
+    ) -> Paged[TaskView]:
         wanted = page(current, size)
         out = []
         with self.store.read() as tx:
@@ -174,10 +190,34 @@ class OperatorService:
                 if acc_id not in zones:
                     acc = tx.account(acc_id)
                     zones[acc_id] = acc.timezone if acc else "UTC"
-                out.append({"accountId": acc_id, **task_summary(task, zones[acc_id])})
-        return wanted.json(total, out)
+                out.append(TaskView(task, zones[acc_id]))
+        return Paged(wanted, total, out)
 
-    def show(self, task_id: int) -> dict[str, Any]:
+    def task(self, task_id: int) -> TaskRecord | None:
+        """Any account's task by id (None if there is none)."""
+        with self.store.read() as tx:
+            return tx.task_any(task_id)
+
+    def task_calls(self, task_id: int, batch: int = 1000) -> Iterator[CallView]:
+        """Every call record of a task, read ``batch`` at a time (a transaction each)."""
+        with self.store.read() as tx:
+            task = tx.task_any(task_id)
+            if task is None:
+                raise NotFound(f"task {task_id} does not exist")
+            acc = tx.account(task.account_id)
+        tz = acc.timezone if acc else "UTC"
+        wanted = CallFilter(account_id=task.account_id, task_id=task_id)
+        offset = 0
+        while True:
+            with self.store.read() as tx:
+                _total, rows = tx.calls(wanted, offset, batch)
+            if not rows:
+                return
+            for row in rows:
+                yield CallView(CallRecord.from_row(row), tz)
+            offset += len(rows)
+
+    def show(self, task_id: int) -> TaskShow:
         """A task's detail, plus ``waiting``: why it is not dialing now (empty if it is)."""
         now = self.clock.now()
         with self.store.read() as tx:
@@ -204,14 +244,13 @@ class OperatorService:
             due_now=due,
             next_due_at=next_due,
         )
-        return {
-            "accountId": task.account_id,
-            **task_detail(task, acc.timezone),
-            "pending": pending,
-            "linesInUse": in_use,
-            "lines": acc.lines,
-            "waiting": [r.as_json() for r in waiting_reasons(state, now)],
-        }
+        return TaskShow(
+            TaskView(task, acc.timezone),
+            pending=pending,
+            lines_in_use=in_use,
+            lines=acc.lines,
+            waiting=waiting_reasons(state, now),
+        )
 
     def change(self, verb: str, task_ids: Sequence[int]) -> dict[str, Any]:
         """Cancel, pause or resume tasks by id, all or none per account (as the API does)."""
@@ -226,10 +265,10 @@ class OperatorService:
                 if task is None:
                     raise TaskNotOperable(f"task {task_id} does not exist")
                 by_account.setdefault(task.account_id, []).append(task_id)
-        service = TaskService(self.store, self.clock, self.operator.policy)
-        act = {"cancel": service.cancel, "pause": service.pause, "resume": service.resume}[verb]
+        svc = self.task_service
+        act = {"cancel": svc.cancel, "pause": svc.pause, "resume": svc.resume}[verb]
         for account_id, ids in by_account.items():
-            act(account_id, json.dumps({"taskIdList": ids}).encode())
+            act(account_id, ids)
             with self.store.write() as tx:
                 audit(tx, self._now(), self.operator.actor, f"task.{verb}", account_id, taskIds=ids)
         statuses = {}

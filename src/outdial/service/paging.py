@@ -4,7 +4,7 @@ the account time zone listings are rendered in: shared by every paged endpoint."
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from outdial.errors import AuthError, ValidationError
 from outdial.store.repo import Tx
@@ -33,6 +33,18 @@ class Page:
             **extra,
             "records": records,
         }
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Paged(Generic[T]):
+    """One page of results: the page asked for, how many there are in all, this page's."""
+
+    page: Page
+    total: int
+    items: list[T]
 
 
 def page(current: int, size: int) -> Page:

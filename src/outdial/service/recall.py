@@ -10,7 +10,14 @@ import orjson
 
 from outdial.clock import Clock, epoch_ms
 from outdial.domain.codes import Code, TaskStatus
-from outdial.domain.task import TaskFields, TaskSettings, parse_local_time, validate_task, zone
+from outdial.domain.task import (
+    TaskFields,
+    TaskSettings,
+    format_local_time,
+    parse_local_time,
+    validate_task,
+    zone,
+)
 from outdial.errors import (
     AuthError,
     NoCallableLeft,
@@ -38,7 +45,6 @@ from outdial.service.submit import (
     task_row_values,
     template_for_task,
 )
-from outdial.service.tasks import local_time
 from outdial.store.recall import (
     FLOW_CANCELLED,
     FLOW_DONE,
@@ -151,14 +157,14 @@ class RecallService:
             "keyId": flow.id,
             "taskId": flow.task_id,
             "taskName": task_name,
-            "createTime": local_time(flow.created_at, tz),
+            "createTime": format_local_time(flow.created_at, tz),
             "recallType": flow.recall_type,
             "recallInterval": flow.interval_minutes,
             "recallNum": flow.recall_num,
             "finishNum": flow.rounds_done,
             "status": flow.status,
             "statusReason": flow.status_reason,
-            "nextTime": local_time(flow.next_at, tz),
+            "nextTime": format_local_time(flow.next_at, tz),
         }
 
     def query_page(self, account_id: int, body: bytes) -> dict[str, Any]:

@@ -1,29 +1,23 @@
-"""Call records as LAAFFIC reports them: recordGroupQuery and recordGroup/{voiceId}."""
+"""An account's call records (recordGroupQuery, recordGroup/{voiceId}) as typed values."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 
-from outdial.domain.money import format_units
-from outdial.domain.task import zone
 from outdial.domain.text import check_text
 from outdial.errors import NotFound, ValidationError
-from outdial.service.paging import account_timezone, page
+from outdial.service.paging import Paged, account_timezone, page
 from outdial.service.requests import RecordQueryBody, load_object, validate
 from outdial.store.calls import CallFilter
 from outdial.store.repo import Store
 from outdial.telephony.regions import region_name
 
 MAX_SPAN = timedelta(days=31)
-
-
-def _iso(ms: int | None, tz: str) -> str | None:
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(ms / 1000, UTC).astimezone(zone(tz)).isoformat(timespec="seconds")
 
 
 def _parse_iso(value: str, where: str) -> datetime:
@@ -36,49 +30,69 @@ def _parse_iso(value: str, where: str) -> datetime:
     return parsed
 
 
-def record_json(row: dict[str, Any], tz: str) -> dict[str, Any]:
-    """One call record in LAAFFIC's field names (times ISO-8601 in the account's zone)."""
-    rate = row["rate"]
-    return {
-        "voiceId": str(row["id"]),
-        "taskId": row["task_id"],
-        "callee": row["callee"],
-        "displayNum": row["display_num"],
-        "code": region_name(row["callee"]),
-        "submitTime": _iso(row["submit_time"], tz),
-        "callTime": _iso(row["call_time"], tz),
-        "ringingTime": _iso(row["ringing_time"], tz),
-        "answerTime": _iso(row["answer_time"], tz),
-        "hangupTime": _iso(row["hangup_time"], tz),
-        "callDuration": row["call_duration"],
-        "ringDuration": row["ring_duration"],
-        "chargedDuration": row["charged_duration"],
-        "billPeriod": row["bill_period"],
-        "rate": format_units(rate) if rate is not None else None,
-        "cost": format_units(row["cost"]),
-        "currency": row["currency"],
-        "terminationCode": str(row["termination_code"]),
-        "terminationReason": row["termination_reason"],
-        "sipCode": str(row["sip_code"]),
-        "feedbackValue": row["feedback_value"],
-        "calledInfo": row["called_info"],
-        "recordingFileId": row["recording_file_id"],
-        "recordingUrl": f"/v3/voice/recording/{row['recording_file_id']}"
-        if row["recording_file_id"]
-        else None,
-        "scriptId": row["script_id"],
-        "intent": row["intent"],
-        "grade": row["grade"],
-        "transcript": orjson.loads(row["transcript"]) if row["transcript"] else None,
-        "hangupSide": row["hangup_side"],
-        "path": orjson.loads(row["path"]) if row["path"] else None,
-        "smsText": row["sms_text"],
-        "slots": orjson.loads(row["slots"]) if row["slots"] else None,
-        "transferTo": row["transfer_to"],
-        "transferResult": row["transfer_result"],
-        "attempt": row["attempt"],
-        "outcome": row["outcome"],
-    }
+def _json(text: str | None) -> Any:
+    return orjson.loads(text) if text else None
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """One call attempt as stored: times in epoch ms, money in units, JSON columns parsed."""
+
+    id: int
+    task_id: int
+    attempt: int
+    callee: str
+    display_num: str
+    script_id: int
+    outcome: str
+    submit_time: int
+    call_time: int | None
+    ringing_time: int | None
+    answer_time: int | None
+    hangup_time: int | None
+    call_duration: int
+    ring_duration: int
+    charged_duration: int
+    bill_period: str | None
+    rate: int | None
+    cost: int
+    currency: str | None
+    termination_code: int
+    termination_reason: str
+    sip_code: int
+    feedback_value: str
+    called_info: str | None
+    recording_file_id: str | None
+    intent: str | None
+    grade: str | None
+    transcript: Any
+    hangup_side: str | None
+    sms_text: str | None
+    path: Any
+    slots: Any
+    transfer_to: str | None
+    transfer_result: str | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> CallRecord:
+        """From a ``calls`` row (other columns are ignored)."""
+        values = {name: row[name] for name in cls.__slots__}
+        for name in ("transcript", "path", "slots"):
+            values[name] = _json(values[name])
+        return cls(**values)
+
+    @property
+    def region(self) -> str | None:
+        """Where the callee's number is, from its prefix."""
+        return region_name(self.callee)
+
+
+@dataclass(frozen=True, slots=True)
+class CallView:
+    """A call and the time zone its account reads times in."""
+
+    call: CallRecord
+    account_tz: str
 
 
 class RecordService:
@@ -91,7 +105,7 @@ class RecordService:
         with self.store.read() as tx:
             return account_timezone(tx, account_id)
 
-    def query(self, account_id: int, body: bytes) -> dict[str, Any]:
+    def query(self, account_id: int, body: bytes) -> Paged[CallView]:
         req = validate(RecordQueryBody, load_object(body))
         wanted = page(req.current, req.size)
         start = _parse_iso(req.params.strTime, "params.strTime")
@@ -110,9 +124,9 @@ class RecordService:
         )
         with self.store.read() as tx:
             total, rows = tx.calls(f, wanted.offset, wanted.size)
-        return wanted.json(total, [record_json(r, tz) for r in rows], searchCount=True)
+        return Paged(wanted, total, [CallView(CallRecord.from_row(r), tz) for r in rows])
 
-    def one(self, account_id: int, voice_id: str) -> dict[str, Any]:
+    def one(self, account_id: int, voice_id: str) -> CallView:
         if not voice_id.isascii() or not voice_id.isdigit() or len(voice_id) > 18:
             raise NotFound(f"voiceId {voice_id!r} does not exist")
         tz = self._tz(account_id)
@@ -120,7 +134,7 @@ class RecordService:
             row = tx.call(account_id, int(voice_id))
         if row is None:
             raise NotFound(f"voiceId {voice_id} does not exist")
-        return record_json(row, tz)
+        return CallView(CallRecord.from_row(row), tz)
 
     def recording(self, account_id: int, recording_id: str) -> str:
         """The stored file name of a recording of this account's call."""

@@ -23,17 +23,17 @@ from outdial.errors import ParameterError
 Int = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 
 
-class _Body(BaseModel):
+class Body(BaseModel):
     # Unknown fields are ignored so that LAAFFIC clients sending newer fields keep working.
     model_config = ConfigDict(extra="ignore", strict=True)
 
 
-class WindowBody(_Body):
+class WindowBody(Body):
     strTime: str = Field(description="window start, HH:mm", examples=["09:00"])
     endTime: str = Field(description="window end, HH:mm; at or before strTime = past midnight")
 
 
-class CalleeBody(_Body):
+class CalleeBody(Body):
     calleeNumber: str = Field(description="6-18 digits: country code + number")
     text1: str | None = None
     text2: str | None = None
@@ -47,7 +47,7 @@ class CalleeBody(_Body):
     text10: str | None = None
 
 
-class RecallFlowBody(_Body):
+class RecallFlowBody(Body):
     """Extension of send/ai (`recallFlow`), and LAAFFIC's recallFlow/update."""
 
     recallType: Int = Field(description="0 recall every callee, 1 only those not connected")
@@ -55,7 +55,7 @@ class RecallFlowBody(_Body):
     recallNum: Int = Field(description="rounds, 1-10")
 
 
-class TaskFieldsBody(_Body):
+class TaskFieldsBody(Body):
     """Fields shared by send/ai and update/ai."""
 
     taskName: str = Field(description="2-64 characters, unique in the account")
@@ -99,13 +99,6 @@ class SendAiFields(TaskFieldsBody):
     maxCalls: Int
 
 
-class UpdateAiBody(TaskFieldsBody):
-    """POST /v3/voice/group/call/update/ai."""
-
-    keyId: Int = Field(description="the task id returned by send/ai")
-    maxCalls: Int | None = Field(None, description="max talk seconds after answer, 1-999")
-
-
 class ResendAiBody(TaskFieldsBody):
     """POST /v3/voice/group/call/resend/ai."""
 
@@ -118,28 +111,28 @@ class RecallFlowUpdateBody(RecallFlowBody):
     keyId: Int
 
 
-class KeyIdBody(_Body):
+class KeyIdBody(Body):
     keyId: Int
 
 
-class RecallCancelBody(_Body):
+class RecallCancelBody(Body):
     type: Int = Field(description="1: by recall flow id; 2: by the original task's id")
     id: Int
 
 
-class RecallQueryParams(_Body):
+class RecallQueryParams(Body):
     strTime: str | None = None
     endTime: str | None = None
     taskName: str | None = Field(None, description="part of the original task's name, or its id")
 
 
-class RecallQueryBody(_Body):
+class RecallQueryBody(Body):
     current: Int = 1
     size: Int = 10
     params: RecallQueryParams | None = None
 
 
-class TaskQueryParams(_Body):
+class TaskQueryParams(Body):
     strTime: str | None = Field(None, description="created at or after, yyyy-MM-dd HH:mm:ss")
     endTime: str | None = Field(None, description="created at or before, yyyy-MM-dd HH:mm:ss")
     statusList: list[Int] | None = None
@@ -148,7 +141,7 @@ class TaskQueryParams(_Body):
     taskType: Int | None = Field(None, description="2 = AI")
 
 
-class TaskQueryBody(_Body):
+class TaskQueryBody(Body):
     """POST /v3/voice/group/call/query."""
 
     current: Int = 1
@@ -156,14 +149,14 @@ class TaskQueryBody(_Body):
     params: TaskQueryParams | None = None
 
 
-class RecordQueryParams(_Body):
+class RecordQueryParams(Body):
     strTime: str = Field(description="ISO-8601 with offset, e.g. 2026-06-01T00:00:00+08:00")
     endTime: str = Field(description="ISO-8601 with offset; at most 31 days after strTime")
     taskId: Int | None = Field(None, description="Extension: only this task's calls")
     callee: str | None = Field(None, description="Extension: only calls to this number")
 
 
-class RecordQueryBody(_Body):
+class RecordQueryBody(Body):
     """POST /v3/voice/recordGroupQuery."""
 
     current: Int = 1
@@ -171,25 +164,19 @@ class RecordQueryBody(_Body):
     params: RecordQueryParams
 
 
-class DncBody(_Body):
+class DncBody(Body):
     """Extension: POST /v3/voice/dnc/add and /v3/voice/dnc/remove."""
 
     numbers: list[str] = Field(description="callee numbers, 6-18 digits (at most 10,000)")
     reason: str | None = Field(None, description="kept with the entry (add only)")
 
 
-class DncQueryBody(_Body):
+class DncQueryBody(Body):
     """Extension: POST /v3/voice/dnc/query."""
 
     current: Int = 1
     size: Int = 20
     number: str | None = Field(None, description="only this number")
-
-
-class TaskIdsBody(_Body):
-    """POST /voice/group/call/cancel (and the pause/resume extensions)."""
-
-    taskIdList: list[Int]
 
 
 def load_json(body: bytes) -> Any:

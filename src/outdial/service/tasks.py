@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
+from enum import Enum
 from typing import Any
 
 import orjson
@@ -11,7 +12,13 @@ import orjson
 from outdial.clock import Clock, epoch_ms
 from outdial.domain.codes import UNFINISHED_STATUSES, TaskStatus
 from outdial.domain.money import format_units
-from outdial.domain.task import TaskFields, parse_local_time, validate_task, zone
+from outdial.domain.task import (
+    TaskFields,
+    format_local_time,
+    parse_local_time,
+    validate_task,
+    zone,
+)
 from outdial.errors import (
     AuthError,
     DataCaps,
@@ -21,29 +28,16 @@ from outdial.errors import (
     TaskNotOperable,
     ValidationError,
 )
-from outdial.service.paging import MAX_PAGE_SIZE, account_timezone, page
-from outdial.service.requests import (
-    TaskIdsBody,
-    TaskQueryBody,
-    UpdateAiBody,
-    load_object,
-    validate,
-)
+from outdial.service.paging import MAX_PAGE_SIZE, Paged, account_timezone, page
+from outdial.service.requests import TaskQueryBody, load_object, validate
 from outdial.service.submit import (
     SubmitPolicy,
-    fields_of,
     funds_below_minimum,
     task_row_values,
     template_for_task,
 )
 from outdial.store.records import TaskFilter, TaskRecord
 from outdial.store.repo import IntegrityError, Store
-
-
-def local_time(ms: int | None, tz: str) -> str | None:
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(ms / 1000, UTC).astimezone(zone(tz)).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _percent(part: int, whole: int) -> str:
@@ -54,67 +48,62 @@ def _percent(part: int, whole: int) -> str:
 
 
 def progress(task: TaskRecord) -> str:
-    """LAAFFIC's ``rate``: the share of callees done, in percent, as a string."""
+    """The share of callees done, in percent, as a string (LAAFFIC's ``rate``)."""
     done = task.success + task.fail + task.blocked_cnt
     if task.status == TaskStatus.FINISHED:
         return "100"
     return _percent(done, task.num_cnt)
 
 
-def task_summary(task: TaskRecord, account_tz: str) -> dict[str, Any]:
-    return {
-        "taskId": task.id,
-        "jobId": task.id,
-        "taskName": task.task_name,
-        "status": task.status,
-        "rate": progress(task),
-        "numCnt": task.num_cnt,
-        "callNum": task.call_num,
-        "success": task.success,
-        "fail": task.fail,
-        "createdTime": local_time(task.created_at, account_tz),
-        "scriptId": task.script_id,
-        "taskType": task.task_type,
-        "appId": task.app_id,
-    }
+def success_rate(task: TaskRecord) -> str:
+    """The share of dialled callees that connected, in percent, as a string."""
+    return _percent(task.success, task.success + task.fail)
 
 
-def task_detail(task: TaskRecord, account_tz: str) -> dict[str, Any]:
-    connected = task.success
-    acd = f"{task.call_duration / connected:.1f}" if connected else "0"
-    return {
-        **task_summary(task, account_tz),
-        "displayNum": task.display_num,
-        "callTotal": task.call_num,
-        "callDuration": task.call_duration,
-        "acd": acd,
-        "successRate": _percent(task.success, task.success + task.fail),
-        "cost": format_units(task.cost),
-        "maxCalls": task.max_calls,
-        "maxRingingTime": task.max_ringing_time,
-        "enableRecording": task.enable_recording,
-        "calloutRate": task.callout_rate,
-        "sendTime": local_time(task.send_at, task.timezone),
-        "allowSendTime": orjson.loads(task.allow_send_time),
-        "timezone": task.timezone,
-        "windowZone": task.window_zone,
-        "submittedCnt": task.submitted_cnt,
-        "duplicateCnt": task.submitted_cnt - task.num_cnt,
-        "blockedCnt": task.blocked_cnt,
-        "statusReason": task.status_reason,
-        "updatedTime": local_time(task.updated_at, account_tz),
-    }
+@dataclass(frozen=True, slots=True)
+class TaskView:
+    """A task and the time zone its account reads times in."""
+
+    task: TaskRecord
+    account_tz: str
 
 
-def merged_fields(req: UpdateAiBody, task: TaskRecord) -> TaskFields:
-    """update/ai replaces the fields the body names (null included) and keeps the others."""
-    given = req.model_fields_set
+class Keep(Enum):
+    """A field of :class:`TaskChanges` left as the task has it."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
+
+
+@dataclass(frozen=True, slots=True)
+class TaskChanges:
+    """What update/ai replaces: each field given (None included, which clears an optional
+    one); a field left ``KEEP`` keeps the task's value. Values are range-checked by
+    ``update`` with the rules of send/ai."""
+
+    task_name: str | Keep = KEEP
+    max_calls: int | Keep = KEEP
+    script_id: int | Keep = KEEP
+    display_num: str | Keep | None = KEEP
+    send_time: str | Keep | None = KEEP
+    allow_send_time: list[tuple[str, str]] | Keep = KEEP
+    max_ringing_time: int | Keep | None = KEEP
+    enable_recording: int | Keep | None = KEEP
+    callout_rate: int | Keep | None = KEEP
+    timezone: str | Keep | None = KEEP
+    window_zone: str | Keep | None = KEEP
+
+
+def merged_fields(changes: TaskChanges, task: TaskRecord) -> TaskFields:
+    """The task's fields with ``changes`` applied."""
     current = TaskFields(
         task_name=task.task_name,
         max_calls=task.max_calls,
         script_id=task.script_id,
         display_num=task.display_num,
-        send_time=local_time(task.send_at, task.timezone),
+        send_time=format_local_time(task.send_at, task.timezone),
         allow_send_time=[(w["strTime"], w["endTime"]) for w in orjson.loads(task.allow_send_time)],
         max_ringing_time=task.max_ringing_time,
         enable_recording=task.enable_recording,
@@ -122,26 +111,12 @@ def merged_fields(req: UpdateAiBody, task: TaskRecord) -> TaskFields:
         timezone=task.timezone,
         window_zone=task.window_zone,
     )
-    asked = fields_of(req, req.maxCalls if req.maxCalls is not None else task.max_calls)
-    changes = {attr: getattr(asked, attr) for name, attr in _UPDATE_FIELDS.items() if name in given}
-    if "maxCalls" in given and req.maxCalls is None:
-        changes.pop("max_calls")
-    return replace(current, **changes)
-
-
-_UPDATE_FIELDS = {
-    "taskName": "task_name",
-    "maxCalls": "max_calls",
-    "scriptId": "script_id",
-    "displayNum": "display_num",
-    "sendTime": "send_time",
-    "allowSendTime": "allow_send_time",
-    "maxRingingTime": "max_ringing_time",
-    "enableRecording": "enable_recording",
-    "calloutRate": "callout_rate",
-    "timezone": "timezone",
-    "windowZone": "window_zone",
-}
+    given = {
+        f.name: getattr(changes, f.name)
+        for f in fields(changes)
+        if getattr(changes, f.name) is not KEEP
+    }
+    return replace(current, **given)
 
 
 class TaskService:
@@ -152,7 +127,7 @@ class TaskService:
         self.clock = clock
         self.policy = policy
 
-    def query(self, account_id: int, body: bytes) -> dict[str, Any]:
+    def query(self, account_id: int, body: bytes) -> Paged[TaskView]:
         req = validate(TaskQueryBody, load_object(body) if body.strip() else {})
         wanted = page(req.current, req.size)
         p = req.params
@@ -172,31 +147,32 @@ class TaskService:
                 task_type=p.taskType if p else None,
             )
             total, rows = tx.tasks(f, wanted.offset, wanted.size)
-        return wanted.json(total, [task_summary(t, tz.key) for t in rows])
+        return Paged(wanted, total, [TaskView(t, tz.key) for t in rows])
 
-    def detail(self, account_id: int, task_id: int) -> dict[str, Any]:
+    def detail(self, account_id: int, task_id: int) -> TaskView:
         with self.store.read() as tx:
             tz = account_timezone(tx, account_id)
             task = tx.task(account_id, task_id)
         if task is None:
             raise NotFound(f"task {task_id} does not exist")
-        return task_detail(task, tz)
+        return TaskView(task, tz)
 
-    def update(self, account_id: int, body: bytes) -> None:
-        req = validate(UpdateAiBody, load_object(body))
+    def update(self, account_id: int, task_id: int, changes: TaskChanges) -> None:
+        """Change a task that has not started (-24 otherwise), all fields checked as send/ai
+        checks them."""
         now = self.clock.now()
         try:
             with self.store.write() as tx:
                 tz = account_timezone(tx, account_id)
-                task = tx.task(account_id, req.keyId, lock=True)
+                task = tx.task(account_id, task_id, lock=True)
                 if task is None:
-                    raise NotFound(f"task {req.keyId} does not exist")
+                    raise NotFound(f"task {task_id} does not exist")
                 if task.status != TaskStatus.WAITING:
                     raise TaskNotOperable(
                         f"task {task.id} has status {task.status}; only a waiting task (0) "
                         "can be updated"
                     )
-                settings = validate_task(merged_fields(req, task), tz, now)
+                settings = validate_task(merged_fields(changes, task), tz, now)
                 template_for_task(tx, account_id, settings.script_id, task.id, self.policy)
                 if tx.task_name_taken(account_id, settings.task_name, other_than=task.id):
                     raise TaskNameExists(f"task name {settings.task_name!r} already exists")
@@ -204,30 +180,34 @@ class TaskService:
         except IntegrityError as exc:
             raise TaskNameExists("task name already exists") from exc
 
-    def cancel(self, account_id: int, body: bytes) -> None:
+    def cancel(self, account_id: int, task_ids: Sequence[int]) -> None:
+        """Cancel unfinished tasks, all or none; their pending callees are never called."""
         self._transition(
             account_id,
-            body,
+            task_ids,
             UNFINISHED_STATUSES,
             "cancelled",
             self._to_cancelled,
             cancel_callees=True,
         )
 
-    def pause(self, account_id: int, body: bytes) -> None:
+    def pause(self, account_id: int, task_ids: Sequence[int]) -> None:
+        """Suspend waiting or calling tasks, all or none."""
         allowed = frozenset({TaskStatus.WAITING, TaskStatus.CALLING})
-        self._transition(account_id, body, allowed, "paused", self._to_paused)
+        self._transition(account_id, task_ids, allowed, "paused", self._to_paused)
 
-    def resume(self, account_id: int, body: bytes) -> None:
+    def resume(self, account_id: int, task_ids: Sequence[int]) -> None:
         """Resume suspended tasks, all or none: while the account's funds are below the
         minimum the dialer would suspend them again at once, so that answers -10 instead."""
         allowed = frozenset({TaskStatus.SUSPENDED})
-        self._transition(account_id, body, allowed, "resumed", self._to_resumed, needs_funds=True)
+        self._transition(
+            account_id, task_ids, allowed, "resumed", self._to_resumed, needs_funds=True
+        )
 
     def _transition(
         self,
         account_id: int,
-        body: bytes,
+        task_ids: Sequence[int],
         allowed: frozenset[TaskStatus],
         verb: str,
         change: Any,
@@ -235,10 +215,9 @@ class TaskService:
         cancel_callees: bool = False,
         needs_funds: bool = False,
     ) -> None:
-        req = validate(TaskIdsBody, load_object(body))
-        if not req.taskIdList:
+        if not task_ids:
             raise ValidationError("taskIdList is empty")
-        if len(req.taskIdList) > MAX_PAGE_SIZE:
+        if len(task_ids) > MAX_PAGE_SIZE:
             raise DataCaps(f"taskIdList holds more than {MAX_PAGE_SIZE} ids")
         now = epoch_ms(self.clock.now())
         allowed_ints = frozenset(int(s) for s in allowed)
@@ -247,7 +226,7 @@ class TaskService:
             # The account row is locked first, as submission and the dialer's charges lock it.
             acc = tx.account(account_id, lock=True) if needs_funds else None
             tasks = []
-            for task_id in dict.fromkeys(req.taskIdList):
+            for task_id in dict.fromkeys(task_ids):
                 task = tx.task(account_id, task_id, lock=True)
                 if task is None or task.status not in allowed_ints:
                     why = "does not exist" if task is None else f"has status {task.status}"

@@ -71,7 +71,7 @@ sip_trunks = Table(
     Column("registration_at", BigInteger, nullable=True),
     # The next free dialing slot (epoch ms) under max_cps, for every worker (migration 0011).
     Column("next_dial_at", BigInteger, nullable=True),
-    # How a template's transfer is done on this trunk: refer | bridge (migration 0012).
+    # How a template's transfer is done on this trunk: refer | bridge (migration 0013).
     Column("transfer", String(8), nullable=False, server_default="refer"),
 )
 
@@ -433,4 +433,20 @@ console_keys = Table(
     Column("id", SmallInteger, primary_key=True),
     Column("secret", String(128), nullable=False),
     Column("created_at", BigInteger, nullable=False),
+)
+
+# A task's call tally as the console last wrote it (migration 0012): counts over its call
+# records up to covered_up_to, so a fresh process extends it instead of counting every call.
+# Call records are never changed after insert, so a tally at a covered id stays true.
+task_tallies = Table(
+    "task_tallies",
+    metadata,
+    Column("task_id", Id, ForeignKey("tasks.id"), primary_key=True, autoincrement=False),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("covered_up_to", BigInteger, nullable=False),
+    Column("records", BigInteger, nullable=False),  # call records counted in it
+    # The JSON shape's version: a row of another version is ignored (recounted, rewritten).
+    Column("format", SmallInteger, nullable=False),
+    Column("tally", Text, nullable=False),  # JSON object, store/tallies.py
+    Column("updated_at", BigInteger, nullable=False),
 )

@@ -1,0 +1,69 @@
+"""The task actions as the console and the CLI call them: typed values, the API's codes."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from outdial.config import Settings
+from outdial.domain.codes import TaskStatus
+from outdial.errors import DataCaps, NotFound, TaskNotOperable, ValidationError
+from outdial.service.container import Services
+from outdial.service.tasks import TaskChanges
+from outdial.store.repo import Store
+from outdial.testing import FakeClock, TestAccount
+from tests.helpers import SEND, import_example, post, send_body
+
+
+@pytest.fixture
+def services(store: Store, clock: FakeClock, settings: Settings) -> Services:
+    return Services.build(settings, store, clock)
+
+
+def _task(api: TestClient, store: Store, clock: FakeClock, account: TestAccount) -> int:
+    script_id = import_example(store, clock, account, "simple-notice.yaml")
+    resp = post(api, account, clock, SEND, send_body(account, script_id))
+    assert resp["status"] == "0", resp
+    return int(resp["data"])
+
+
+def _status(store: Store, account: TestAccount, task_id: int) -> int:
+    with store.read() as tx:
+        task = tx.task(account.account_id, task_id)
+    assert task is not None
+    return task.status
+
+
+def test_update_replaces_only_the_given_fields(
+    api: TestClient, store: Store, clock: FakeClock, account: TestAccount, services: Services
+) -> None:
+    task_id = _task(api, store, clock, account)
+    services.tasks.update(
+        account.account_id, task_id, TaskChanges(task_name="typed", send_time=None)
+    )
+    with store.read() as tx:
+        task = tx.task(account.account_id, task_id)
+    assert task is not None and task.task_name == "typed" and task.send_at is None
+    assert task.max_calls == 40  # kept
+    with pytest.raises(NotFound):
+        services.tasks.update(account.account_id, 999999, TaskChanges(task_name="x"))
+    with pytest.raises(ValidationError):
+        services.tasks.update(account.account_id, task_id, TaskChanges(max_calls=0))
+
+
+def test_pause_resume_cancel_take_task_ids(
+    api: TestClient, store: Store, clock: FakeClock, account: TestAccount, services: Services
+) -> None:
+    task_id = _task(api, store, clock, account)
+    services.tasks.pause(account.account_id, [task_id])
+    assert _status(store, account, task_id) == TaskStatus.SUSPENDED
+    services.tasks.resume(account.account_id, [task_id, task_id])
+    assert _status(store, account, task_id) == TaskStatus.WAITING
+    with pytest.raises(TaskNotOperable):
+        services.tasks.resume(account.account_id, [task_id])
+    with pytest.raises(ValidationError):
+        services.tasks.cancel(account.account_id, [])
+    with pytest.raises(DataCaps):
+        services.tasks.cancel(account.account_id, list(range(1, 102)))
+    services.tasks.cancel(account.account_id, [task_id])
+    assert _status(store, account, task_id) == TaskStatus.CANCELLED
