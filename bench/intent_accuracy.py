@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import json
 import random
 import sys
 import time
@@ -51,6 +52,7 @@ from outdial.script.intents import (
     Matcher,
     RuleMatcher,
     SemanticMatcher,
+    load_all_examples,
     load_examples,
     make_matcher,
     normalise,
@@ -70,6 +72,7 @@ INDEPENDENT = ROOT / "data" / "independent"
 RETIRED = ROOT / "data" / "retired" / "independent-2026-12-02"
 EXAMPLES = ROOT.parent / "examples" / "templates"
 EXAMPLES_FILE = ROOT.parent / "src" / "outdial" / "script" / "intent_data" / "examples.yaml"
+HEARD_FILE = EXAMPLES_FILE.with_name("heard_examples.yaml")
 SPLITS = ("heldout", "tune", "all")
 
 EXAMPLE_TEMPLATES = {
@@ -427,6 +430,30 @@ def word_errors(reference: str, hypothesis: str) -> tuple[int, int]:
     return row[len(hyp)], len(ref)
 
 
+class HeardCache:
+    """What the recogniser heard, by (voice, line, recogniser, text), kept in a JSON-lines file
+    so several matchers are compared on the same decodes without decoding again. Only for
+    open-vocabulary recognisers: PocketSphinx decodes against the node's phrases."""
+
+    def __init__(self, path: Path) -> None:
+        from outdial.speech.asr.base import Recognition
+
+        self.path = path
+        self._known: dict[tuple[str, ...], Any] = {}
+        if path.is_file():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                row = json.loads(line)
+                self._known[tuple(row["key"])] = Recognition(**row["got"])
+
+    def get(self, key: tuple[str, ...]) -> Any:
+        return self._known.get(key)
+
+    def put(self, key: tuple[str, ...], got: Any) -> None:
+        self._known[key] = got
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps({"key": list(key), "got": dataclasses.asdict(got)}) + "\n")
+
+
 class AudioMatcher:
     """Hears each text through TTS -> impaired telephone line -> ASR, then matches it."""
 
@@ -436,9 +463,12 @@ class AudioMatcher:
         impairment: str = "clean",
         asr: Any = None,
         matcher: Matcher | None = None,
+        cache: HeardCache | None = None,
     ) -> None:
         self.tts = make_tts_voice(voice)
         self.asr = asr or make_recogniser()
+        self.voice = voice
+        self.cache = cache
         self.impairment = impairment
         self.rules = matcher or RuleMatcher()
         self.decode: list[float] = []
@@ -446,14 +476,25 @@ class AudioMatcher:
         self.errors = 0
         self.words = 0
 
-    def match(self, text: str, intents: Sequence[IntentSpec]) -> Any:
+    def recognise(self, text: str, intents: Sequence[IntentSpec]) -> Any:
+        """What the recogniser made of ``text`` spoken on the line (from the cache when the
+        same voice, line and recogniser heard it before)."""
         from outdial.speech.audio import silence
         from outdial.speech.loopback import hear
 
+        key = (self.voice, self.impairment, getattr(self.asr, "name", "asr"), text)
+        if self.cache is not None and (known := self.cache.get(key)) is not None:
+            return known
         rendered = silence(0.3) + self.tts.render(text, cache=False).resampled(8000) + silence(0.3)
         seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
         line = impaired_line(rendered, self.impairment, seed)
         got = hear(self.asr, line, [p for s in intents for p in s.phrases])
+        if self.cache is not None:
+            self.cache.put(key, got)
+        return got
+
+    def match(self, text: str, intents: Sequence[IntentSpec]) -> Any:
+        got = self.recognise(text, intents)
         self.decode.append(got.decode_seconds)
         wrong, n = word_errors(text, got.heard)
         self.errors += wrong
@@ -558,6 +599,37 @@ def write_examples(path: Path = EXAMPLES_FILE) -> int:
     return 0
 
 
+def write_heard_examples(
+    voices: Sequence[str], cache: HeardCache | None, path: Path = HEARD_FILE
+) -> int:
+    """Write what the recogniser heard of the tuning answers (never held-out, never the
+    independent set), where it differs from the answer's own words: the semantic matcher then
+    knows the recogniser's usual slips ("re scared you up" for reschedule)."""
+    asr = make_recogniser()
+    out: dict[str, list[str]] = {}
+    tune = load_labelled("tune")
+    for voice in voices:
+        audio = AudioMatcher(voice, "clean", asr, cache=cache)
+        for i, item in enumerate(tune, 1):
+            got = audio.recognise(item.text, node_intents(item.template, item.node))
+            heard = (got.heard or "").strip()
+            if heard and normalise(heard) != normalise(item.text):
+                out.setdefault(item.expect, []).append(heard)
+            if i % 100 == 0:
+                print(f"{voice}: {i}/{len(tune)}", file=sys.stderr)
+    header = (
+        "# What Whisper tiny.en heard of the labelled TUNING answers spoken by "
+        + ", ".join(voices)
+        + "\n# on a clean mu-law line, where it differs from the answer's words: examples of the\n"
+        "# recogniser's slips for the semantic matcher. Generated by `python\n"
+        "# bench/intent_accuracy.py --write-heard-examples VOICES`. Do not edit.\n"
+    )
+    examples = {k: list(dict.fromkeys(v)) for k, v in sorted(out.items())}
+    path.write_text(header + yaml.safe_dump(examples, allow_unicode=True, width=100), "utf-8")
+    print(f"wrote {sum(map(len, examples.values()))} heard answers to {path}")
+    return 0
+
+
 def cross_validated(make: Callable[[dict[str, tuple[str, ...]]], Matcher]) -> Report:
     """The tuning part in two folds: each fold matched with the other's answers as examples
     (what the held-out part sees, without looking at it)."""
@@ -648,6 +720,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--no-examples", action="store_true", help="semantic without examples")
     parser.add_argument(
+        "--heard-cache",
+        type=Path,
+        help="a JSON-lines file of what the recogniser heard: decode each (voice, line, text) "
+        "once across runs (Whisper only)",
+    )
+    parser.add_argument(
+        "--write-heard-examples",
+        metavar="VOICES",
+        help="write what the recogniser heard of the tuning answers, spoken by these voices on "
+        "a clean line, as the semantic matcher's heard examples",
+    )
+    parser.add_argument(
+        "--no-heard", action="store_true", help="semantic without the shipped heard examples"
+    )
+    parser.add_argument(
         "--decide",
         choices=("classifier", "nearest"),
         default="classifier",
@@ -657,6 +744,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.write_examples:
         return write_examples()
+    cache = HeardCache(args.heard_cache) if args.heard_cache else None
+    if args.write_heard_examples:
+        return write_heard_examples(tuple(args.write_heard_examples.split(",")), cache)
     if args.cv:
         shared = SemanticMatcher()
         report = cross_validated(
@@ -668,7 +758,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.matcher == "semantic" and args.no_examples:
         matcher: Matcher = SemanticMatcher()
     elif args.matcher == "semantic":
-        matcher = SemanticMatcher(examples=load_examples(), decide=args.decide)
+        examples = load_examples() if args.no_heard else load_all_examples()
+        matcher = SemanticMatcher(examples=examples, decide=args.decide)
     else:
         matcher = make_matcher(args.matcher)
     if args.summary:
@@ -700,7 +791,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for voice in voices:
         for impairment in impairments:
             print(f"\n=== voice {voice}, line {impairment}, asr {asr.name} ===")
-            audio = AudioMatcher(voice, impairment, asr, matcher)
+            audio = AudioMatcher(voice, impairment, asr, matcher, cache)
             report = evaluate(audio, items)
             report.heard = audio.heard
             print_report(report, show_errors=args.errors, detail=False)

@@ -614,6 +614,15 @@ def load_examples(name: str = "examples.yaml") -> dict[str, tuple[str, ...]]:
     return {str(k): tuple(str(t) for t in v) for k, v in doc.items()}
 
 
+def load_all_examples() -> dict[str, tuple[str, ...]]:
+    """The shipped labelled answers and, when shipped, what the recogniser heard of them
+    (``heard_examples.yaml``): the semantic matcher's examples."""
+    merged = {k: list(v) for k, v in load_examples().items()}
+    for name, heard in load_examples("heard_examples.yaml").items():
+        merged.setdefault(name, []).extend(heard)
+    return {k: tuple(dict.fromkeys(v)) for k, v in merged.items()}
+
+
 def _bundled_model_dir() -> str | None:
     # The offline model package ships a sentence-transformers model folder inside it.
     spec = importlib.util.find_spec(_BUNDLED_MODEL_PACKAGE)
