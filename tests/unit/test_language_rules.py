@@ -257,3 +257,42 @@ def test_hardship_told_as_what_happened(text: str, expected: str) -> None:
 def test_asking_for_a_detail_again_is_a_reask() -> None:
     assert heard("sorry, when was it again") is None
     assert heard("what time did you say it was again") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("excuse me, from where are you phoning?", "who_is_this"),
+        ("what company you are calling from", "who_is_this"),
+    ],
+)
+def test_who_is_calling_in_another_word_order(text: str, expected: str) -> None:
+    assert heard(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("honestly it was a total shambles", "unsatisfied"),
+        ("I had to ring them three times", "unsatisfied"),
+        ("we waited hours for someone to come", "unsatisfied"),
+        ("really chuffed, cheers", "satisfied"),
+        ("I'd happily use them again", "satisfied"),
+        ("some things good, some things bad", "neutral"),
+        ("fifty fifty", "neutral"),
+    ],
+)
+def test_verdicts_told_as_what_happened(text: str, expected: str) -> None:
+    assert heard(text, SURVEY) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("I can pay only some part this week", "cannot_pay"),
+        ("just part of it", "cannot_pay"),
+        ("all settled already", "already_paid"),
+    ],
+)
+def test_part_payment_and_settled_in_few_words(text: str, expected: str) -> None:
+    assert heard(text, PAYMENT) == expected

@@ -131,16 +131,24 @@ _RULES: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...]
         (r"\b(?:did not|never|could not|would not) (?:fix|show up|turn up|work|help|solve)\w*\b",
          "bad"),
         (r"\b(?:messed|mucked|screwed) (?:it |things |everything )?up\b", "bad"),
-        (r"\b(?:dreadful|appalling|shocking|rubbish|lousy|pathetic|a mess|unacceptable)\b", "bad"),
+        (r"\b(?:dreadful|appalling|shocking|rubbish|lousy|pathetic|a mess|unacceptable|"
+         r"shambles|shambolic|sloppy|overcharged|a joke|a nightmare)\b", "bad"),
+        # complaints told as what happened
+        (r"\b(?:had to (?:chase|call|ring|phone) (?:them|you)(?: \w+){0,2}? (?:times|again)|"
+         r"waited (?:over |for |more than )?(?:an hour|hours|ages|weeks)|"
+         r"(?:nobody|no one|no-one) (?:called|rang|got) (?:me )?back)\b", "bad"),
         (r"\b(?:nice|lovely|superb|delighted|top notch|outstanding|terrific|pleasant|"
-         r"glad|thrilled|spot on|pleased|loved)\b", "good"),
+         r"glad|thrilled|spot on|pleased|loved|chuffed)\b", "good"),
+        (r"\b(?:would|will|'d) (?:definitely |certainly |happily )?use (?:you|them|it) again\b",
+         "good"),
         (r"\bcould not have gone better\b", "good"),
         # hardship and part payment, before the commitments ("unable to pay" is no promise)
         (r"\b(?:am |are |is )?(?:struggling|struggle|finding it (?:hard|difficult)|"
          r"having (?:trouble|a hard time)) to\b", "can not"),
-        (r"\b(?:i |we )?(?:can|could|will|would) (?:only )?(?:pay|afford|manage) "
-         r"(?:part|some|half|a bit|a portion|a little)\b(?: of (?:it|that|the \w+))?",
+        (r"\b(?:i |we )?(?:can|could|will|would) (?:only )?(?:pay|afford|manage) (?:only )?"
+         r"(?:part|some|half|a bit|a portion|a little)\b(?: part)?(?: of (?:it|that|the \w+))?",
          "i can not pay it all"),
+        (r"^(?:only|just) (?:half|part|some)(?: of it)?$", "i can not pay it all"),
         (r"\b(?:in|by) instal?ments?\b|\bpayment plan\b|\bpay (?:it )?in (?:parts|chunks|bits)\b",
          "money is tight"),
         # scores: out of ten (or five, halved), the way people grade a service
@@ -150,8 +158,10 @@ _RULES: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...]
         (r"\b(?:can not|could not) (?:complain|fault (?:it|them|you))\b", "no complaints"),
         (r"\btop marks\b|\bgive (?:it|you|them) (?:a )?(?:ten|10)\b", "ten out of ten"),
         (r"\bexceeded (?:what i expected|my expectations)\b", "exceeded expectations"),
-        (r"\b(?:some|bits|parts) (?:of it )?(?:was |were )?(?:good|great|fine)\W+"
-         r"(?:some|bits|parts) (?:of it )?(?:was |were )?(?:bad|poor|not)\b", "mixed"),
+        (r"\b(?:some|bits|parts)(?: ?things?)? (?:of it )?(?:was |were )?(?:good|great|fine)\W+"
+         r"(?:some|bits|parts)(?: ?things?)? (?:of it )?(?:was |were )?(?:bad|poor|not)\b",
+         "mixed"),
+        (r"\bhalf and half\b|\bfifty fifty\b", "mixed"),
         (r"\b(?:good|fine|nice|okay|ok|great|friendly|helpful),? but (?:a bit |quite |very |too |"
          r"rather |really )?(?:slow|expensive|pricey|late|rude|confusing|messy|noisy|long)\b",
          "mixed"),
@@ -166,6 +176,8 @@ _RULES: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...]
          "i will pay"),
         (r"\b(?:i will|i am going to|i can) (?:put|stick|pop) it on (?:my|the) (?:card|account)\b",
          "i will pay"),
+        (r"^(?:it is |that is |all )?(?:sorted|settled|done|cleared) already\b|"
+         r"^already (?:sorted|settled|done|cleared)\b", "it has been paid"),
         (r"\b(?:has|have|had|it is|is|was) (?:already )?been (?:taken care of|sorted|settled|"
          r"cleared|handled|dealt with)\b", "it has been paid"),
         (r"\b(?:we|i|my \w+|he|she) (?:already )?(?:paid|cleared|settled) (?:that|the|this|it)\b",
@@ -203,6 +215,11 @@ _RULES: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...]
         (r"\b(?:which|what) (?:\w+ )?(?:are you (?:with|from|talking about)|is this about)\b",
          "who is this"),
         (r"\bhow did you get (?:this|my) (?:number|phone number)\b", "who is this"),
+        # the same questions in another word order ("from where you are calling?")
+        (r"\b(?:from )?where (?:are you|you are) (?:calling|ringing|phoning)(?: from)?\b",
+         "who is this"),
+        (r"\b(?:which|what) (?:\w+ )?(?:are you|you are) (?:calling|ringing|phoning) "
+         r"(?:from|for)\b", "who is this"),
         (r"\bcall (?:me )?(?:tomorrow|later|back later) instead\b", "call me later"),
         # a tag question asks for agreement, it is not one ("catch me later, yeah?")
         (r"(?<=\w)(?:,|\s)\s*(?:yeah|yes|yep|right|okay|ok)\s*\?\s*$", ""),
