@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -9,7 +11,9 @@ from outdial.config import Settings
 from outdial.domain.codes import TaskStatus
 from outdial.errors import DataCaps, NotFound, TaskNotOperable, ValidationError
 from outdial.service.container import Services
-from outdial.service.tasks import TaskChanges
+from outdial.service.paging import Page
+from outdial.service.records import RecordQuery
+from outdial.service.tasks import TaskChanges, TaskQuery
 from outdial.store.repo import Store
 from outdial.testing import FakeClock, TestAccount
 from tests.helpers import SEND, import_example, post, send_body
@@ -67,3 +71,30 @@ def test_pause_resume_cancel_take_task_ids(
         services.tasks.cancel(account.account_id, list(range(1, 102)))
     services.tasks.cancel(account.account_id, [task_id])
     assert _status(store, account, task_id) == TaskStatus.CANCELLED
+
+
+def test_query_takes_a_typed_query_with_wall_clock_times(
+    api: TestClient, store: Store, clock: FakeClock, account: TestAccount, services: Services
+) -> None:
+    task_id = _task(api, store, clock, account)
+    created = datetime(2026, 6, 1, 12, 0, 0)  # the fake clock's start, in the account's UTC
+    every = services.tasks.query(account.account_id, TaskQuery())
+    assert (every.total, every.page) == (1, Page(1, 10))
+    assert [v.task.id for v in every.items] == [task_id]
+    # created_to takes in its whole second; created_from starts on it.
+    same = TaskQuery(created_from=created, created_to=created)
+    assert services.tasks.query(account.account_id, same).total == 1
+    later = TaskQuery(created_from=created + timedelta(seconds=1))
+    assert services.tasks.query(account.account_id, later).total == 0
+    assert services.tasks.query(account.account_id, TaskQuery(statuses=(2,))).total == 0
+
+
+def test_record_query_checks_the_range(account: TestAccount, services: Services) -> None:
+    start = datetime(2026, 6, 1, tzinfo=UTC)
+    with pytest.raises(ValidationError, match="before"):
+        services.records.query(account.account_id, RecordQuery(start, start - timedelta(1)))
+    with pytest.raises(ValidationError, match="31 days"):
+        services.records.query(account.account_id, RecordQuery(start, start + timedelta(32)))
+    with pytest.raises(ValidationError, match="offset"):
+        services.records.query(account.account_id, RecordQuery(start.replace(tzinfo=None), start))
+    assert services.records.query(account.account_id, RecordQuery(start, start)).total == 0

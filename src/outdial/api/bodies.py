@@ -1,18 +1,24 @@
-"""The task-action bodies of the LAAFFIC API and their translation to the services' types.
+"""Request bodies of the LAAFFIC API and their translation to the services' types.
 
-The services take typed values (task ids, :class:`TaskChanges`); only the API knows the
-JSON names and that a field absent differs from a field sent as null.
+The services take typed values (task ids, :class:`TaskChanges`, :class:`TaskQuery`,
+:class:`RecordQuery`); only the API knows the JSON names, the time formats of the wire, and
+that a field absent differs from a field sent as null.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TypeVar
 
 from pydantic import Field
 
+from outdial.domain.task import parse_wall_time
+from outdial.errors import ValidationError
+from outdial.service.paging import page
+from outdial.service.records import RecordQuery
 from outdial.service.requests import Body as _Body
 from outdial.service.requests import Int, TaskFieldsBody, load_object, validate
-from outdial.service.tasks import KEEP, Keep, TaskChanges
+from outdial.service.tasks import KEEP, Keep, TaskChanges, TaskQuery
 
 T = TypeVar("T")
 
@@ -28,6 +34,78 @@ class TaskIdsBody(_Body):
     """POST /voice/group/call/cancel (and the pause/resume extensions)."""
 
     taskIdList: list[Int]
+
+
+class TaskQueryParams(_Body):
+    strTime: str | None = Field(None, description="created at or after, yyyy-MM-dd HH:mm:ss")
+    endTime: str | None = Field(None, description="created at or before, yyyy-MM-dd HH:mm:ss")
+    statusList: list[Int] | None = None
+    idxAppId: str | None = None
+    searchCondition: str | None = Field(None, description="task name starts with")
+    taskType: Int | None = Field(None, description="2 = AI")
+
+
+class TaskQueryBody(_Body):
+    """POST /v3/voice/group/call/query."""
+
+    current: Int = 1
+    size: Int = 10
+    params: TaskQueryParams | None = None
+
+
+class RecordQueryParams(_Body):
+    strTime: str = Field(description="ISO-8601 with offset, e.g. 2026-06-01T00:00:00+08:00")
+    endTime: str = Field(description="ISO-8601 with offset; at most 31 days after strTime")
+    taskId: Int | None = Field(None, description="Extension: only this task's calls")
+    callee: str | None = Field(None, description="Extension: only calls to this number")
+
+
+class RecordQueryBody(_Body):
+    """POST /v3/voice/recordGroupQuery."""
+
+    current: Int = 1
+    size: Int = 25
+    params: RecordQueryParams
+
+
+def task_query(body: bytes) -> TaskQuery:
+    """group/call/query's body (empty = the first page of every task); its times are
+    ``yyyy-MM-dd HH:mm:ss`` in the account's zone, which the service applies."""
+    req = validate(TaskQueryBody, load_object(body) if body.strip() else {})
+    wanted = page(req.current, req.size)
+    p = req.params or TaskQueryParams()
+    return TaskQuery(
+        page=wanted,
+        created_from=parse_wall_time(p.strTime, "params.strTime") if p.strTime else None,
+        created_to=parse_wall_time(p.endTime, "params.endTime") if p.endTime else None,
+        statuses=tuple(p.statusList or ()),
+        app_id=p.idxAppId,
+        name_prefix=p.searchCondition.strip() if p.searchCondition else None,
+        task_type=p.taskType,
+    )
+
+
+def _parse_iso(value: str, where: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise ValidationError(f"{where}: {value!r} is not an ISO-8601 time") from exc
+    if parsed.tzinfo is None:
+        raise ValidationError(f"{where}: {value!r} needs an offset, e.g. +08:00")
+    return parsed
+
+
+def record_query(body: bytes) -> RecordQuery:
+    """recordGroupQuery's body; its range is two ISO-8601 times with offsets."""
+    req = validate(RecordQueryBody, load_object(body))
+    wanted = page(req.current, req.size)
+    return RecordQuery(
+        start=_parse_iso(req.params.strTime, "params.strTime"),
+        end=_parse_iso(req.params.endTime, "params.endTime"),
+        page=wanted,
+        task_id=req.params.taskId,
+        callee=req.params.callee,
+    )
 
 
 def task_ids(body: bytes) -> list[int]:

@@ -11,7 +11,16 @@ from starlette.concurrency import run_in_threadpool
 
 from outdial.api import docs, laaffic
 from outdial.api.auth import Caller
-from outdial.api.bodies import TaskIdsBody, UpdateAiBody, task_changes, task_ids
+from outdial.api.bodies import (
+    RecordQueryBody,
+    TaskIdsBody,
+    TaskQueryBody,
+    UpdateAiBody,
+    record_query,
+    task_changes,
+    task_ids,
+    task_query,
+)
 from outdial.api.deps import caller, services
 from outdial.api.envelope import StyleARoute, StyleBRoute, style_a, style_b
 from outdial.errors import NotFound, ParameterError
@@ -23,10 +32,8 @@ from outdial.service.requests import (
     RecallCancelBody,
     RecallFlowUpdateBody,
     RecallQueryBody,
-    RecordQueryBody,
     ResendAiBody,
     SendAiBody,
-    TaskQueryBody,
     load_object,
     validate,
 )
@@ -194,7 +201,8 @@ async def get_balance(request: Request, who: Authed, svc: Svc) -> Response:
     response_model=None,
 )
 async def record_group_query(request: Request, who: Authed, svc: Svc) -> Response:
-    page = await run_in_threadpool(svc.records.query, who.account_id, await request.body())
+    q = record_query(await request.body())
+    page = await run_in_threadpool(svc.records.query, who.account_id, q)
     return style_a(0, data=laaffic.page_json(page, laaffic.record_json_of, searchCount=True))
 
 
@@ -228,7 +236,8 @@ async def recording(request: Request, recording_id: str, who: Authed, svc: Svc) 
     response_model=None,
 )
 async def query(request: Request, who: Authed, svc: Svc) -> Response:
-    page = await run_in_threadpool(svc.tasks.query, who.account_id, await request.body())
+    q = task_query(await request.body())
+    page = await run_in_threadpool(svc.tasks.query, who.account_id, q)
     return style_b(0, data=laaffic.page_json(page, laaffic.task_summary_of))
 
 

@@ -132,38 +132,6 @@ class RecallQueryBody(Body):
     params: RecallQueryParams | None = None
 
 
-class TaskQueryParams(Body):
-    strTime: str | None = Field(None, description="created at or after, yyyy-MM-dd HH:mm:ss")
-    endTime: str | None = Field(None, description="created at or before, yyyy-MM-dd HH:mm:ss")
-    statusList: list[Int] | None = None
-    idxAppId: str | None = None
-    searchCondition: str | None = Field(None, description="task name starts with")
-    taskType: Int | None = Field(None, description="2 = AI")
-
-
-class TaskQueryBody(Body):
-    """POST /v3/voice/group/call/query."""
-
-    current: Int = 1
-    size: Int = 10
-    params: TaskQueryParams | None = None
-
-
-class RecordQueryParams(Body):
-    strTime: str = Field(description="ISO-8601 with offset, e.g. 2026-06-01T00:00:00+08:00")
-    endTime: str = Field(description="ISO-8601 with offset; at most 31 days after strTime")
-    taskId: Int | None = Field(None, description="Extension: only this task's calls")
-    callee: str | None = Field(None, description="Extension: only calls to this number")
-
-
-class RecordQueryBody(Body):
-    """POST /v3/voice/recordGroupQuery."""
-
-    current: Int = 1
-    size: Int = 25
-    params: RecordQueryParams
-
-
 class DncBody(Body):
     """Extension: POST /v3/voice/dnc/add and /v3/voice/dnc/remove."""
 
