@@ -9,10 +9,13 @@ from fastapi.testclient import TestClient
 
 from outdial.config import Settings
 from outdial.domain.codes import TaskStatus
+from outdial.domain.task import TaskFields
 from outdial.errors import DataCaps, NotFound, TaskNotOperable, ValidationError
 from outdial.service.container import Services
 from outdial.service.paging import Page
+from outdial.service.recall import RecallQuery, Resend
 from outdial.service.records import RecordQuery
+from outdial.service.submit import RecallPlan
 from outdial.service.tasks import TaskChanges, TaskQuery
 from outdial.store.repo import Store
 from outdial.testing import FakeClock, TestAccount
@@ -98,3 +101,28 @@ def test_record_query_checks_the_range(account: TestAccount, services: Services)
     with pytest.raises(ValidationError, match="offset"):
         services.records.query(account.account_id, RecordQuery(start.replace(tzinfo=None), start))
     assert services.records.query(account.account_id, RecordQuery(start, start)).total == 0
+
+
+def test_resend_and_recall_flows_take_typed_values(
+    api: TestClient, store: Store, clock: FakeClock, account: TestAccount, services: Services
+) -> None:
+    task_id = _task(api, store, clock, account)
+    with store.read() as tx:
+        parent = tx.task(account.account_id, task_id)
+    assert parent is not None
+    with store.write() as tx:
+        tx.update_task(task_id, status=int(TaskStatus.FINISHED))
+    fields = TaskFields(task_name="typed resend", max_calls=0, script_id=parent.script_id)
+    again = Resend(task_id, failed_only=False, fields=fields, original_max_calls=True)
+    child_id = services.recalls.resend(account.account_id, again)
+    with store.read() as tx:
+        child = tx.task(account.account_id, child_id)
+    assert child is not None and child.max_calls == parent.max_calls == 40
+    flows = services.recalls.query_page(account.account_id, RecallQuery())
+    assert (flows.total, flows.items) == (0, [])
+    with pytest.raises(NotFound):
+        services.recalls.detail(account.account_id, 999999)
+    with pytest.raises(ValidationError, match="recallNum"):
+        services.recalls.update(account.account_id, 999999, RecallPlan(0, 60, 11))
+    with pytest.raises(TaskNotOperable):
+        services.recalls.cancel(account.account_id, task_id, by_task=True)

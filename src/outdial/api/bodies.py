@@ -15,9 +15,17 @@ from pydantic import Field
 from outdial.domain.task import parse_wall_time
 from outdial.errors import ValidationError
 from outdial.service.paging import page
+from outdial.service.recall import RecallQuery, Resend
 from outdial.service.records import RecordQuery
 from outdial.service.requests import Body as _Body
-from outdial.service.requests import Int, TaskFieldsBody, load_object, validate
+from outdial.service.requests import (
+    Int,
+    RecallFlowBody,
+    TaskFieldsBody,
+    load_object,
+    validate,
+)
+from outdial.service.submit import RecallPlan, fields_of
 from outdial.service.tasks import KEEP, Keep, TaskChanges, TaskQuery
 
 T = TypeVar("T")
@@ -106,6 +114,86 @@ def record_query(body: bytes) -> RecordQuery:
         task_id=req.params.taskId,
         callee=req.params.callee,
     )
+
+
+class ResendAiBody(TaskFieldsBody):
+    """POST /v3/voice/group/call/resend/ai."""
+
+    keyId: Int = Field(description="the original task's id")
+    resendType: Int = Field(description="0 every callee again, 1 only those not connected")
+    maxCalls: Int | None = Field(None, description="max talk seconds (default: the original's)")
+
+
+class RecallFlowUpdateBody(RecallFlowBody):
+    keyId: Int
+
+
+class KeyIdBody(_Body):
+    keyId: Int
+
+
+class RecallCancelBody(_Body):
+    type: Int = Field(description="1: by recall flow id; 2: by the original task's id")
+    id: Int
+
+
+class RecallQueryParams(_Body):
+    strTime: str | None = None
+    endTime: str | None = None
+    taskName: str | None = Field(None, description="part of the original task's name, or its id")
+
+
+class RecallQueryBody(_Body):
+    current: Int = 1
+    size: Int = 10
+    params: RecallQueryParams | None = None
+
+
+def resend(body: bytes) -> Resend:
+    """resend/ai's body; ``maxCalls`` absent or null keeps the original task's."""
+    req = validate(ResendAiBody, load_object(body))
+    if req.resendType not in (0, 1):
+        raise ValidationError("resendType must be 0 (all) or 1 (failed)")
+    return Resend(
+        task_id=req.keyId,
+        failed_only=req.resendType == 1,
+        fields=fields_of(req, 0 if req.maxCalls is None else req.maxCalls),
+        original_max_calls=req.maxCalls is None,
+    )
+
+
+def recall_page_query(body: bytes) -> RecallQuery:
+    """recallFlow/queryPage's body (empty = the first page of every flow); its times are
+    ``yyyy-MM-dd HH:mm:ss`` in the account's zone."""
+    req = validate(RecallQueryBody, load_object(body) if body.strip() else {})
+    wanted = page(req.current, req.size)
+    p = req.params or RecallQueryParams()
+    return RecallQuery(
+        page=wanted,
+        created_from=parse_wall_time(p.strTime, "params.strTime") if p.strTime else None,
+        created_to=parse_wall_time(p.endTime, "params.endTime") if p.endTime else None,
+        task_name=p.taskName.strip() if p.taskName else None,
+    )
+
+
+def key_id(body: bytes) -> int:
+    """The ``keyId`` of a recallFlow/queryDetail body."""
+    return validate(KeyIdBody, load_object(body)).keyId
+
+
+def recall_changes(body: bytes) -> tuple[int, RecallPlan]:
+    """The flow id and the new plan of a recallFlow/update body."""
+    req = validate(RecallFlowUpdateBody, load_object(body))
+    return req.keyId, RecallPlan(req.recallType, req.recallInterval, req.recallNum)
+
+
+def recall_target(body: bytes) -> tuple[int, bool]:
+    """The id of a recallFlow/cancel body, and whether it is the original task's (type 2)
+    rather than the flow's (type 1)."""
+    req = validate(RecallCancelBody, load_object(body))
+    if req.type not in (1, 2):
+        raise ValidationError("type must be 1 (flow id) or 2 (original task id)")
+    return req.id, req.type == 2
 
 
 def task_ids(body: bytes) -> list[int]:

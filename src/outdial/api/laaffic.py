@@ -12,6 +12,7 @@ import orjson
 from outdial.domain.money import format_units
 from outdial.domain.task import format_local_time, zone
 from outdial.service.paging import Paged
+from outdial.service.recall import FlowDetail, FlowView
 from outdial.service.records import CallRecord, CallView
 from outdial.service.tasks import TaskView, progress, success_rate
 from outdial.store.records import TaskRecord
@@ -139,3 +140,32 @@ def record_json(call: CallRecord, tz: str) -> dict[str, Any]:
 
 def record_json_of(view: CallView) -> dict[str, Any]:
     return record_json(view.call, view.account_tz)
+
+
+def flow_json(view: FlowView) -> dict[str, Any]:
+    """A recall flow as recallFlow/queryPage lists it (times in the account's zone)."""
+    flow, tz = view.flow, view.account_tz
+    return {
+        "keyId": flow.id,
+        "taskId": flow.task_id,
+        "taskName": view.task_name,
+        "createTime": local_time(flow.created_at, tz),
+        "recallType": flow.recall_type,
+        "recallInterval": flow.interval_minutes,
+        "recallNum": flow.recall_num,
+        "finishNum": flow.rounds_done,
+        "status": flow.status,
+        "statusReason": flow.status_reason,
+        "nextTime": local_time(flow.next_at, tz),
+    }
+
+
+def flow_detail(detail: FlowDetail) -> dict[str, Any]:
+    """A recall flow as recallFlow/queryDetail shows it: the flow, then its rounds."""
+    return {
+        **flow_json(detail.view),
+        "nodeList": [
+            {"keyId": r.task_id, "taskId": r.task_id, "round": r.round, "nodeStatus": r.status}
+            for r in detail.rounds
+        ],
+    }

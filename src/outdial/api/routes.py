@@ -12,11 +12,21 @@ from starlette.concurrency import run_in_threadpool
 from outdial.api import docs, laaffic
 from outdial.api.auth import Caller
 from outdial.api.bodies import (
+    KeyIdBody,
+    RecallCancelBody,
+    RecallFlowUpdateBody,
+    RecallQueryBody,
     RecordQueryBody,
+    ResendAiBody,
     TaskIdsBody,
     TaskQueryBody,
     UpdateAiBody,
+    key_id,
+    recall_changes,
+    recall_page_query,
+    recall_target,
     record_query,
+    resend,
     task_changes,
     task_ids,
     task_query,
@@ -28,11 +38,6 @@ from outdial.service.container import Services
 from outdial.service.requests import (
     DncBody,
     DncQueryBody,
-    KeyIdBody,
-    RecallCancelBody,
-    RecallFlowUpdateBody,
-    RecallQueryBody,
-    ResendAiBody,
     SendAiBody,
     load_object,
     validate,
@@ -87,7 +92,8 @@ async def update_ai(request: Request, who: Authed, svc: Svc) -> Response:
     response_model=None,
 )
 async def resend_ai(request: Request, who: Authed, svc: Svc) -> Response:
-    task_id = await run_in_threadpool(svc.recalls.resend, who.account_id, await request.body())
+    req = resend(await request.body())
+    task_id = await run_in_threadpool(svc.recalls.resend, who.account_id, req)
     return style_a(0, data=task_id)
 
 
@@ -99,8 +105,9 @@ async def resend_ai(request: Request, who: Authed, svc: Svc) -> Response:
     response_model=None,
 )
 async def recall_query(request: Request, who: Authed, svc: Svc) -> Response:
-    page = await run_in_threadpool(svc.recalls.query_page, who.account_id, await request.body())
-    return style_a(0, data=page)
+    q = recall_page_query(await request.body())
+    page = await run_in_threadpool(svc.recalls.query_page, who.account_id, q)
+    return style_a(0, data=laaffic.page_json(page, laaffic.flow_json))
 
 
 @style_a_router.post(
@@ -111,8 +118,9 @@ async def recall_query(request: Request, who: Authed, svc: Svc) -> Response:
     response_model=None,
 )
 async def recall_detail(request: Request, who: Authed, svc: Svc) -> Response:
-    data = await run_in_threadpool(svc.recalls.detail, who.account_id, await request.body())
-    return style_a(0, data=data)
+    flow_id = key_id(await request.body())
+    detail = await run_in_threadpool(svc.recalls.detail, who.account_id, flow_id)
+    return style_a(0, data=laaffic.flow_detail(detail))
 
 
 @style_a_router.post(
@@ -123,7 +131,8 @@ async def recall_detail(request: Request, who: Authed, svc: Svc) -> Response:
     response_model=None,
 )
 async def recall_update(request: Request, who: Authed, svc: Svc) -> Response:
-    await run_in_threadpool(svc.recalls.update, who.account_id, await request.body())
+    flow_id, plan = recall_changes(await request.body())
+    await run_in_threadpool(svc.recalls.update, who.account_id, flow_id, plan)
     return style_a(0, data=None)
 
 
@@ -135,7 +144,8 @@ async def recall_update(request: Request, who: Authed, svc: Svc) -> Response:
     response_model=None,
 )
 async def recall_cancel(request: Request, who: Authed, svc: Svc) -> Response:
-    await run_in_threadpool(svc.recalls.cancel, who.account_id, await request.body())
+    key, by_task = recall_target(await request.body())
+    await run_in_threadpool(svc.recalls.cancel, who.account_id, key, by_task=by_task)
     return style_a(0, data=None)
 
 

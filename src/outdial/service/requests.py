@@ -99,39 +99,6 @@ class SendAiFields(TaskFieldsBody):
     maxCalls: Int
 
 
-class ResendAiBody(TaskFieldsBody):
-    """POST /v3/voice/group/call/resend/ai."""
-
-    keyId: Int = Field(description="the original task's id")
-    resendType: Int = Field(description="0 every callee again, 1 only those not connected")
-    maxCalls: Int | None = Field(None, description="max talk seconds (default: the original's)")
-
-
-class RecallFlowUpdateBody(RecallFlowBody):
-    keyId: Int
-
-
-class KeyIdBody(Body):
-    keyId: Int
-
-
-class RecallCancelBody(Body):
-    type: Int = Field(description="1: by recall flow id; 2: by the original task's id")
-    id: Int
-
-
-class RecallQueryParams(Body):
-    strTime: str | None = None
-    endTime: str | None = None
-    taskName: str | None = Field(None, description="part of the original task's name, or its id")
-
-
-class RecallQueryBody(Body):
-    current: Int = 1
-    size: Int = 10
-    params: RecallQueryParams | None = None
-
-
 class DncBody(Body):
     """Extension: POST /v3/voice/dnc/add and /v3/voice/dnc/remove."""
 

@@ -145,13 +145,23 @@ def task_row_values(settings: TaskSettings) -> dict[str, Any]:
     }
 
 
-def check_recall_flow(body: RecallFlowBody) -> None:
+@dataclass(frozen=True, slots=True)
+class RecallPlan:
+    """A recall flow's rounds: ``recall_type`` 0 calls every callee again, 1 only those not
+    connected; ``recall_num`` rounds, each ``interval_minutes`` after the last finished."""
+
+    recall_type: int
+    interval_minutes: int
+    recall_num: int
+
+
+def check_recall_flow(plan: RecallPlan) -> None:
     """LAAFFIC's rules for a recall flow (-21)."""
-    if body.recallType not in (0, 1):
+    if plan.recall_type not in (0, 1):
         raise ValidationError("recallFlow.recallType must be 0 (all) or 1 (not connected)")
-    if not 1 <= body.recallInterval <= 1440:
+    if not 1 <= plan.interval_minutes <= 1440:
         raise ValidationError("recallFlow.recallInterval must be 1-1440 minutes")
-    if not 1 <= body.recallNum <= 10:
+    if not 1 <= plan.recall_num <= 10:
         raise ValidationError("recallFlow.recallNum must be 1-10")
 
 
@@ -191,7 +201,10 @@ class SubmitService:
         fields = validate(SendAiFields, data)
         recall_flow = None
         if recall is not None:
-            recall_flow = validate(RecallFlowBody, recall)
+            flow_body = validate(RecallFlowBody, recall)
+            recall_flow = RecallPlan(
+                flow_body.recallType, flow_body.recallInterval, flow_body.recallNum
+            )
             check_recall_flow(recall_flow)
         if raw_numbers is None:
             raise ParameterError("numberList: Field required")
@@ -253,9 +266,9 @@ class SubmitService:
                     tx.insert_flow(
                         account_id=account_id,
                         task_id=task_id,
-                        recall_type=recall_flow.recallType,
-                        interval_minutes=recall_flow.recallInterval,
-                        recall_num=recall_flow.recallNum,
+                        recall_type=recall_flow.recall_type,
+                        interval_minutes=recall_flow.interval_minutes,
+                        recall_num=recall_flow.recall_num,
                         created_at=task.created_at,
                         updated_at=task.created_at,
                     )
