@@ -11,10 +11,11 @@ import orjson
 
 from outdial.domain.money import format_units
 from outdial.domain.task import format_local_time, zone
+from outdial.service.accounts import DncEntry
 from outdial.service.paging import Paged
 from outdial.service.recall import FlowDetail, FlowView
 from outdial.service.records import CallRecord, CallView
-from outdial.service.tasks import TaskView, progress, success_rate
+from outdial.service.tasks import Balance, TaskView, progress, success_rate
 from outdial.store.records import TaskRecord
 
 T = TypeVar("T")
@@ -169,3 +170,17 @@ def flow_detail(detail: FlowDetail) -> dict[str, Any]:
             for r in detail.rounds
         ],
     }
+
+
+def balance_json(b: Balance) -> dict[str, str]:
+    """getBalance's amounts, beside the envelope's status (not in ``data``)."""
+    return {
+        "balance": format_units(b.balance),
+        "gift": format_units(b.gift),
+        "credit": format_units(b.credit),
+    }
+
+
+def dnc_json(entry: DncEntry) -> dict[str, Any]:
+    """A do-not-call entry as dnc/query lists it (``createdAt`` in epoch ms)."""
+    return {"number": entry.number, "reason": entry.reason, "createdAt": entry.created_at}

@@ -35,6 +35,7 @@ from outdial.api.deps import caller, services
 from outdial.api.envelope import StyleARoute, StyleBRoute, style_a, style_b
 from outdial.errors import NotFound, ParameterError
 from outdial.service.container import Services
+from outdial.service.paging import page
 from outdial.service.requests import (
     DncBody,
     DncQueryBody,
@@ -106,8 +107,8 @@ async def resend_ai(request: Request, who: Authed, svc: Svc) -> Response:
 )
 async def recall_query(request: Request, who: Authed, svc: Svc) -> Response:
     q = recall_page_query(await request.body())
-    page = await run_in_threadpool(svc.recalls.query_page, who.account_id, q)
-    return style_a(0, data=laaffic.page_json(page, laaffic.flow_json))
+    found = await run_in_threadpool(svc.recalls.query_page, who.account_id, q)
+    return style_a(0, data=laaffic.page_json(found, laaffic.flow_json))
 
 
 @style_a_router.post(
@@ -158,8 +159,8 @@ async def recall_cancel(request: Request, who: Authed, svc: Svc) -> Response:
 )
 async def dnc_add(request: Request, who: Authed, svc: Svc) -> Response:
     req = validate(DncBody, load_object(await request.body()))
-    out = await run_in_threadpool(svc.accounts.add_dnc, who.account_id, req.numbers, req.reason)
-    return style_a(0, data={"added": out["added"]})
+    added = await run_in_threadpool(svc.accounts.add_dnc, who.account_id, req.numbers, req.reason)
+    return style_a(0, data={"added": added})
 
 
 @style_a_router.post(
@@ -171,8 +172,8 @@ async def dnc_add(request: Request, who: Authed, svc: Svc) -> Response:
 )
 async def dnc_remove(request: Request, who: Authed, svc: Svc) -> Response:
     req = validate(DncBody, load_object(await request.body()))
-    out = await run_in_threadpool(svc.accounts.remove_dnc, who.account_id, req.numbers)
-    return style_a(0, data={"removed": out["removed"]})
+    removed = await run_in_threadpool(svc.accounts.remove_dnc, who.account_id, req.numbers)
+    return style_a(0, data={"removed": removed})
 
 
 @style_a_router.post(
@@ -186,10 +187,9 @@ async def dnc_query(request: Request, who: Authed, svc: Svc) -> Response:
     body = await request.body()
     req = validate(DncQueryBody, load_object(body) if body.strip() else {})
     number = req.number.strip().lstrip("+") if req.number else None
-    page = await run_in_threadpool(
-        svc.accounts.dnc_page, who.account_id, number, req.current, req.size
-    )
-    return style_a(0, data=page)
+    wanted = page(req.current, req.size)
+    entries = await run_in_threadpool(svc.accounts.dnc_page, who.account_id, number, wanted)
+    return style_a(0, data=laaffic.page_json(entries, laaffic.dnc_json))
 
 
 @style_a_router.get(
@@ -199,8 +199,8 @@ async def dnc_query(request: Request, who: Authed, svc: Svc) -> Response:
     response_model=None,
 )
 async def get_balance(request: Request, who: Authed, svc: Svc) -> Response:
-    amounts = await run_in_threadpool(svc.tasks.balance, who.account_id)
-    return style_a(0, None, **amounts)
+    funds = await run_in_threadpool(svc.tasks.balance, who.account_id)
+    return style_a(0, None, **laaffic.balance_json(funds))
 
 
 @style_a_router.post(
@@ -212,8 +212,8 @@ async def get_balance(request: Request, who: Authed, svc: Svc) -> Response:
 )
 async def record_group_query(request: Request, who: Authed, svc: Svc) -> Response:
     q = record_query(await request.body())
-    page = await run_in_threadpool(svc.records.query, who.account_id, q)
-    return style_a(0, data=laaffic.page_json(page, laaffic.record_json_of, searchCount=True))
+    found = await run_in_threadpool(svc.records.query, who.account_id, q)
+    return style_a(0, data=laaffic.page_json(found, laaffic.record_json_of, searchCount=True))
 
 
 @style_a_router.get(
@@ -247,8 +247,8 @@ async def recording(request: Request, recording_id: str, who: Authed, svc: Svc) 
 )
 async def query(request: Request, who: Authed, svc: Svc) -> Response:
     q = task_query(await request.body())
-    page = await run_in_threadpool(svc.tasks.query, who.account_id, q)
-    return style_b(0, data=laaffic.page_json(page, laaffic.task_summary_of))
+    found = await run_in_threadpool(svc.tasks.query, who.account_id, q)
+    return style_b(0, data=laaffic.page_json(found, laaffic.task_summary_of))
 
 
 @style_b_router.get(

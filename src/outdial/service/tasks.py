@@ -13,7 +13,6 @@ import orjson
 
 from outdial.clock import Clock, epoch_ms
 from outdial.domain.codes import UNFINISHED_STATUSES, TaskStatus
-from outdial.domain.money import format_units
 from outdial.domain.task import (
     TaskFields,
     format_local_time,
@@ -81,6 +80,15 @@ class TaskQuery:
     app_id: str | None = None
     name_prefix: str | None = None
     task_type: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """An account's funds, in money units (``domain.money``)."""
+
+    balance: int
+    gift: int
+    credit: int
 
 
 class Keep(Enum):
@@ -268,13 +276,9 @@ class TaskService:
         back = task.paused_from if task.paused_from is not None else int(TaskStatus.WAITING)
         return {"status": back, "paused_from": None, "status_reason": None}
 
-    def balance(self, account_id: int) -> dict[str, str]:
+    def balance(self, account_id: int) -> Balance:
         with self.store.read() as tx:
             acc = tx.account(account_id)
         if acc is None:
             raise AuthError("account vanished")
-        return {
-            "balance": format_units(acc.balance),
-            "gift": format_units(acc.gift),
-            "credit": format_units(acc.credit),
-        }
+        return Balance(acc.balance, acc.gift, acc.credit)
