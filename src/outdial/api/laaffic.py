@@ -37,7 +37,15 @@ def page_json(
     paged: Paged[T], render: Callable[[T], dict[str, Any]], **extra: Any
 ) -> dict[str, Any]:
     """LAAFFIC's page: ``total, size, current, pages``, then ``extra``, then ``records``."""
-    return paged.page.json(paged.total, [render(item) for item in paged.items], **extra)
+    size = paged.page.size
+    return {
+        "total": paged.total,
+        "size": size,
+        "current": paged.page.current,
+        "pages": (paged.total + size - 1) // size,
+        **extra,
+        "records": [render(item) for item in paged.items],
+    }
 
 
 def task_summary(task: TaskRecord, account_tz: str) -> dict[str, Any]:
