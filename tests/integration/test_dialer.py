@@ -32,6 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from outdial.api import laaffic
+from outdial.api.bodies import task_submission
 from outdial.dialer.timeloop import LoopClock, VirtualTimeLoop
 from outdial.dialer.worker import Dialer, DialerConfig
 from outdial.domain.outcome import Outcome
@@ -121,7 +122,7 @@ class Rig:
         fields["numberInfoList"] = [{"calleeNumber": n, "text1": "Li"} for n in numbers]
         body = send_body(account, script_id, **fields)
         return SubmitService(self.store, self.clock, self.policy).submit(
-            account.account_id, orjson.dumps(body)
+            account.account_id, task_submission(orjson.dumps(body))
         )
 
     # running

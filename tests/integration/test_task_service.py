@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,12 +11,19 @@ from fastapi.testclient import TestClient
 from outdial.config import Settings
 from outdial.domain.codes import TaskStatus
 from outdial.domain.task import TaskFields
-from outdial.errors import DataCaps, NotFound, TaskNotOperable, ValidationError
+from outdial.errors import (
+    Conflict,
+    DataCaps,
+    NotFound,
+    ParameterError,
+    TaskNotOperable,
+    ValidationError,
+)
 from outdial.service.container import Services
 from outdial.service.paging import Page
 from outdial.service.recall import RecallQuery, Resend
 from outdial.service.records import RecordQuery
-from outdial.service.submit import RecallPlan
+from outdial.service.submit import Idempotency, RecallPlan, TaskSubmission
 from outdial.service.tasks import TaskChanges, TaskQuery
 from outdial.store.repo import Store
 from outdial.testing import FakeClock, TestAccount
@@ -126,3 +134,31 @@ def test_resend_and_recall_flows_take_typed_values(
         services.recalls.update(account.account_id, 999999, RecallPlan(0, 60, 11))
     with pytest.raises(TaskNotOperable):
         services.recalls.cancel(account.account_id, task_id, by_task=True)
+
+
+def test_submit_takes_a_typed_submission_and_replays_by_key(
+    store: Store, clock: FakeClock, account: TestAccount, services: Services
+) -> None:
+    script_id = import_example(store, clock, account, "simple-notice.yaml")
+    req = TaskSubmission(
+        app_id=account.app_id,
+        fields=TaskFields(task_name="typed submit", max_calls=40, script_id=script_id),
+        callees=[
+            {"calleeNumber": n, "text1": "Li"}
+            for n in ("8613800000001", "8613800000002", "8613800000001")
+        ],
+        recall=RecallPlan(1, 30, 2),
+    )
+    key = Idempotency.of(" order-1 ", b"the request")
+    task_id = services.submit.submit(account.account_id, req, key)
+    with store.read() as tx:
+        task = tx.task(account.account_id, task_id)
+    assert task is not None and (task.num_cnt, task.submitted_cnt) == (2, 3)
+    assert services.submit.replayed(account.account_id, key) == task_id
+    assert services.submit.submit(account.account_id, req, key) == task_id
+    with pytest.raises(Conflict):
+        services.submit.replayed(account.account_id, Idempotency.of("order-1", b"another"))
+    with pytest.raises(ParameterError):
+        Idempotency.of("  ", b"")
+    with pytest.raises(ValidationError, match="recallNum"):
+        services.submit.submit(account.account_id, replace(req, recall=RecallPlan(0, 30, 0)))

@@ -8,24 +8,25 @@ that a field absent differs from a field sent as null.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import Field
 
-from outdial.domain.task import parse_wall_time
-from outdial.errors import ValidationError
-from outdial.service.paging import page
-from outdial.service.recall import RecallQuery, Resend
-from outdial.service.records import RecordQuery
-from outdial.service.requests import Body as _Body
-from outdial.service.requests import (
+from outdial.api.requests import Body as _Body
+from outdial.api.requests import (
     Int,
     RecallFlowBody,
+    SendAiFields,
     TaskFieldsBody,
     load_object,
     validate,
 )
-from outdial.service.submit import RecallPlan, fields_of
+from outdial.domain.task import TaskFields, parse_wall_time
+from outdial.errors import ParameterError, ValidationError
+from outdial.service.paging import page
+from outdial.service.recall import RecallQuery, Resend
+from outdial.service.records import RecordQuery
+from outdial.service.submit import RecallPlan, TaskSubmission, check_recall_flow
 from outdial.service.tasks import KEEP, Keep, TaskChanges, TaskQuery
 
 T = TypeVar("T")
@@ -74,6 +75,53 @@ class RecordQueryBody(_Body):
     current: Int = 1
     size: Int = 25
     params: RecordQueryParams
+
+
+def fields_of(body: TaskFieldsBody, max_calls: int) -> TaskFields:
+    """The task fields of a send/ai or resend/ai body."""
+    return TaskFields(
+        task_name=body.taskName,
+        max_calls=max_calls,
+        script_id=body.scriptId,
+        display_num=body.displayNum,
+        send_time=body.sendTime,
+        allow_send_time=[(w.strTime, w.endTime) for w in body.allowSendTime or []],
+        max_ringing_time=body.maxRingingTime,
+        enable_recording=body.enableRecording,
+        callout_rate=body.calloutRate,
+        timezone=body.timezone,
+        window_zone=body.windowZone,
+    )
+
+
+def task_submission(body: bytes) -> TaskSubmission:
+    """A send/ai body. The callee list is not walked here: the service checks each entry
+    while it stores it (against the template's variables), so a 200,000-callee body is read
+    once. ``numberList`` and ``numberInfoList`` may both be given, as lists."""
+    data: dict[str, Any] = load_object(body)
+    raw_numbers = data.pop("numberList", None)
+    info_list = data.pop("numberInfoList", None)
+    if raw_numbers is None:
+        raw_numbers = info_list
+    elif info_list is not None:
+        if not isinstance(raw_numbers, list) or not isinstance(info_list, list):
+            raise ParameterError("numberList and numberInfoList must both be lists")
+        raw_numbers = raw_numbers + info_list
+    recall = data.pop("recallFlow", None)
+    fields = validate(SendAiFields, data)
+    plan = None
+    if recall is not None:
+        flow = validate(RecallFlowBody, recall)
+        plan = RecallPlan(flow.recallType, flow.recallInterval, flow.recallNum)
+        check_recall_flow(plan)
+    if raw_numbers is None:
+        raise ParameterError("numberList: Field required")
+    return TaskSubmission(
+        app_id=fields.appId,
+        fields=fields_of(fields, fields.maxCalls),
+        callees=raw_numbers,
+        recall=plan,
+    )
 
 
 def task_query(body: bytes) -> TaskQuery:

@@ -30,19 +30,21 @@ from outdial.api.bodies import (
     task_changes,
     task_ids,
     task_query,
+    task_submission,
 )
 from outdial.api.deps import caller, services
 from outdial.api.envelope import StyleARoute, StyleBRoute, style_a, style_b
-from outdial.errors import NotFound, ParameterError
-from outdial.service.container import Services
-from outdial.service.paging import page
-from outdial.service.requests import (
+from outdial.api.requests import (
     DncBody,
     DncQueryBody,
     SendAiBody,
     load_object,
     validate,
 )
+from outdial.errors import NotFound, ParameterError
+from outdial.service.container import Services
+from outdial.service.paging import page
+from outdial.service.submit import Idempotency
 
 Authed = Annotated[Caller, Depends(caller)]
 Svc = Annotated[Services, Depends(services)]
@@ -68,7 +70,15 @@ async def send_ai(request: Request, who: Authed, svc: Svc) -> Response:
     """
     body = await request.body()
     key = request.headers.get("idempotency-key")
-    task_id = await run_in_threadpool(svc.submit.submit, who.account_id, body, key)
+    idempotency = Idempotency.of(key, body) if key is not None else None
+    if idempotency is not None:
+        # A retry is answered before its body is read, so it gets the first answer again.
+        replay = await run_in_threadpool(svc.submit.replayed, who.account_id, idempotency)
+        if replay is not None:
+            return style_a(0, data=replay)
+    # Off the event loop: a send/ai body may hold 200,000 callees.
+    req = await run_in_threadpool(task_submission, body)
+    task_id = await run_in_threadpool(svc.submit.submit, who.account_id, req, idempotency)
     return style_a(0, data=task_id)
 
 
