@@ -22,6 +22,7 @@ import orjson
 from tests.e2e.workers import EXAMPLES, count, start_worker, stop
 
 from dialer_sim import database, drop, rss_mb
+from outdial.api.bodies import task_submission
 from outdial.client import published_example
 from outdial.clock import SystemClock
 from outdial.service.scripts import ScriptService
@@ -56,7 +57,7 @@ def submit(store: Store, accounts: int, tasks: int, per_task: int, lines: int) -
             {"calleeNumber": f"86{number + i:011d}", "text1": "x"} for i in range(per_task)
         ]
         number += per_task
-        submitter.submit(acc.account_id, orjson.dumps(body))
+        submitter.submit(acc.account_id, task_submission(orjson.dumps(body)))
     return number
 
 

@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.e2e.workers import count
 
+from outdial.api.bodies import task_submission
 from outdial.client import published_example, sign
 from outdial.clock import SystemClock
 from outdial.service.scripts import ScriptService
@@ -124,7 +125,7 @@ def setup(url: str, callees: int) -> tuple[Caller, int]:
         )
         caller = Caller("", acc.api_key, acc.api_secret, acc.app_id, script_id)
         task_id = SubmitService(store, clock, SubmitPolicy()).submit(
-            acc.account_id, caller.task_body("the big one", callees, 0)
+            acc.account_id, task_submission(caller.task_body("the big one", callees, 0))
         )
     finally:
         store.close()

@@ -40,6 +40,7 @@ import httpx
 import orjson
 from sqlalchemy import delete, func, insert, literal, select, update
 
+from outdial.api.bodies import task_submission
 from outdial.client import published_example
 from outdial.clock import SystemClock, epoch_ms
 from outdial.notify.push import PushDelivery
@@ -155,7 +156,9 @@ def fill(store: Store, n: int, push_url: str) -> int:
     body = published_example(app_id, script_id)
     body["taskName"] = "push bench"
     body["numberInfoList"] = [{"calleeNumber": f"8613{i:09d}", "text1": "x"} for i in range(n)]
-    task_id = SubmitService(store, clock, SubmitPolicy()).submit(acc.account_id, orjson.dumps(body))
+    task_id = SubmitService(store, clock, SubmitPolicy()).submit(
+        acc.account_id, task_submission(orjson.dumps(body))
+    )
     now = epoch_ms(clock.now())
     payload = orjson.dumps(_sample_payload(task_id, script_id, now)).decode()
     c, k = s.calls, s.callees

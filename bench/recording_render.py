@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import orjson
 
+from outdial.api.bodies import task_submission
 from outdial.client import published_example
 from outdial.dialer.timeloop import LoopClock, VirtualTimeLoop
 from outdial.dialer.worker import Dialer, DialerConfig
@@ -74,7 +75,9 @@ def run(
             {"calleeNumber": f"1415{i:07d}", "text1": f"Caller {i}", "text2": f"June {i % 28 + 1}"}
             for i in range(first, first + calls)
         ]
-        SubmitService(store, clock, SubmitPolicy()).submit(account.account_id, orjson.dumps(body))
+        SubmitService(store, clock, SubmitPolicy()).submit(
+            account.account_id, task_submission(orjson.dumps(body))
+        )
         recordings = RecordingStore(folder / f"rec-{name}")
         carrier = SimCarrier(clock, PROFILE, recordings, voices)
         dialer = Dialer(store, carrier, clock, DialerConfig(worker_id="bench"))

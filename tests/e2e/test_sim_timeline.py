@@ -15,6 +15,7 @@ import orjson
 import pytest
 from sqlalchemy import select
 
+from outdial.api.bodies import task_submission
 from outdial.client import PUSH_SIGNATURE_HEADER, published_example, verify_push_signature
 from outdial.clock import Clock, SimTimeline, SystemClock, epoch_ms
 from outdial.dialer.timeline import timeline
@@ -53,7 +54,9 @@ def _submit(store: Store, clock: Clock, callees: int, lines: int, **account: Any
     body["numberInfoList"] = [
         {"calleeNumber": f"8613{i:09d}", "text1": "x"} for i in range(callees)
     ]
-    return SubmitService(store, clock, SubmitPolicy()).submit(acc.account_id, orjson.dumps(body))
+    return SubmitService(store, clock, SubmitPolicy()).submit(
+        acc.account_id, task_submission(orjson.dumps(body))
+    )
 
 
 def test_two_workers_at_x30_started_apart_share_one_timeline(

@@ -11,6 +11,7 @@ from pathlib import Path
 import orjson
 from sqlalchemy import func, select
 
+from outdial.api.bodies import task_submission
 from outdial.client import published_example
 from outdial.clock import SystemClock
 from outdial.service.scripts import ScriptService
@@ -34,7 +35,9 @@ def submit_task(store: Store, callees: int, lines: int) -> tuple[int, int]:
     body["numberInfoList"] = [
         {"calleeNumber": f"8613{i:09d}", "text1": "x"} for i in range(callees)
     ]
-    task_id = SubmitService(store, clock, SubmitPolicy()).submit(acc.account_id, orjson.dumps(body))
+    task_id = SubmitService(store, clock, SubmitPolicy()).submit(
+        acc.account_id, task_submission(orjson.dumps(body))
+    )
     return acc.account_id, task_id
 
 

@@ -13,6 +13,7 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
+from outdial.api.bodies import task_submission
 from outdial.cli.main import app
 from outdial.service.submit import SubmitPolicy, SubmitService
 from outdial.store.repo import Store
@@ -39,7 +40,7 @@ def _submit(store: Store, account: TestAccount, script_id: int, name: str, **fie
     )
     # Submitted at the real time: the CLI reads the system clock when it explains a wait.
     return SubmitService(store, FakeClock(datetime.now(UTC)), SubmitPolicy()).submit(
-        account.account_id, orjson.dumps(body)
+        account.account_id, task_submission(orjson.dumps(body))
     )
 
 

@@ -32,12 +32,13 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from outdial.api import laaffic
+from outdial.api.bodies import task_submission
 from outdial.dialer.timeloop import LoopClock, VirtualTimeLoop
 from outdial.dialer.worker import Dialer, DialerConfig
 from outdial.domain.outcome import Outcome
 from outdial.service.accounts import AccountService
 from outdial.service.submit import SubmitPolicy, SubmitService
-from outdial.service.tasks import TaskService
+from outdial.service.tasks import TaskQuery, TaskService
 from outdial.store import schema
 from outdial.store.repo import Store
 from outdial.telephony.carrier import Conversation
@@ -121,7 +122,7 @@ class Rig:
         fields["numberInfoList"] = [{"calleeNumber": n, "text1": "Li"} for n in numbers]
         body = send_body(account, script_id, **fields)
         return SubmitService(self.store, self.clock, self.policy).submit(
-            account.account_id, orjson.dumps(body)
+            account.account_id, task_submission(orjson.dumps(body))
         )
 
     # running
@@ -1177,7 +1178,7 @@ def test_counters_match_the_call_records(rig: Any) -> None:
         assert states[c["callee"]] == (CONNECTED if c["termination_code"] == 200 else FAILED)
     # The talk limit (maxCalls 60) cut the 75 s talkers.
     assert {c["call_duration"] for c in calls if c["hangup_side"] == "limit"} == {60}
-    listed = laaffic.page_json(r.tasks.query(acc.account_id, b"{}"), laaffic.task_summary_of)[
+    listed = laaffic.page_json(r.tasks.query(acc.account_id, TaskQuery()), laaffic.task_summary_of)[
         "records"
     ]
     (summary,) = [t for t in listed if t["taskId"] == task]

@@ -21,6 +21,7 @@ import orjson
 import pytest
 from sqlalchemy import select
 
+from outdial.api.bodies import task_submission
 from outdial.client import verify_push_signature
 from outdial.clock import epoch_ms, from_epoch_ms
 from outdial.dialer.records import finished_call
@@ -167,7 +168,7 @@ def finish_calls(
         numberInfoList=[{"calleeNumber": n, "text1": "Li"} for n in numbers],
     )
     task_id = SubmitService(store, clock, SubmitPolicy()).submit(
-        account.account_id, orjson.dumps(body)
+        account.account_id, task_submission(orjson.dumps(body))
     )
     now = clock.now()
     outcomes = [Outcome.CONNECTED, Outcome.BUSY, Outcome.NO_ANSWER]

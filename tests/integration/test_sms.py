@@ -14,6 +14,7 @@ import orjson
 import pytest
 from sqlalchemy import select
 
+from outdial.api.bodies import task_submission
 from outdial.clock import epoch_ms
 from outdial.dialer.timeloop import LoopClock, VirtualTimeLoop
 from outdial.dialer.worker import Dialer, DialerConfig
@@ -43,7 +44,9 @@ def dialed(fresh_db_url: str) -> Iterator[tuple[Store, int]]:
         for n in (YES, NOBODY)
     ]
     body = send_body(acc, script, numberInfoList=numbers, allowSendTime=[], maxCalls=300)
-    task = SubmitService(store, clock, SubmitPolicy()).submit(acc.account_id, orjson.dumps(body))
+    task = SubmitService(store, clock, SubmitPolicy()).submit(
+        acc.account_id, task_submission(orjson.dumps(body))
+    )
     carrier = ScriptedCarrier(
         clock,
         {

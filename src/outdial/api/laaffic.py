@@ -11,9 +11,11 @@ import orjson
 
 from outdial.domain.money import format_units
 from outdial.domain.task import format_local_time, zone
+from outdial.service.accounts import DncEntry
 from outdial.service.paging import Paged
+from outdial.service.recall import FlowDetail, FlowView
 from outdial.service.records import CallRecord, CallView
-from outdial.service.tasks import TaskView, progress, success_rate
+from outdial.service.tasks import Balance, TaskView, progress, success_rate
 from outdial.store.records import TaskRecord
 
 T = TypeVar("T")
@@ -35,7 +37,15 @@ def page_json(
     paged: Paged[T], render: Callable[[T], dict[str, Any]], **extra: Any
 ) -> dict[str, Any]:
     """LAAFFIC's page: ``total, size, current, pages``, then ``extra``, then ``records``."""
-    return paged.page.json(paged.total, [render(item) for item in paged.items], **extra)
+    size = paged.page.size
+    return {
+        "total": paged.total,
+        "size": size,
+        "current": paged.page.current,
+        "pages": (paged.total + size - 1) // size,
+        **extra,
+        "records": [render(item) for item in paged.items],
+    }
 
 
 def task_summary(task: TaskRecord, account_tz: str) -> dict[str, Any]:
@@ -139,3 +149,46 @@ def record_json(call: CallRecord, tz: str) -> dict[str, Any]:
 
 def record_json_of(view: CallView) -> dict[str, Any]:
     return record_json(view.call, view.account_tz)
+
+
+def flow_json(view: FlowView) -> dict[str, Any]:
+    """A recall flow as recallFlow/queryPage lists it (times in the account's zone)."""
+    flow, tz = view.flow, view.account_tz
+    return {
+        "keyId": flow.id,
+        "taskId": flow.task_id,
+        "taskName": view.task_name,
+        "createTime": local_time(flow.created_at, tz),
+        "recallType": flow.recall_type,
+        "recallInterval": flow.interval_minutes,
+        "recallNum": flow.recall_num,
+        "finishNum": flow.rounds_done,
+        "status": flow.status,
+        "statusReason": flow.status_reason,
+        "nextTime": local_time(flow.next_at, tz),
+    }
+
+
+def flow_detail(detail: FlowDetail) -> dict[str, Any]:
+    """A recall flow as recallFlow/queryDetail shows it: the flow, then its rounds."""
+    return {
+        **flow_json(detail.view),
+        "nodeList": [
+            {"keyId": r.task_id, "taskId": r.task_id, "round": r.round, "nodeStatus": r.status}
+            for r in detail.rounds
+        ],
+    }
+
+
+def balance_json(b: Balance) -> dict[str, str]:
+    """getBalance's amounts, beside the envelope's status (not in ``data``)."""
+    return {
+        "balance": format_units(b.balance),
+        "gift": format_units(b.gift),
+        "credit": format_units(b.credit),
+    }
+
+
+def dnc_json(entry: DncEntry) -> dict[str, Any]:
+    """A do-not-call entry as dnc/query lists it (``createdAt`` in epoch ms)."""
+    return {"number": entry.number, "reason": entry.reason, "createdAt": entry.created_at}

@@ -11,25 +11,40 @@ from starlette.concurrency import run_in_threadpool
 
 from outdial.api import docs, laaffic
 from outdial.api.auth import Caller
-from outdial.api.bodies import TaskIdsBody, UpdateAiBody, task_changes, task_ids
-from outdial.api.deps import caller, services
-from outdial.api.envelope import StyleARoute, StyleBRoute, style_a, style_b
-from outdial.errors import NotFound, ParameterError
-from outdial.service.container import Services
-from outdial.service.requests import (
-    DncBody,
-    DncQueryBody,
+from outdial.api.bodies import (
     KeyIdBody,
     RecallCancelBody,
     RecallFlowUpdateBody,
     RecallQueryBody,
     RecordQueryBody,
     ResendAiBody,
-    SendAiBody,
+    TaskIdsBody,
     TaskQueryBody,
+    UpdateAiBody,
+    key_id,
+    recall_changes,
+    recall_page_query,
+    recall_target,
+    record_query,
+    resend,
+    task_changes,
+    task_ids,
+    task_query,
+    task_submission,
+)
+from outdial.api.deps import caller, services
+from outdial.api.envelope import StyleARoute, StyleBRoute, style_a, style_b
+from outdial.api.requests import (
+    DncBody,
+    DncQueryBody,
+    SendAiBody,
     load_object,
     validate,
 )
+from outdial.errors import NotFound, ParameterError
+from outdial.service.container import Services
+from outdial.service.paging import page
+from outdial.service.submit import Idempotency
 
 Authed = Annotated[Caller, Depends(caller)]
 Svc = Annotated[Services, Depends(services)]
@@ -55,7 +70,15 @@ async def send_ai(request: Request, who: Authed, svc: Svc) -> Response:
     """
     body = await request.body()
     key = request.headers.get("idempotency-key")
-    task_id = await run_in_threadpool(svc.submit.submit, who.account_id, body, key)
+    idempotency = Idempotency.of(key, body) if key is not None else None
+    if idempotency is not None:
+        # A retry is answered before its body is read, so it gets the first answer again.
+        replay = await run_in_threadpool(svc.submit.replayed, who.account_id, idempotency)
+        if replay is not None:
+            return style_a(0, data=replay)
+    # Off the event loop: a send/ai body may hold 200,000 callees.
+    req = await run_in_threadpool(task_submission, body)
+    task_id = await run_in_threadpool(svc.submit.submit, who.account_id, req, idempotency)
     return style_a(0, data=task_id)
 
 
@@ -80,7 +103,8 @@ async def update_ai(request: Request, who: Authed, svc: Svc) -> Response:
     response_model=None,
 )
 async def resend_ai(request: Request, who: Authed, svc: Svc) -> Response:
-    task_id = await run_in_threadpool(svc.recalls.resend, who.account_id, await request.body())
+    req = resend(await request.body())
+    task_id = await run_in_threadpool(svc.recalls.resend, who.account_id, req)
     return style_a(0, data=task_id)
 
 
@@ -92,8 +116,9 @@ async def resend_ai(request: Request, who: Authed, svc: Svc) -> Response:
     response_model=None,
 )
 async def recall_query(request: Request, who: Authed, svc: Svc) -> Response:
-    page = await run_in_threadpool(svc.recalls.query_page, who.account_id, await request.body())
-    return style_a(0, data=page)
+    q = recall_page_query(await request.body())
+    found = await run_in_threadpool(svc.recalls.query_page, who.account_id, q)
+    return style_a(0, data=laaffic.page_json(found, laaffic.flow_json))
 
 
 @style_a_router.post(
@@ -104,8 +129,9 @@ async def recall_query(request: Request, who: Authed, svc: Svc) -> Response:
     response_model=None,
 )
 async def recall_detail(request: Request, who: Authed, svc: Svc) -> Response:
-    data = await run_in_threadpool(svc.recalls.detail, who.account_id, await request.body())
-    return style_a(0, data=data)
+    flow_id = key_id(await request.body())
+    detail = await run_in_threadpool(svc.recalls.detail, who.account_id, flow_id)
+    return style_a(0, data=laaffic.flow_detail(detail))
 
 
 @style_a_router.post(
@@ -116,7 +142,8 @@ async def recall_detail(request: Request, who: Authed, svc: Svc) -> Response:
     response_model=None,
 )
 async def recall_update(request: Request, who: Authed, svc: Svc) -> Response:
-    await run_in_threadpool(svc.recalls.update, who.account_id, await request.body())
+    flow_id, plan = recall_changes(await request.body())
+    await run_in_threadpool(svc.recalls.update, who.account_id, flow_id, plan)
     return style_a(0, data=None)
 
 
@@ -128,7 +155,8 @@ async def recall_update(request: Request, who: Authed, svc: Svc) -> Response:
     response_model=None,
 )
 async def recall_cancel(request: Request, who: Authed, svc: Svc) -> Response:
-    await run_in_threadpool(svc.recalls.cancel, who.account_id, await request.body())
+    key, by_task = recall_target(await request.body())
+    await run_in_threadpool(svc.recalls.cancel, who.account_id, key, by_task=by_task)
     return style_a(0, data=None)
 
 
@@ -141,8 +169,8 @@ async def recall_cancel(request: Request, who: Authed, svc: Svc) -> Response:
 )
 async def dnc_add(request: Request, who: Authed, svc: Svc) -> Response:
     req = validate(DncBody, load_object(await request.body()))
-    out = await run_in_threadpool(svc.accounts.add_dnc, who.account_id, req.numbers, req.reason)
-    return style_a(0, data={"added": out["added"]})
+    added = await run_in_threadpool(svc.accounts.add_dnc, who.account_id, req.numbers, req.reason)
+    return style_a(0, data={"added": added})
 
 
 @style_a_router.post(
@@ -154,8 +182,8 @@ async def dnc_add(request: Request, who: Authed, svc: Svc) -> Response:
 )
 async def dnc_remove(request: Request, who: Authed, svc: Svc) -> Response:
     req = validate(DncBody, load_object(await request.body()))
-    out = await run_in_threadpool(svc.accounts.remove_dnc, who.account_id, req.numbers)
-    return style_a(0, data={"removed": out["removed"]})
+    removed = await run_in_threadpool(svc.accounts.remove_dnc, who.account_id, req.numbers)
+    return style_a(0, data={"removed": removed})
 
 
 @style_a_router.post(
@@ -169,10 +197,9 @@ async def dnc_query(request: Request, who: Authed, svc: Svc) -> Response:
     body = await request.body()
     req = validate(DncQueryBody, load_object(body) if body.strip() else {})
     number = req.number.strip().lstrip("+") if req.number else None
-    page = await run_in_threadpool(
-        svc.accounts.dnc_page, who.account_id, number, req.current, req.size
-    )
-    return style_a(0, data=page)
+    wanted = page(req.current, req.size)
+    entries = await run_in_threadpool(svc.accounts.dnc_page, who.account_id, number, wanted)
+    return style_a(0, data=laaffic.page_json(entries, laaffic.dnc_json))
 
 
 @style_a_router.get(
@@ -182,8 +209,8 @@ async def dnc_query(request: Request, who: Authed, svc: Svc) -> Response:
     response_model=None,
 )
 async def get_balance(request: Request, who: Authed, svc: Svc) -> Response:
-    amounts = await run_in_threadpool(svc.tasks.balance, who.account_id)
-    return style_a(0, None, **amounts)
+    funds = await run_in_threadpool(svc.tasks.balance, who.account_id)
+    return style_a(0, None, **laaffic.balance_json(funds))
 
 
 @style_a_router.post(
@@ -194,8 +221,9 @@ async def get_balance(request: Request, who: Authed, svc: Svc) -> Response:
     response_model=None,
 )
 async def record_group_query(request: Request, who: Authed, svc: Svc) -> Response:
-    page = await run_in_threadpool(svc.records.query, who.account_id, await request.body())
-    return style_a(0, data=laaffic.page_json(page, laaffic.record_json_of, searchCount=True))
+    q = record_query(await request.body())
+    found = await run_in_threadpool(svc.records.query, who.account_id, q)
+    return style_a(0, data=laaffic.page_json(found, laaffic.record_json_of, searchCount=True))
 
 
 @style_a_router.get(
@@ -228,8 +256,9 @@ async def recording(request: Request, recording_id: str, who: Authed, svc: Svc) 
     response_model=None,
 )
 async def query(request: Request, who: Authed, svc: Svc) -> Response:
-    page = await run_in_threadpool(svc.tasks.query, who.account_id, await request.body())
-    return style_b(0, data=laaffic.page_json(page, laaffic.task_summary_of))
+    q = task_query(await request.body())
+    found = await run_in_threadpool(svc.tasks.query, who.account_id, q)
+    return style_b(0, data=laaffic.page_json(found, laaffic.task_summary_of))
 
 
 @style_b_router.get(

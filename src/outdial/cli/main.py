@@ -317,7 +317,12 @@ def dnc_add(
     reason: Annotated[str | None, typer.Option(help="why (kept with the entry)")] = None,
 ) -> None:
     """Add numbers to an account's do-not-call list."""
-    _run(lambda store, _s: _accounts(store).add_dnc(account, numbers, reason))
+    _run(
+        lambda store, _s: {
+            "accountId": account,
+            "added": _accounts(store).add_dnc(account, numbers, reason),
+        }
+    )
 
 
 @db_app.command("upgrade")

@@ -9,9 +9,11 @@ from typing import Annotated, Any
 
 import typer
 
+from outdial.api import laaffic
 from outdial.cli.context import services
 from outdial.config import Settings
-from outdial.service.operator import OperatorService
+from outdial.domain.money import format_units
+from outdial.service.operator import AccountRow, AuditEntry, Credited, OperatorService
 from outdial.store.repo import Store
 
 recording_app = typer.Typer(no_args_is_help=True, help="Call recordings.")
@@ -27,12 +29,47 @@ def _run(action: Any) -> None:
     run(lambda store, settings: action(_service(store, settings), settings))
 
 
+def _account_json(a: AccountRow) -> dict[str, Any]:
+    return {
+        "accountId": a.account_id,
+        "name": a.name,
+        "timezone": a.timezone,
+        "lines": a.lines,
+        "balance": format_units(a.balance),
+        "gift": format_units(a.gift),
+        "credit": format_units(a.credit),
+        "currency": a.currency,
+        "unfinishedTasks": a.unfinished_tasks,
+    }
+
+
+def _credited_json(c: Credited) -> dict[str, Any]:
+    return {
+        "accountId": c.account_id,
+        "credited": format_units(c.credited),
+        "balance": format_units(c.balance),
+        "currency": c.currency,
+    }
+
+
+def _audit_json(e: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "at": e.at,
+        "actor": e.actor,
+        "action": e.action,
+        "accountId": e.account_id,
+        "subject": e.subject,
+        "detail": e.detail,
+    }
+
+
 def account_list(
     page: Annotated[int, typer.Option(help="page number, from 1")] = 1,
     size: Annotated[int, typer.Option(help="accounts per page (at most 100)")] = 100,
 ) -> None:
     """List accounts with their balance and unfinished tasks."""
-    _run(lambda svc, _s: svc.accounts(page, size))
+    _run(lambda svc, _s: laaffic.page_json(svc.accounts(page, size), _account_json))
 
 
 def account_credit(
@@ -41,7 +78,7 @@ def account_credit(
     reason: Annotated[str, typer.Option(help="why (kept in the audit log)")],
 ) -> None:
     """Top up an account's balance; the amount and reason go to the audit log."""
-    _run(lambda svc, _s: svc.credit(account_id, amount, reason))
+    _run(lambda svc, _s: _credited_json(svc.credit(account_id, amount, reason)))
 
 
 def audit_list(
@@ -50,7 +87,7 @@ def audit_list(
     size: Annotated[int, typer.Option(help="entries per page (at most 100)")] = 100,
 ) -> None:
     """Show the operator audit log, newest first."""
-    _run(lambda svc, _s: svc.audit_log(account, page, size))
+    _run(lambda svc, _s: laaffic.page_json(svc.audit_log(account, page, size), _audit_json))
 
 
 @recording_app.command("get")

@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from outdial.api import laaffic
 from outdial.cli.context import services
 from outdial.domain.codes import TaskStatus
-from outdial.service.operator import OperatorService, TaskShow
+from outdial.service.operator import Changed, OperatorService, TaskShow
 from outdial.service.paging import Paged
 from outdial.service.tasks import TaskView
 from outdial.store.repo import Store
@@ -115,11 +115,15 @@ def _shown(s: TaskShow) -> dict[str, Any]:
     }
 
 
+def _changed_json(c: Changed) -> dict[str, Any]:
+    return {"action": c.action, "tasks": {str(k): v for k, v in c.statuses.items()}}
+
+
 def _change(verb: str) -> Callable[[list[int]], None]:
     def command(
         task_ids: Annotated[list[int], typer.Argument(help="task ids")],
     ) -> None:
-        _run(lambda svc: svc.change(verb, task_ids))
+        _run(lambda svc: _changed_json(svc.change(verb, task_ids)))
 
     command.__doc__ = {
         "cancel": "Cancel tasks: their pending callees are never called.",

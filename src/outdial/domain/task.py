@@ -60,15 +60,19 @@ def zone(name: str, where: str = "timezone") -> ZoneInfo:
         raise ValidationError(f"{where}: {name!r} is not an IANA time zone") from exc
 
 
-def parse_local_time(value: str, tz: ZoneInfo, where: str) -> datetime:
-    """Read ``yyyy-MM-dd HH:mm:ss`` as a wall-clock time in ``tz``."""
+def parse_wall_time(value: str, where: str) -> datetime:
+    """Read ``yyyy-MM-dd HH:mm:ss`` as a naive wall-clock time (its zone is decided later)."""
     if not _SEND_TIME.fullmatch(value.strip()):
         raise ValidationError(f"{where}: {value!r} is not a time as yyyy-MM-dd HH:mm:ss")
     try:
-        naive = datetime.strptime(value.strip(), "%Y-%m-%d %H:%M:%S")
+        return datetime.strptime(value.strip(), "%Y-%m-%d %H:%M:%S")
     except ValueError as exc:
         raise ValidationError(f"{where}: {value!r} is not a valid date and time") from exc
-    return naive.replace(tzinfo=tz)
+
+
+def parse_local_time(value: str, tz: ZoneInfo, where: str) -> datetime:
+    """Read ``yyyy-MM-dd HH:mm:ss`` as a wall-clock time in ``tz``."""
+    return parse_wall_time(value, where).replace(tzinfo=tz)
 
 
 def format_local_time(ms: int | None, tz: str) -> str | None:

@@ -16,7 +16,7 @@ from outdial.domain.text import check_text, check_texts
 from outdial.errors import DataCaps, NotFound, ValidationError
 from outdial.notify.ssrf import PushTargets
 from outdial.service.ids import token
-from outdial.service.paging import page
+from outdial.service.paging import Page, Paged
 from outdial.service.rates_csv import parse_rates_csv
 from outdial.store.repo import Store, Tx
 
@@ -58,6 +58,15 @@ def _check_cidrs(cidrs: Sequence[str]) -> list[str]:
         except ValueError as exc:
             raise ValidationError(f"{c!r} is not an IP address or CIDR block") from exc
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class DncEntry:
+    """One number on an account's do-not-call list; ``created_at`` in epoch ms."""
+
+    number: str
+    reason: str | None
+    created_at: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,9 +238,8 @@ class AccountService:
             total = len(tx.rates_of(account_id))
         return {"accountId": account_id, "imported": count, "rates": total}
 
-    def add_dnc(
-        self, account_id: int, numbers: Sequence[str], reason: str | None
-    ) -> dict[str, Any]:
+    def add_dnc(self, account_id: int, numbers: Sequence[str], reason: str | None) -> int:
+        """Block ``numbers`` for the account; return how many were not listed before."""
         clean = _dnc_numbers(numbers)
         if reason is not None:
             check_text(reason, "reason")
@@ -240,23 +248,21 @@ class AccountService:
         with self.store.write() as tx:
             self._require(tx, account_id)
             added = tx.add_dnc(account_id, clean, reason, self._now())
-        return {"accountId": account_id, "added": added}
+        return added
 
-    def remove_dnc(self, account_id: int, numbers: Sequence[str]) -> dict[str, Any]:
+    def remove_dnc(self, account_id: int, numbers: Sequence[str]) -> int:
+        """Unblock ``numbers``; return how many were listed."""
         clean = _dnc_numbers(numbers)
         with self.store.write() as tx:
             self._require(tx, account_id)
             removed = tx.remove_dnc(account_id, clean)
-        return {"accountId": account_id, "removed": removed}
+        return removed
 
-    def dnc_page(
-        self, account_id: int, number: str | None, current: int, size: int
-    ) -> dict[str, Any]:
-        wanted = page(current, size)
+    def dnc_page(self, account_id: int, number: str | None, wanted: Page) -> Paged[DncEntry]:
+        """The account's do-not-call list, or only ``number``'s entry; ``wanted`` is a
+        checked page (``paging.page``)."""
         if number is not None:
             check_text(number, "number")
         with self.store.read() as tx:
             total, rows = tx.dnc_page(account_id, number, wanted.offset, wanted.size)
-        return wanted.json(
-            total, [{"number": n, "reason": r, "createdAt": at} for n, r, at in rows]
-        )
+        return Paged(wanted, total, [DncEntry(n, r, at) for n, r, at in rows])

@@ -11,7 +11,7 @@ import io
 import logging
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -21,10 +21,10 @@ import orjson
 from outdial.clock import Clock, epoch_ms, from_epoch_ms
 from outdial.domain.codes import TaskStatus
 from outdial.domain.money import format_units
-from outdial.domain.task import format_local_time
+from outdial.domain.task import TaskFields, format_local_time
 from outdial.errors import NotFound, TaskNameExists
 from outdial.service.campaign_stats import answer_rate, node_order, template_funnel
-from outdial.service.recall import RecallService
+from outdial.service.recall import RecallService, Resend
 from outdial.service.records import CallRecord
 from outdial.service.tasks import TaskService, progress
 from outdial.store import console as q
@@ -302,24 +302,28 @@ class ConsoleService:
             row = q.task_row(tx.conn, scope, task_id)
         if row is None:
             raise NotFound(f"campaign {task_id} does not exist")
-        fields = {
-            "keyId": task_id,
-            "resendType": 1 if RESENDS[action] else 0,
-            "scriptId": row["script_id"],
-            "displayNum": row["display_num"],
-            "allowSendTime": orjson.loads(row["allow_send_time"] or "[]"),
-            "maxRingingTime": row["max_ringing_time"],
-            "enableRecording": row["enable_recording"],
-            "calloutRate": row["callout_rate"],
-            "timezone": row["timezone"],
-            "windowZone": row["window_zone"],
-        }
+        fields = TaskFields(
+            task_name="",
+            max_calls=int(row["max_calls"]),
+            script_id=int(row["script_id"]),
+            display_num=row["display_num"],
+            allow_send_time=[
+                (w["strTime"], w["endTime"]) for w in orjson.loads(row["allow_send_time"] or "[]")
+            ],
+            max_ringing_time=row["max_ringing_time"],
+            enable_recording=row["enable_recording"],
+            callout_rate=row["callout_rate"],
+            timezone=row["timezone"],
+            window_zone=row["window_zone"],
+        )
         base = str(row["task_name"])[:50]
         # The name must be unique in the account: the first free "<name> resend N".
         for n in range(1, RESEND_NAME_TRIES + 1):
-            body = orjson.dumps({**fields, "taskName": f"{base} resend {n}"})
+            named = replace(fields, task_name=f"{base} resend {n}")
             try:
-                return self.recalls.resend(int(row["account_id"]), body)
+                return self.recalls.resend(
+                    int(row["account_id"]), Resend(task_id, RESENDS[action], named)
+                )
             except TaskNameExists:
                 continue
         raise TaskNameExists(f"campaign {task_id} has been resent {RESEND_NAME_TRIES} times")

@@ -73,6 +73,52 @@ class TaskShow:
     waiting: list[Reason]
 
 
+@dataclass(frozen=True, slots=True)
+class AccountRow:
+    """An account as ``account list`` shows it; money in units (``domain.money``)."""
+
+    account_id: int
+    name: str
+    timezone: str
+    lines: int
+    balance: int
+    gift: int
+    credit: int
+    currency: str
+    unfinished_tasks: int
+
+
+@dataclass(frozen=True, slots=True)
+class Credited:
+    """A credit's result: the amount and the balance after it, in units."""
+
+    account_id: int
+    credited: int
+    balance: int
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One row of the operator audit log (``at`` in epoch ms)."""
+
+    id: int
+    at: int
+    actor: str
+    action: str
+    account_id: int | None
+    subject: str | None
+    detail: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """A cancel, pause or resume: each task id with its status after it (None if gone)."""
+
+    action: str
+    statuses: dict[int, int | None]
+
+
 class OperatorService:
     """The operator's view: every account, every task, by id."""
 
@@ -89,30 +135,31 @@ class OperatorService:
         return epoch_ms(self.clock.now())
 
     # --- accounts --------------------------------------------------------------------------
-    def accounts(self, current: int = 1, size: int = 100) -> dict[str, Any]:
+    def accounts(self, current: int = 1, size: int = 100) -> Paged[AccountRow]:
         wanted = page(current, size)
         with self.store.read() as tx:
             total, rows = tx.account_rows(wanted.offset, wanted.size)
             unfinished = {r["id"]: tx.count_unfinished(r["id"]) for r in rows}
-        return wanted.json(
+        return Paged(
+            wanted,
             total,
             [
-                {
-                    "accountId": r["id"],
-                    "name": r["name"],
-                    "timezone": r["timezone"],
-                    "lines": r["lines"],
-                    "balance": format_units(r["balance"]),
-                    "gift": format_units(r["gift"]),
-                    "credit": format_units(r["credit"]),
-                    "currency": r["currency"],
-                    "unfinishedTasks": unfinished[r["id"]],
-                }
+                AccountRow(
+                    account_id=r["id"],
+                    name=r["name"],
+                    timezone=r["timezone"],
+                    lines=r["lines"],
+                    balance=r["balance"],
+                    gift=r["gift"],
+                    credit=r["credit"],
+                    currency=r["currency"],
+                    unfinished_tasks=unfinished[r["id"]],
+                )
                 for r in rows
             ],
         )
 
-    def credit(self, account_id: int, amount: str, reason: str) -> dict[str, Any]:
+    def credit(self, account_id: int, amount: str, reason: str) -> Credited:
         """Add ``amount`` to the balance (negative: a correction), recorded with its reason."""
         check_text(reason, "reason")
         reason = reason.strip()
@@ -141,31 +188,27 @@ class OperatorService:
                 currency=acc.currency,
                 reason=reason,
             )
-        return {
-            "accountId": account_id,
-            "credited": format_units(units),
-            "balance": format_units(balance),
-            "currency": acc.currency,
-        }
+        return Credited(account_id, units, balance, acc.currency)
 
     def audit_log(
         self, account_id: int | None, current: int = 1, size: int = 100
-    ) -> dict[str, Any]:
+    ) -> Paged[AuditEntry]:
         wanted = page(current, size)
         with self.store.read() as tx:
             total, rows = tx.audit_page(account_id, wanted.offset, wanted.size)
-        return wanted.json(
+        return Paged(
+            wanted,
             total,
             [
-                {
-                    "id": r["id"],
-                    "at": r["at"],
-                    "actor": r["actor"],
-                    "action": r["action"],
-                    "accountId": r["account_id"],
-                    "subject": r["subject"],
-                    "detail": r["detail"],
-                }
+                AuditEntry(
+                    id=r["id"],
+                    at=r["at"],
+                    actor=r["actor"],
+                    action=r["action"],
+                    account_id=r["account_id"],
+                    subject=r["subject"],
+                    detail=r["detail"],
+                )
                 for r in rows
             ],
         )
@@ -252,7 +295,7 @@ class OperatorService:
             waiting=waiting_reasons(state, now),
         )
 
-    def change(self, verb: str, task_ids: Sequence[int]) -> dict[str, Any]:
+    def change(self, verb: str, task_ids: Sequence[int]) -> Changed:
         """Cancel, pause or resume tasks by id, all or none per account (as the API does)."""
         if not task_ids:
             raise ValidationError("give at least one task id")
@@ -271,12 +314,12 @@ class OperatorService:
             act(account_id, ids)
             with self.store.write() as tx:
                 audit(tx, self._now(), self.operator.actor, f"task.{verb}", account_id, taskIds=ids)
-        statuses = {}
+        statuses: dict[int, int | None] = {}
         with self.store.read() as tx:
             for task_id in dict.fromkeys(task_ids):
                 task = tx.task_any(task_id)
-                statuses[str(task_id)] = TaskStatus(task.status).value if task else None
-        return {"action": verb, "tasks": statuses}
+                statuses[task_id] = TaskStatus(task.status).value if task else None
+        return Changed(verb, statuses)
 
     # --- recordings ------------------------------------------------------------------------
     def recording_path(self, voice_id: int, recordings_dir: Path) -> Path:

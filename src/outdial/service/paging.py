@@ -1,10 +1,11 @@
-"""LAAFFIC's paging (``current``, ``size`` -> ``total, size, current, pages, records``) and
-the account time zone listings are rendered in: shared by every paged endpoint."""
+"""Paging (a checked ``current``/``size`` request, one page of results) and the account time
+zone listings are rendered in: shared by every paged service. ``api.laaffic.page_json``
+writes LAAFFIC's page shape."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from outdial.errors import AuthError, ValidationError
 from outdial.store.repo import Tx
@@ -23,16 +24,6 @@ class Page:
     @property
     def offset(self) -> int:
         return (self.current - 1) * self.size
-
-    def json(self, total: int, records: list[Any], **extra: Any) -> dict[str, Any]:
-        return {
-            "total": total,
-            "size": self.size,
-            "current": self.current,
-            "pages": (total + self.size - 1) // self.size,
-            **extra,
-            "records": records,
-        }
 
 
 T = TypeVar("T")

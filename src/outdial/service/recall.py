@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -13,8 +13,6 @@ from outdial.domain.codes import Code, TaskStatus
 from outdial.domain.task import (
     TaskFields,
     TaskSettings,
-    format_local_time,
-    parse_local_time,
     validate_task,
     zone,
 )
@@ -25,23 +23,13 @@ from outdial.errors import (
     OutdialError,
     TaskNameExists,
     TaskNotOperable,
-    ValidationError,
 )
-from outdial.service.paging import account_timezone, page
-from outdial.service.requests import (
-    KeyIdBody,
-    RecallCancelBody,
-    RecallFlowUpdateBody,
-    RecallQueryBody,
-    ResendAiBody,
-    load_object,
-    validate,
-)
+from outdial.service.paging import Page, Paged, account_timezone
 from outdial.service.submit import (
+    RecallPlan,
     SubmitPolicy,
     SubmitService,
     check_recall_flow,
-    fields_of,
     task_row_values,
     template_for_task,
 )
@@ -60,6 +48,59 @@ from outdial.store.repo import IntegrityError, Store, Tx
 @dataclass(frozen=True, slots=True)
 class _Started:
     task_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Resend:
+    """resend/ai: a new task with ``fields`` made of task ``task_id``'s callees, only those
+    not connected when ``failed_only``. With ``original_max_calls`` the new task keeps the
+    original's talk limit and ``fields.max_calls`` is not read."""
+
+    task_id: int
+    failed_only: bool
+    fields: TaskFields
+    original_max_calls: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RecallQuery:
+    """Which recall flows to list: created from ``created_from`` to ``created_to`` (naive
+    wall-clock times in the account's zone, the end taking in its whole second), of an
+    original task whose name holds ``task_name`` (or whose id it is). ``page`` is a checked
+    one (``paging.page``)."""
+
+    page: Page = field(default_factory=lambda: Page(1, 10))
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    task_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FlowView:
+    """A recall flow, its original task's name (when listed) and its account's time zone."""
+
+    flow: RecallFlow
+    task_name: str | None
+    account_tz: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecallRound:
+    """One round of a flow: the task it made and that task's status."""
+
+    task_id: int
+    round: int
+    status: int
+
+
+@dataclass(frozen=True, slots=True)
+class FlowDetail:
+    view: FlowView
+    rounds: list[RecallRound]
+
+
+def _epoch_in(wall: datetime | None, tz: ZoneInfo, plus: int = 0) -> int | None:
+    return None if wall is None else epoch_ms(wall.replace(tzinfo=tz)) + plus
 
 
 RESEND_FROM = frozenset({int(TaskStatus.FINISHED), int(TaskStatus.CANCELLED)})
@@ -123,125 +164,91 @@ class RecallService:
         self._limits = SubmitService(store, clock, policy)
 
     # --- resend/ai ---------------------------------------------------------------------------
-    def resend(self, account_id: int, body: bytes) -> int:
-        req = validate(ResendAiBody, load_object(body))
-        if req.resendType not in (0, 1):
-            raise ValidationError("resendType must be 0 (all) or 1 (failed)")
+    def resend(self, account_id: int, req: Resend) -> int:
         now = self.clock.now()
         try:
             with self.store.write() as tx:
                 acc = tx.account(account_id, lock=True)
                 if acc is None:
                     raise AuthError("account vanished")
-                parent = tx.task(account_id, req.keyId)
+                parent = tx.task(account_id, req.task_id)
                 if parent is None:
-                    raise NotFound(f"task {req.keyId} does not exist")
+                    raise NotFound(f"task {req.task_id} does not exist")
                 if parent.status not in RESEND_FROM:
                     raise TaskNotOperable(
                         f"task {parent.id} has status {parent.status}; only a finished (2) or "
                         "cancelled (4) task can be called again"
                     )
-                max_calls = parent.max_calls if req.maxCalls is None else req.maxCalls
-                settings = validate_task(fields_of(req, max_calls), acc.timezone, now)
+                fields = req.fields
+                if req.original_max_calls:
+                    fields = replace(fields, max_calls=parent.max_calls)
+                settings = validate_task(fields, acc.timezone, now)
                 template_for_task(tx, account_id, settings.script_id, parent.id, self.policy)
                 self._limits.check_account(tx, acc, settings.task_name)
                 app_pk = tx.task_app_pk(parent.id)
-                return create_child(tx, parent, app_pk, settings, req.resendType == 1, now)
+                return create_child(tx, parent, app_pk, settings, req.failed_only, now)
         except IntegrityError as exc:
             raise TaskNameExists("task name already exists") from exc
 
     # --- recall flows ------------------------------------------------------------------------
-    def flow_json(self, tx: Tx, flow: RecallFlow, task_name: str | None = None) -> dict[str, Any]:
-        tz = account_timezone(tx, flow.account_id)
-        return {
-            "keyId": flow.id,
-            "taskId": flow.task_id,
-            "taskName": task_name,
-            "createTime": format_local_time(flow.created_at, tz),
-            "recallType": flow.recall_type,
-            "recallInterval": flow.interval_minutes,
-            "recallNum": flow.recall_num,
-            "finishNum": flow.rounds_done,
-            "status": flow.status,
-            "statusReason": flow.status_reason,
-            "nextTime": format_local_time(flow.next_at, tz),
-        }
-
-    def query_page(self, account_id: int, body: bytes) -> dict[str, Any]:
-        req = validate(RecallQueryBody, load_object(body) if body.strip() else {})
-        wanted = page(req.current, req.size)
-        p = req.params
+    def query_page(self, account_id: int, q: RecallQuery) -> Paged[FlowView]:
         with self.store.read() as tx:
             tz = zone(account_timezone(tx, account_id))
-            start = (
-                epoch_ms(parse_local_time(p.strTime, tz, "params.strTime"))
-                if p and p.strTime
-                else None
-            )
-            end = (
-                epoch_ms(parse_local_time(p.endTime, tz, "params.endTime")) + 999
-                if p and p.endTime
-                else None
-            )
             total, rows = tx.flows(
                 account_id,
-                start,
-                end,
-                p.taskName.strip() if p and p.taskName else None,
-                wanted.offset,
-                wanted.size,
+                _epoch_in(q.created_from, tz),
+                _epoch_in(q.created_to, tz, plus=999),
+                q.task_name,
+                q.page.offset,
+                q.page.size,
             )
-            records = [self.flow_json(tx, f, name) for f, name in rows]
-        return wanted.json(total, records)
+        return Paged(q.page, total, [FlowView(f, name, tz.key) for f, name in rows])
 
-    def detail(self, account_id: int, body: bytes) -> dict[str, Any]:
-        req = validate(KeyIdBody, load_object(body))
+    def detail(self, account_id: int, flow_id: int) -> FlowDetail:
         with self.store.read() as tx:
-            flow = tx.flow(account_id, req.keyId)
+            flow = tx.flow(account_id, flow_id)
             if flow is None:
-                raise NotFound(f"recall flow {req.keyId} does not exist")
-            out = self.flow_json(tx, flow)
-            out["nodeList"] = [
-                {"keyId": task_id, "taskId": task_id, "round": round_no, "nodeStatus": status}
-                for task_id, round_no, status in tx.rounds(flow.id)
-            ]
-        return out
+                raise NotFound(f"recall flow {flow_id} does not exist")
+            tz = account_timezone(tx, account_id)
+            rounds = [RecallRound(*r) for r in tx.rounds(flow.id)]
+        return FlowDetail(FlowView(flow, None, tz), rounds)
 
-    def update(self, account_id: int, body: bytes) -> None:
-        req = validate(RecallFlowUpdateBody, load_object(body))
-        check_recall_flow(req)
+    def update(self, account_id: int, flow_id: int, plan: RecallPlan) -> None:
+        check_recall_flow(plan)
         with self.store.write() as tx:
-            flow = tx.flow(account_id, req.keyId, lock=True)
+            flow = tx.flow(account_id, flow_id, lock=True)
             if flow is None:
-                raise NotFound(f"recall flow {req.keyId} does not exist")
-            if flow.status not in (FLOW_PENDING, FLOW_RUNNING) or req.recallNum < flow.rounds_done:
+                raise NotFound(f"recall flow {flow_id} does not exist")
+            if (
+                flow.status not in (FLOW_PENDING, FLOW_RUNNING)
+                or plan.recall_num < flow.rounds_done
+            ):
                 raise TaskNotOperable(
                     f"recall flow {flow.id} has status {flow.status} and "
                     f"{flow.rounds_done} rounds done; it cannot be changed so"
                 )
             tx.update_flow(
                 flow.id,
-                recall_type=req.recallType,
-                interval_minutes=req.recallInterval,
-                recall_num=req.recallNum,
+                recall_type=plan.recall_type,
+                interval_minutes=plan.interval_minutes,
+                recall_num=plan.recall_num,
                 next_at=None,
                 updated_at=epoch_ms(self.clock.now()),
             )
 
-    def cancel(self, account_id: int, body: bytes) -> None:
-        req = validate(RecallCancelBody, load_object(body))
+    def cancel(self, account_id: int, key: int, *, by_task: bool) -> None:
+        """Cancel the pending or running flow ``key``, or with ``by_task`` every such flow of
+        the original task ``key`` (-24 when there is none)."""
         now = epoch_ms(self.clock.now())
         with self.store.write() as tx:
-            if req.type == 1:
-                found = tx.flow(account_id, req.id, lock=True)
-                flows = [found] if found is not None else []
-            elif req.type == 2:
-                flows = tx.flows_of_task(account_id, req.id)
+            if by_task:
+                flows = tx.flows_of_task(account_id, key)
             else:
-                raise ValidationError("type must be 1 (flow id) or 2 (original task id)")
+                found = tx.flow(account_id, key, lock=True)
+                flows = [found] if found is not None else []
             live = [f for f in flows if f.status in (FLOW_PENDING, FLOW_RUNNING)]
             if not live:
-                raise TaskNotOperable(f"no pending or running recall flow for id {req.id}")
+                raise TaskNotOperable(f"no pending or running recall flow for id {key}")
             for flow in live:
                 tx.update_flow(
                     flow.id,
@@ -338,4 +345,4 @@ class RecallService:
             return _Started(task_id)
 
 
-__all__ = ["RecallService"]
+__all__ = ["FlowDetail", "FlowView", "RecallQuery", "RecallRound", "RecallService", "Resend"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,23 +11,12 @@ import orjson
 
 from outdial.domain.text import check_text
 from outdial.errors import NotFound, ValidationError
-from outdial.service.paging import Paged, account_timezone, page
-from outdial.service.requests import RecordQueryBody, load_object, validate
+from outdial.service.paging import Page, Paged, account_timezone
 from outdial.store.calls import CallFilter
 from outdial.store.repo import Store
 from outdial.telephony.regions import region_name
 
 MAX_SPAN = timedelta(days=31)
-
-
-def _parse_iso(value: str, where: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError as exc:
-        raise ValidationError(f"{where}: {value!r} is not an ISO-8601 time") from exc
-    if parsed.tzinfo is None:
-        raise ValidationError(f"{where}: {value!r} needs an offset, e.g. +08:00")
-    return parsed
 
 
 def _json(text: str | None) -> Any:
@@ -95,6 +84,19 @@ class CallView:
     account_tz: str
 
 
+@dataclass(frozen=True, slots=True)
+class RecordQuery:
+    """Which of an account's calls to list: ended from ``start`` to ``end`` (aware times, at
+    most 31 days apart), optionally of one task or to one number. ``page`` is a checked one
+    (``paging.page``)."""
+
+    start: datetime
+    end: datetime
+    page: Page = field(default_factory=lambda: Page(1, 25))
+    task_id: int | None = None
+    callee: str | None = None
+
+
 class RecordService:
     """Reads an account's call records."""
 
@@ -105,26 +107,24 @@ class RecordService:
         with self.store.read() as tx:
             return account_timezone(tx, account_id)
 
-    def query(self, account_id: int, body: bytes) -> Paged[CallView]:
-        req = validate(RecordQueryBody, load_object(body))
-        wanted = page(req.current, req.size)
-        start = _parse_iso(req.params.strTime, "params.strTime")
-        end = _parse_iso(req.params.endTime, "params.endTime")
-        if end < start:
+    def query(self, account_id: int, q: RecordQuery) -> Paged[CallView]:
+        if q.start.tzinfo is None or q.end.tzinfo is None:
+            raise ValidationError("params: strTime and endTime need an offset")
+        if q.end < q.start:
             raise ValidationError("params.endTime is before params.strTime")
-        if end - start > MAX_SPAN:
+        if q.end - q.start > MAX_SPAN:
             raise ValidationError("params: strTime to endTime may span at most 31 days")
         tz = self._tz(account_id)
         f = CallFilter(
             account_id=account_id,
-            ended_from=int(start.timestamp() * 1000),
-            ended_to=int(end.timestamp() * 1000),
-            task_id=req.params.taskId,
-            callee=req.params.callee,
+            ended_from=int(q.start.timestamp() * 1000),
+            ended_to=int(q.end.timestamp() * 1000),
+            task_id=q.task_id,
+            callee=q.callee,
         )
         with self.store.read() as tx:
-            total, rows = tx.calls(f, wanted.offset, wanted.size)
-        return Paged(wanted, total, [CallView(CallRecord.from_row(r), tz) for r in rows])
+            total, rows = tx.calls(f, q.page.offset, q.page.size)
+        return Paged(q.page, total, [CallView(CallRecord.from_row(r), tz) for r in rows])
 
     def one(self, account_id: int, voice_id: str) -> CallView:
         if not voice_id.isascii() or not voice_id.isdigit() or len(voice_id) > 18:

@@ -38,13 +38,6 @@ from outdial.errors import (
     ValidationError,
 )
 from outdial.script.template import TemplateFacts, facts, from_json
-from outdial.service.requests import (
-    RecallFlowBody,
-    SendAiFields,
-    TaskFieldsBody,
-    load_object,
-    validate,
-)
 from outdial.speech.languages import tts_languages
 from outdial.store.records import AccountRecord, NewTask, ScriptRecord
 from outdial.store.repo import IntegrityError, Store, Tx
@@ -74,22 +67,6 @@ class SubmitPolicy:
 def funds_below_minimum(acc: AccountRecord, policy: SubmitPolicy) -> bool:
     """Balance + gift + credit under OUTDIAL_MIN_BALANCE: no task may start or resume (-10)."""
     return not may_dial(acc.balance + acc.gift + acc.credit, policy.min_balance)
-
-
-def fields_of(body: TaskFieldsBody, max_calls: int) -> TaskFields:
-    return TaskFields(
-        task_name=body.taskName,
-        max_calls=max_calls,
-        script_id=body.scriptId,
-        display_num=body.displayNum,
-        send_time=body.sendTime,
-        allow_send_time=[(w.strTime, w.endTime) for w in body.allowSendTime or []],
-        max_ringing_time=body.maxRingingTime,
-        enable_recording=body.enableRecording,
-        callout_rate=body.calloutRate,
-        timezone=body.timezone,
-        window_zone=body.windowZone,
-    )
 
 
 def check_template(script: ScriptRecord, policy: SubmitPolicy) -> TemplateFacts:
@@ -145,14 +122,55 @@ def task_row_values(settings: TaskSettings) -> dict[str, Any]:
     }
 
 
-def check_recall_flow(body: RecallFlowBody) -> None:
+@dataclass(frozen=True, slots=True)
+class RecallPlan:
+    """A recall flow's rounds: ``recall_type`` 0 calls every callee again, 1 only those not
+    connected; ``recall_num`` rounds, each ``interval_minutes`` after the last finished."""
+
+    recall_type: int
+    interval_minutes: int
+    recall_num: int
+
+
+def check_recall_flow(plan: RecallPlan) -> None:
     """LAAFFIC's rules for a recall flow (-21)."""
-    if body.recallType not in (0, 1):
+    if plan.recall_type not in (0, 1):
         raise ValidationError("recallFlow.recallType must be 0 (all) or 1 (not connected)")
-    if not 1 <= body.recallInterval <= 1440:
+    if not 1 <= plan.interval_minutes <= 1440:
         raise ValidationError("recallFlow.recallInterval must be 1-1440 minutes")
-    if not 1 <= body.recallNum <= 10:
+    if not 1 <= plan.recall_num <= 10:
         raise ValidationError("recallFlow.recallNum must be 1-10")
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSubmission:
+    """A send/ai request, typed: the application, the task's fields (range-checked by
+    ``submit``), the callee list as sent (a comma-separated string, or a list of numbers and
+    ``{calleeNumber, text1..text10}`` objects: each entry is checked while it is stored, see
+    ``domain.callees``) and an optional recall flow."""
+
+    app_id: str
+    fields: TaskFields
+    callees: Any
+    recall: RecallPlan | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Idempotency:
+    """An Idempotency-Key and a digest of the request it came with: the same key with the
+    same digest replays the first task's id, with another answers -20."""
+
+    key: str
+    request_hash: str
+
+    @classmethod
+    def of(cls, key: str, request: bytes) -> Idempotency:
+        """The checked key (-22 when empty, too long or not storable text)."""
+        key = key.strip()
+        if not 1 <= len(key) <= 255:
+            raise ParameterError("Idempotency-Key must be 1-255 characters")
+        check_text(key, "Idempotency-Key")
+        return cls(key, hashlib.sha256(request).hexdigest())
 
 
 def tts_day(now: datetime, timezone: str) -> str:
@@ -167,49 +185,36 @@ class SubmitService:
         self.clock = clock
         self.policy = policy
 
-    def submit(self, account_id: int, body: bytes, idempotency_key: str | None = None) -> int:
-        """Validate a send/ai body and store the task with its callees; return the task id."""
-        body_hash = hashlib.sha256(body).hexdigest() if idempotency_key else ""
-        if idempotency_key is not None:
-            idempotency_key = idempotency_key.strip()
-            if not 1 <= len(idempotency_key) <= 255:
-                raise ParameterError("Idempotency-Key must be 1-255 characters")
-            check_text(idempotency_key, "Idempotency-Key")
-            replay = self._replayed(account_id, idempotency_key, body_hash)
+    def replayed(self, account_id: int, idempotency: Idempotency) -> int | None:
+        """The task an earlier request with this key made (None if none did); -20 when that
+        request's body differed. Checked before the body is read, and again in ``submit``."""
+        return self._replayed(account_id, idempotency.key, idempotency.request_hash)
+
+    def submit(
+        self, account_id: int, req: TaskSubmission, idempotency: Idempotency | None = None
+    ) -> int:
+        """Check a send/ai request and store the task with its callees; return the task id."""
+        if req.recall is not None:
+            check_recall_flow(req.recall)
+        if idempotency is not None:
+            replay = self.replayed(account_id, idempotency)
             if replay is not None:
                 return replay
-        data = load_object(body)
-        raw_numbers = data.pop("numberList", None)
-        info_list = data.pop("numberInfoList", None)
-        if raw_numbers is None:
-            raw_numbers = info_list
-        elif info_list is not None:
-            if not isinstance(raw_numbers, list) or not isinstance(info_list, list):
-                raise ParameterError("numberList and numberInfoList must both be lists")
-            raw_numbers = raw_numbers + info_list
-        recall = data.pop("recallFlow", None)
-        fields = validate(SendAiFields, data)
-        recall_flow = None
-        if recall is not None:
-            recall_flow = validate(RecallFlowBody, recall)
-            check_recall_flow(recall_flow)
-        if raw_numbers is None:
-            raise ParameterError("numberList: Field required")
         now = self.clock.now()
         with self.store.read() as tx:
             account = tx.account(account_id)
             if account is None:
                 raise AuthError("account vanished")
-            settings = validate_task(fields_of(fields, fields.maxCalls), account.timezone, now)
-            app = tx.app(account_id, fields.appId)
+            settings = validate_task(req.fields, account.timezone, now)
+            app = tx.app(account_id, req.app_id)
             if app is None:
-                raise NotFound(f"appId {fields.appId!r} does not exist")
-            script = tx.script(account_id, fields.scriptId)
+                raise NotFound(f"appId {req.app_id!r} does not exist")
+            script = tx.script(account_id, req.fields.script_id)
             if script is None:
-                raise ScriptNotFound(f"scriptId {fields.scriptId} does not exist")
+                raise ScriptNotFound(f"scriptId {req.fields.script_id} does not exist")
             info = check_template(script, self.policy)
             rates = RateTable(tx.rates_of(account_id))
-        callees = CalleeStream(raw_numbers, info.variables)
+        callees = CalleeStream(req.callees, info.variables)
         if callees.empty:
             raise NoNumber("numberList is empty")
         task = NewTask(
@@ -225,8 +230,10 @@ class SubmitService:
             with self.store.write() as tx:
                 acc = tx.account(account_id, lock=True)
                 assert acc is not None
-                if idempotency_key is not None:
-                    replay = self._check_key(tx, account_id, idempotency_key, body_hash)
+                if idempotency is not None:
+                    replay = self._check_key(
+                        tx, account_id, idempotency.key, idempotency.request_hash
+                    )
                     if replay is not None:
                         return replay
                 self.check_account(tx, acc, settings.task_name)
@@ -249,24 +256,28 @@ class SubmitService:
                     submitted_cnt=callees.submitted,
                     blocked_cnt=blocked,
                 )
-                if recall_flow is not None:
+                if req.recall is not None:
                     tx.insert_flow(
                         account_id=account_id,
                         task_id=task_id,
-                        recall_type=recall_flow.recallType,
-                        interval_minutes=recall_flow.recallInterval,
-                        recall_num=recall_flow.recallNum,
+                        recall_type=req.recall.recall_type,
+                        interval_minutes=req.recall.interval_minutes,
+                        recall_num=req.recall.recall_num,
                         created_at=task.created_at,
                         updated_at=task.created_at,
                     )
-                if idempotency_key is not None:
+                if idempotency is not None:
                     tx.insert_idempotency(
-                        account_id, idempotency_key, body_hash, task_id, task.created_at
+                        account_id,
+                        idempotency.key,
+                        idempotency.request_hash,
+                        task_id,
+                        task.created_at,
                     )
         except IntegrityError as exc:
             # A concurrent submission won a race on the task name or the idempotency key.
-            if idempotency_key is not None:
-                replay = self._replayed(account_id, idempotency_key, body_hash)
+            if idempotency is not None:
+                replay = self.replayed(account_id, idempotency)
                 if replay is not None:
                     return replay
             raise TaskNameExists(f"task name {settings.task_name!r} already exists") from exc

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
 from enum import Enum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 
 from outdial.clock import Clock, epoch_ms
 from outdial.domain.codes import UNFINISHED_STATUSES, TaskStatus
-from outdial.domain.money import format_units
 from outdial.domain.task import (
     TaskFields,
     format_local_time,
-    parse_local_time,
     validate_task,
     zone,
 )
@@ -28,8 +28,7 @@ from outdial.errors import (
     TaskNotOperable,
     ValidationError,
 )
-from outdial.service.paging import MAX_PAGE_SIZE, Paged, account_timezone, page
-from outdial.service.requests import TaskQueryBody, load_object, validate
+from outdial.service.paging import MAX_PAGE_SIZE, Page, Paged, account_timezone
 from outdial.service.submit import (
     SubmitPolicy,
     funds_below_minimum,
@@ -66,6 +65,30 @@ class TaskView:
 
     task: TaskRecord
     account_tz: str
+
+
+@dataclass(frozen=True, slots=True)
+class TaskQuery:
+    """Which of an account's tasks to list. ``created_from``/``created_to`` are naive
+    wall-clock times read in the account's zone; ``created_to`` takes in its whole second.
+    ``page`` is a checked one (``paging.page``)."""
+
+    page: Page = field(default_factory=lambda: Page(1, 10))
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    statuses: tuple[int, ...] = ()
+    app_id: str | None = None
+    name_prefix: str | None = None
+    task_type: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """An account's funds, in money units (``domain.money``)."""
+
+    balance: int
+    gift: int
+    credit: int
 
 
 class Keep(Enum):
@@ -119,6 +142,10 @@ def merged_fields(changes: TaskChanges, task: TaskRecord) -> TaskFields:
     return replace(current, **given)
 
 
+def _epoch_in(wall: datetime | None, tz: ZoneInfo, plus: int = 0) -> int | None:
+    return None if wall is None else epoch_ms(wall.replace(tzinfo=tz)) + plus
+
+
 class TaskService:
     """Queries and state changes of existing tasks, always within one account."""
 
@@ -127,27 +154,20 @@ class TaskService:
         self.clock = clock
         self.policy = policy
 
-    def query(self, account_id: int, body: bytes) -> Paged[TaskView]:
-        req = validate(TaskQueryBody, load_object(body) if body.strip() else {})
-        wanted = page(req.current, req.size)
-        p = req.params
+    def query(self, account_id: int, q: TaskQuery) -> Paged[TaskView]:
         with self.store.read() as tx:
             tz = zone(account_timezone(tx, account_id))
             f = TaskFilter(
                 account_id=account_id,
-                created_from=epoch_ms(parse_local_time(p.strTime, tz, "params.strTime"))
-                if p and p.strTime
-                else None,
-                created_to=epoch_ms(parse_local_time(p.endTime, tz, "params.endTime")) + 999
-                if p and p.endTime
-                else None,
-                statuses=tuple(p.statusList or ()) if p else (),
-                app_id=p.idxAppId if p else None,
-                search=p.searchCondition.strip() if p and p.searchCondition else None,
-                task_type=p.taskType if p else None,
+                created_from=_epoch_in(q.created_from, tz),
+                created_to=_epoch_in(q.created_to, tz, plus=999),
+                statuses=q.statuses,
+                app_id=q.app_id,
+                search=q.name_prefix,
+                task_type=q.task_type,
             )
-            total, rows = tx.tasks(f, wanted.offset, wanted.size)
-        return Paged(wanted, total, [TaskView(t, tz.key) for t in rows])
+            total, rows = tx.tasks(f, q.page.offset, q.page.size)
+        return Paged(q.page, total, [TaskView(t, tz.key) for t in rows])
 
     def detail(self, account_id: int, task_id: int) -> TaskView:
         with self.store.read() as tx:
@@ -256,13 +276,9 @@ class TaskService:
         back = task.paused_from if task.paused_from is not None else int(TaskStatus.WAITING)
         return {"status": back, "paused_from": None, "status_reason": None}
 
-    def balance(self, account_id: int) -> dict[str, str]:
+    def balance(self, account_id: int) -> Balance:
         with self.store.read() as tx:
             acc = tx.account(account_id)
         if acc is None:
             raise AuthError("account vanished")
-        return {
-            "balance": format_units(acc.balance),
-            "gift": format_units(acc.gift),
-            "credit": format_units(acc.credit),
-        }
+        return Balance(acc.balance, acc.gift, acc.credit)
