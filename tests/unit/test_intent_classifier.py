@@ -138,3 +138,13 @@ def test_a_template_conversation_prepares_every_listening_node() -> None:
     listening = [n for n in template.nodes.values() if n.branches]
     assert listening and len(prepared) == len(listening)
     assert all("opt_out" in names for names in prepared)
+
+
+def test_the_worker_s_examples_include_what_the_recogniser_heard() -> None:
+    from outdial.script.intents import load_all_examples, load_examples
+
+    written, heard = load_examples(), load_examples("heard_examples.yaml")
+    merged = load_all_examples()
+    assert heard and set(merged) >= set(written)
+    for name, texts in heard.items():
+        assert set(texts) <= set(merged[name])

@@ -898,5 +898,5 @@ def make_matcher(kind: str = "rules") -> Matcher:
     if kind == "rules":
         return RuleMatcher()
     if kind == "semantic":
-        return SemanticMatcher(examples=load_examples(), decide="classifier")
+        return SemanticMatcher(examples=load_all_examples(), decide="classifier")
     raise ValueError(f"intent matcher must be rules or semantic, not {kind!r}")
