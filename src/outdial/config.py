@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(300.0, ge=1)
     worker_dead_seconds: float = Field(30.0, ge=1)
     drain_seconds: float = Field(25.0, ge=0)
+    console_tally_seconds: float = Field(60.0, ge=0)
     dialer_batch: int = Field(500, ge=1)
     dialer_flush: int = Field(1000, ge=1)
     push_enabled: bool = True

@@ -4,6 +4,7 @@ same database) starts from it and counts each call record exactly once."""
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -219,3 +220,35 @@ def test_a_record_committed_late_under_a_counted_id_is_recounted(
     assert totals(service, data)[1] == {"connected": 6, "busy": 6}
     assert stored(store, data) == full_count(store, clock, data.task_id)
     assert totals(fresh(service), data)[1] == {"connected": 6, "busy": 6}
+
+
+def test_the_keeper_stores_running_campaigns_nobody_has_opened(
+    world: Any, store: Store, clock: FakeClock
+) -> None:
+    data, service = world
+    clock.advance(seconds=600)  # every seeded call settled, no stored tally yet
+    assert stored(store, data) is None
+    assert service.keep_tallies() >= 1
+    kept = stored(store, data)
+    assert kept is not None and kept == full_count(store, clock, data.task_id)
+    # A fresh process's first view starts from it and agrees with the keeper's counts.
+    assert totals(fresh(service), data) == totals(service, data)
+    # Nothing new: the next pass writes nothing.
+    assert service.keep_tallies() == 0
+
+
+def test_the_keeper_thread_runs_until_stopped(world: Any, store: Store, clock: FakeClock) -> None:
+    from outdial.service.console import TallyKeeper
+
+    data, service = world
+    clock.advance(seconds=600)
+    keeper = TallyKeeper(service, 0.05)
+    keeper.start()
+    try:
+        for _ in range(200):
+            if stored(store, data) is not None:
+                break
+            threading.Event().wait(0.05)
+    finally:
+        keeper.stop()
+    assert stored(store, data) == full_count(store, clock, data.task_id)

@@ -42,6 +42,7 @@ from outdial.dialer.runner import WorkerThread
 from outdial.dialer.timeline import shared_clock
 from outdial.domain.codes import UNFINISHED_STATUSES
 from outdial.service.accounts import NewAccount
+from outdial.service.console import TallyKeeper
 from outdial.service.container import Services
 from outdial.service.operators import ADMIN
 from outdial.service.scripts import ScriptService
@@ -98,11 +99,13 @@ class _System:
     server: uvicorn.Server
     thread: threading.Thread
     worker: WorkerThread
+    keeper: TallyKeeper
 
     def stop(self) -> None:
         # The dialer first: it stops claiming, lets calls in flight finish for the drain
         # time and writes them, while the API still answers.
         self.worker.stop()
+        self.keeper.stop()
         self.server.should_exit = True
         self.thread.join(timeout=10)
         self.store.close()
@@ -121,7 +124,9 @@ def _start(settings: Settings, store: Store, sock: socket.socket) -> _System:
     thread.start()
     worker = WorkerThread(settings, store)
     worker.start()
-    system = _System(store, clock, base, server, thread, worker)
+    keeper = TallyKeeper(shared.console, settings.console_tally_seconds)
+    keeper.start()
+    system = _System(store, clock, base, server, thread, worker, keeper)
     deadline = time.monotonic() + 20
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():

@@ -349,6 +349,7 @@ def serve(
     from outdial.cli.supervisor import DialerChild
     from outdial.console.app import install as install_console
     from outdial.dialer.timeline import shared_clock
+    from outdial.service.console import TallyKeeper
 
     settings = _settings()
     store = _store(settings, create=True)
@@ -360,6 +361,7 @@ def serve(
     shared = Services.build(settings, store, clock)
     api = create_app(settings, store, clock, wall_clock=SystemClock(), services=shared)
     install_console(api, settings, store, clock, services=shared)
+    keeper = TallyKeeper(shared.console, settings.console_tally_seconds)
     bind_host = host or settings.host
     # Bound here, before the first line is printed, so that ``--port 0`` can report the port
     # the system chose and a caller never races another process for a port it picked.
@@ -383,6 +385,7 @@ def serve(
     )
     if dialer is not None:
         dialer.start()
+    keeper.start()
     # uvicorn stops serving on SIGTERM/SIGINT and then raises the signal again under the
     # handlers it found: with Python's defaults SIGTERM would kill the process before the
     # dialer drains. These handlers make the second delivery harmless.
@@ -400,6 +403,7 @@ def serve(
         config = uvicorn.Config(api, log_level=settings.log_level.lower(), log_config=None)
         _Server(config).run(sockets=[sock])
     finally:
+        keeper.stop()
         if dialer is not None:
             dialer.stop()
         store.close()

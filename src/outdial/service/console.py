@@ -280,6 +280,22 @@ class ConsoleService:
             "status_names": STATUS_NAMES,
         }
 
+    def keep_tallies(self) -> int:
+        """Bring the stored tally of every unfinished campaign up to date, as a view of it
+        would (and under the same rule for when to write): a campaign nobody has opened
+        is then as quick to open in a fresh process as one watched all day. Returns how
+        many were written."""
+        with self.store.read() as tx:
+            running = q.unfinished_tasks(tx.conn)
+        written = 0
+        for task_id, account_id in running:
+            with self.store.read() as tx:
+                _shown, moved = self._tally(tx.conn, account_id, task_id)
+            if moved:
+                self._store_tally(account_id, task_id)
+                written += 1
+        return written
+
     def act(self, scope: int | None, task_id: int, action: str) -> str:
         """Pause, resume or cancel one campaign; returns what was done, in words."""
         if action not in ACTIONS:
@@ -456,3 +472,31 @@ def chat_lines(transcript: Any) -> list[dict[str, Any]]:
         at = turn.get("at") if turn.get("at") is not None else turn.get("t")
         lines.append({"side": side, "text": str(text), "at": at, "heard": turn.get("heard")})
     return lines
+
+
+class TallyKeeper:
+    """``ConsoleService.keep_tallies`` every ``seconds``, in a thread of its own, for as long
+    as the process serves the console (``outdial serve`` and ``outdial demo`` run one)."""
+
+    def __init__(self, service: ConsoleService, seconds: float) -> None:
+        self.service = service
+        self.seconds = seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self.seconds > 0 and self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="console-tallies", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.seconds):
+            try:
+                self.service.keep_tallies()
+            except Exception:  # the database may be away: the next pass tries again
+                log.warning("keeping the campaigns' stored tallies failed", exc_info=True)

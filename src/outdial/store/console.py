@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.engine import Connection
 
+from outdial.domain.codes import UNFINISHED_STATUSES
 from outdial.store import schema as s
 
 
@@ -411,3 +412,12 @@ def child_tasks(conn: Connection, task_id: int) -> list[dict[str, Any]]:
         .order_by(s.tasks.c.id)
     ).mappings()
     return [dict(r) for r in rows]
+
+
+def unfinished_tasks(conn: Connection) -> list[tuple[int, int]]:
+    """(task id, account id) of every campaign not yet finished, all accounts."""
+    t = s.tasks.c
+    rows = conn.execute(
+        select(t.id, t.account_id).where(t.status.in_([int(x) for x in UNFINISHED_STATUSES]))
+    )
+    return [(int(r.id), int(r.account_id)) for r in rows]
