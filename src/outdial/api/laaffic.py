@@ -4,13 +4,12 @@ times as strings in the account's zone. The one place the API's output shape is 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import orjson
 
 from outdial.domain.money import format_units
-from outdial.domain.task import format_local_time, zone
+from outdial.domain.task import format_iso_time, format_local_time
 from outdial.service.accounts import DncEntry
 from outdial.service.paging import Paged
 from outdial.service.recall import FlowDetail, FlowView
@@ -28,9 +27,7 @@ def local_time(ms: int | None, tz: str) -> str | None:
 
 def iso_time(ms: int | None, tz: str) -> str | None:
     """ISO-8601 with the offset of ``tz``, to the second (call record times)."""
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(ms / 1000, UTC).astimezone(zone(tz)).isoformat(timespec="seconds")
+    return format_iso_time(ms, tz)
 
 
 def page_json(

@@ -82,6 +82,13 @@ def format_local_time(ms: int | None, tz: str) -> str | None:
     return datetime.fromtimestamp(ms / 1000, UTC).astimezone(zone(tz)).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def format_iso_time(ms: int | None, tz: str) -> str | None:
+    """Epoch ms as ISO-8601 with the offset of ``tz``, to the second (call record times)."""
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, UTC).astimezone(zone(tz)).isoformat(timespec="seconds")
+
+
 def validate_task(fields: TaskFields, account_timezone: str, now: datetime) -> TaskSettings:
     """Check every field against its rule; raise ValidationError (-21) or DataCaps (-23)."""
     name = fields.task_name.strip()

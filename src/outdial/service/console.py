@@ -21,7 +21,7 @@ import orjson
 from outdial.clock import Clock, epoch_ms, from_epoch_ms
 from outdial.domain.codes import TaskStatus
 from outdial.domain.money import format_units
-from outdial.domain.task import TaskFields, format_local_time
+from outdial.domain.task import TaskFields, format_iso_time, format_local_time
 from outdial.errors import NotFound, TaskNameExists
 from outdial.service.campaign_stats import answer_rate, node_order, template_funnel
 from outdial.service.recall import RecallService, Resend
@@ -365,7 +365,7 @@ class ConsoleService:
         record = CallRecord.from_row(row)
         return {
             "call": record,
-            "answered": _iso(record.answer_time, tz),
+            "answered": format_iso_time(record.answer_time, tz),
             "cost": format_units(record.cost),
             "task": task,
             "chat": chat_lines(record.transcript),
@@ -425,12 +425,6 @@ CSV_FIELDS = [
 ]
 
 
-def _iso(ms: int | None, tz: str) -> str | None:
-    if ms is None:
-        return None
-    return from_epoch_ms(ms).astimezone(ZoneInfo(tz)).isoformat(timespec="seconds")
-
-
 def csv_row(call: CallRecord, tz: str) -> dict[str, Any]:
     """One call in the export's columns (the API's names; times ISO-8601 in ``tz``)."""
     return {
@@ -445,9 +439,9 @@ def csv_row(call: CallRecord, tz: str) -> dict[str, Any]:
         "terminationCode": str(call.termination_code),
         "terminationReason": call.termination_reason,
         "sipCode": str(call.sip_code),
-        "callTime": _iso(call.call_time, tz),
-        "answerTime": _iso(call.answer_time, tz),
-        "hangupTime": _iso(call.hangup_time, tz),
+        "callTime": format_iso_time(call.call_time, tz),
+        "answerTime": format_iso_time(call.answer_time, tz),
+        "hangupTime": format_iso_time(call.hangup_time, tz),
         "ringDuration": call.ring_duration,
         "callDuration": call.call_duration,
         "chargedDuration": call.charged_duration,
