@@ -238,12 +238,71 @@ async def load(
     return reads, submits
 
 
+def cpu_seconds(procs: list[subprocess.Popen[bytes]]) -> dict[str, float]:
+    """CPU seconds used so far by the API process, the dialer (serve's child or the worker
+    process) and this load generator."""
+    import psutil
+
+    used: dict[str, float] = {}
+    for proc in procs:
+        parent = psutil.Process(proc.pid)
+        for p in [parent, *parent.children(recursive=True)]:
+            name = "dialer" if "worker" in p.cmdline() else "api"
+            t = p.cpu_times()
+            used[name] = used.get(name, 0.0) + t.user + t.system
+    me = psutil.Process().cpu_times()
+    used["load"] = me.user + me.system
+    return used
+
+
+def profile(
+    procs: list[subprocess.Popen[bytes]], seconds: float, folder: Path | None, tag: str
+) -> list[subprocess.Popen[bytes]]:
+    """With ``--profile``: py-spy (``pip install py-spy``) samples every process of the
+    layout during the load, only the thread holding the interpreter lock, so the samples
+    show where CPU goes (collapsed stacks, one file a process)."""
+    if folder is None:
+        return []
+    import psutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    spies = []
+    for proc in procs:
+        parent = psutil.Process(proc.pid)
+        for p in [parent, *parent.children(recursive=True)]:
+            role = "dialer" if "worker" in p.cmdline() else "api"
+            out = folder / f"{tag}-{role}-{p.pid}.txt"
+            spies.append(
+                subprocess.Popen(
+                    [
+                        "py-spy",
+                        "record",
+                        "--pid",
+                        str(p.pid),
+                        "--duration",
+                        str(int(seconds)),
+                        "--format",
+                        "raw",
+                        "--rate",
+                        "100",
+                        "--gil",
+                        "--output",
+                        str(out),
+                        "--nonblocking",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+    return spies
+
+
 def p99(values: list[float]) -> float:
     return statistics.quantiles(values, n=100)[98] if len(values) >= 2 else float("nan")
 
 
 def scenario(
-    engine: str, layout: str, folder: Path, seconds: float, idle: float
+    engine: str, layout: str, folder: Path, seconds: float, idle: float, spy: Path | None = None
 ) -> dict[str, float]:
     url = database(engine, folder)
     procs: list[subprocess.Popen[bytes]] = []
@@ -269,11 +328,21 @@ def scenario(
         deadline = time.perf_counter() + 60
         while calls_so_far(store) < LINES and time.perf_counter() < deadline:
             time.sleep(0.2)
+        idle_t0, idle_cpu0 = time.perf_counter(), cpu_seconds(procs)
         idle_cps = pace(store, idle)
-        before, t0 = calls_so_far(store), time.perf_counter()
+        idle_cpu = {
+            k: (v - idle_cpu0.get(k, 0.0)) / (time.perf_counter() - idle_t0)
+            for k, v in cpu_seconds(procs).items()
+        }
+        before, t0, cpu0 = calls_so_far(store), time.perf_counter(), cpu_seconds(procs)
+        spies = profile(procs, seconds, spy, f"{engine}-{layout}")
         by_kind, submits = asyncio.run(load(caller, task_id, seconds))
+        for s in spies:
+            s.wait()
         reads = [t for times in by_kind.values() for t in times]
-        loaded_cps = (calls_so_far(store) - before) / (time.perf_counter() - t0)
+        spent = time.perf_counter() - t0
+        loaded_cps = (calls_so_far(store) - before) / spent
+        cpu = {k: (v - cpu0.get(k, 0.0)) / spent for k, v in cpu_seconds(procs).items()}
         for proc in procs:
             if proc.poll() is not None:
                 raise SystemExit(f"a process of the {layout} layout exited; see {log}")
@@ -287,6 +356,8 @@ def scenario(
             **{f"p99_{kind}": p99(times) for kind, times in by_kind.items()},
             "submit_p99": p99(submits),
             "submits": len(submits),
+            **{f"cpu_{k}": v for k, v in cpu.items()},
+            "idle_cpu_dialer": idle_cpu.get("dialer", 0.0),
         }
     finally:
         for proc in reversed(procs):
@@ -302,6 +373,9 @@ def main() -> int:
     parser.add_argument("--layout", choices=["serve", "apart", "both"], default="both")
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--idle", type=float, default=20)
+    parser.add_argument(
+        "--profile", type=Path, help="folder for py-spy profiles of each process under load"
+    )
     args = parser.parse_args()
     engines = ["sqlite", "postgresql"] if args.engine == "both" else [args.engine]
     layouts = ["serve", "apart"] if args.layout == "both" else [args.layout]
@@ -313,7 +387,7 @@ def main() -> int:
     ok = True
     for engine in engines:
         for layout in layouts:
-            r = scenario(engine, layout, folder, args.seconds, args.idle)
+            r = scenario(engine, layout, folder, args.seconds, args.idle, args.profile)
             good = (
                 r["share"] >= TARGET_SHARE
                 and r["read_p99"] < TARGET_READ_P99
@@ -332,6 +406,10 @@ def main() -> int:
             print(
                 "           read p99 by kind: "
                 + ", ".join(f"{k} {r[f'p99_{k}'] * 1000:.0f} ms" for k in kinds if f"p99_{k}" in r)
+            )
+            print(
+                f"           cores used: dialer idle {r['idle_cpu_dialer']:.2f}; under load "
+                + ", ".join(f"{k} {r[f'cpu_{k}']:.2f}" for k in ("api", "dialer", "load"))
             )
     return 0 if ok else 1
 

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     auth_fail_key_limit: int = Field(20, ge=0)
     auth_fail_ip_limit: int = Field(100, ge=0)
     auth_fail_window_seconds: float = Field(60.0, gt=0)
+    auth_cache_seconds: float = Field(5.0, ge=0)
+    api_threads: int = Field(8, ge=1)
+    api_nice: int = Field(5, ge=0, le=19)
     max_body_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     min_balance: str = "0"

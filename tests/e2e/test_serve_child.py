@@ -54,6 +54,13 @@ def test_the_dialer_child_is_restarted_and_stopped_with_the_server(tmp_path: Pat
         try:
             wait_until_serving(log)
             first = _child(server.pid)
+            # The request-serving thread runs below the dialer's priority (cli/priority.py).
+            # (Its first line is printed just before the server starts: wait for the start.)
+            until = time.monotonic() + 30
+            while os.getpriority(os.PRIO_PROCESS, server.pid) != 5 and time.monotonic() < until:
+                time.sleep(0.05)
+            assert os.getpriority(os.PRIO_PROCESS, server.pid) == 5
+            assert first.nice() == 0
             deadline = time.monotonic() + 60
             while count(store, "calls", task_id=task_id) == 0 and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -61,6 +68,7 @@ def test_the_dialer_child_is_restarted_and_stopped_with_the_server(tmp_path: Pat
             first.wait(30)
             second = _child(server.pid)
             assert second.pid != first.pid, "the dialer was started again"
+            assert second.nice() == 0, "a restarted dialer keeps the normal priority"
             wait_for_status(store, task_id, 2, timeout=120)
             server.send_signal(signal.SIGTERM)
             assert server.wait(60) == 0

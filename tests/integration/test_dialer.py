@@ -1247,3 +1247,41 @@ def test_a_number_listed_in_another_task_of_the_account_is_not_dialed_either(rig
     for task in (one, two):
         assert r.callee_states(task)[shared] == BLOCKED
         assert r.detail(acc, task)["status"] == FINISHED
+
+
+def test_calls_ending_close_together_are_refilled_in_one_step(rig: Any) -> None:
+    """gather_seconds: after a call ends the worker waits that long for others ending about
+    then, so one claim refills several lines; a freed line stays idle no longer than that."""
+    start = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
+    outcome = {}
+    for gather in (0.0, 1.0):
+        r = rig(start)
+        acc = r.account(lines=5)
+        callees = [f"86132429{i:05d}" for i in range(30)]
+        task = r.submit(acc, r.template(acc), callees, maxCalls=600)
+        # Calls end a tenth of a second apart.
+        carrier = ScriptedCarrier(
+            r.clock,
+            {n: Scripted(ring=1, talk=10 + i / 10) for i, n in enumerate(callees)},
+            default=Scripted(ring=1, talk=10),
+        )
+        dialer = r.dialer(carrier, gather_seconds=gather)
+        steps: list[int] = []
+
+        def counted(
+            *args: Any, claim: Any = dialer.claimer.claim, steps: list[int] = steps, **kwargs: Any
+        ) -> Any:
+            steps.append(1)
+            return claim(*args, **kwargs)
+
+        dialer.claimer.claim = counted  # type: ignore[method-assign]
+        r.drain(dialer)
+        claims = len(steps)
+        dialed = [c["callee_id"] for c in r.calls(task)]
+        assert len(dialed) == len(set(dialed)) == 30
+        last = max(carrier.calls_to(n)[0].started_at for n in callees)
+        outcome[gather] = (claims, last - start)
+    (claims_each, last_each), (claims_gathered, last_gathered) = outcome[0.0], outcome[1.0]
+    assert claims_gathered < claims_each, outcome
+    # Six rounds of five lines: each refill waits at most the gather time longer.
+    assert last_gathered - last_each <= timedelta(seconds=6 * 1.0 + 0.5), outcome

@@ -99,3 +99,12 @@ def test_the_task_tallies_migration_goes_down_and_up(fresh_db_url: str) -> None:
             assert compare_metadata(MigrationContext.configure(conn), schema.metadata) == []
     finally:
         store.close()
+
+
+def test_runnable_task_columns_are_in_the_fields_order() -> None:
+    """runnable_tasks builds its rows positionally."""
+    from dataclasses import fields
+
+    from outdial.store.dialing import RUNNABLE_COLUMNS, RunnableTask
+
+    assert [c.name for c in RUNNABLE_COLUMNS] == [f.name for f in fields(RunnableTask)]

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -9,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from outdial import __version__
 from outdial.api import docs
 from outdial.api.deps import Edge
+from outdial.api.key_cache import KeyCache
 from outdial.api.routes import style_a_router, style_b_router
 from outdial.api.throttle import FailureThrottle
 from outdial.clock import Clock, SystemClock
@@ -17,6 +22,20 @@ from outdial.service.container import Services
 from outdial.service.metrics import OutboxCollector
 from outdial.store.health import head_revision, readiness
 from outdial.store.repo import Store
+
+
+def _thread_limit(threads: int) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Routes run their database work in worker threads. All threads of a process share one
+    interpreter lock: past a few per core, more threads only make every request, and each
+    write transaction holding a lock, wait longer for their turn. Requests beyond the limit
+    queue on the event loop instead (``OUTDIAL_API_THREADS``)."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        yield
+
+    return lifespan
 
 
 def create_app(
@@ -33,6 +52,7 @@ def create_app(
     built from the three) lets the console in the same process share them."""
     clock = clock or SystemClock()
     app = FastAPI(
+        lifespan=_thread_limit(settings.api_threads),
         title="outdial",
         version=__version__,
         docs_url=None,
@@ -55,6 +75,7 @@ def create_app(
             window_seconds=settings.auth_fail_window_seconds,
             registry=metrics,
         ),
+        keys=KeyCache(wall_clock or clock, settings.auth_cache_seconds),
     )
     for router in (style_a_router, style_b_router):
         app.include_router(router, prefix="/v3")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
@@ -32,7 +33,7 @@ from outdial.api.bodies import (
     task_query,
     task_submission,
 )
-from outdial.api.deps import caller, services
+from outdial.api.deps import caller, services, submit_threads
 from outdial.api.envelope import StyleARoute, StyleBRoute, style_a, style_b
 from outdial.api.requests import (
     DncBody,
@@ -76,9 +77,13 @@ async def send_ai(request: Request, who: Authed, svc: Svc) -> Response:
         replay = await run_in_threadpool(svc.submit.replayed, who.account_id, idempotency)
         if replay is not None:
             return style_a(0, data=replay)
-    # Off the event loop: a send/ai body may hold 200,000 callees.
-    req = await run_in_threadpool(task_submission, body)
-    task_id = await run_in_threadpool(svc.submit.submit, who.account_id, req, idempotency)
+
+    def parse_and_submit() -> int:
+        return svc.submit.submit(who.account_id, task_submission(body), idempotency)
+
+    # Off the event loop (a send/ai body may hold 200,000 callees), in one hop: each hop
+    # waits for a free worker thread behind the other requests.
+    task_id = await anyio.to_thread.run_sync(parse_and_submit, limiter=submit_threads(request))
     return style_a(0, data=task_id)
 
 

@@ -346,6 +346,7 @@ def serve(
     import uvicorn
 
     from outdial.api.app import create_app
+    from outdial.cli.priority import lower_thread_priority
     from outdial.cli.supervisor import DialerChild
     from outdial.console.app import install as install_console
     from outdial.dialer.timeline import shared_clock
@@ -392,6 +393,12 @@ def serve(
     _quiet_stop_signals()
 
     class _Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            # On the thread that serves requests and starts their worker threads, after the
+            # dialer child started at the normal priority (see cli/priority.py).
+            lower_thread_priority(settings.api_nice)
+            await super().startup(sockets)
+
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             # The dialer stops claiming the moment the signal arrives, not once the HTTP
             # side has finished shutting down (which can take seconds).

@@ -100,8 +100,21 @@ class Claimer:
             for task_id, claims in claimed.items():
                 plan = plan_of[task_id]
                 if plan.task.window_zone == "callee":
-                    claims = self._hold_outside_window(tx, plan, claims, now, blocked)
-                claims = self._skip_do_not_call(tx, plan.task, claims, now, blocked)
+                    claimed[task_id] = self._hold_outside_window(tx, plan, claims, now, blocked)
+            # Numbers listed since submission are never dialed: recorded as blocked instead.
+            # One query per account for the whole step, not one per task.
+            numbers: dict[int, list[str]] = defaultdict(list)
+            for task_id, claims in claimed.items():
+                numbers[plan_of[task_id].task.account_id].extend(c.number for c in claims)
+            listed = tx.dnc_listed_many(numbers)
+            for task_id, claims in claimed.items():
+                task = plan_of[task_id].task
+                on_list = listed.get(task.account_id)
+                if on_list:
+                    blocked.extend(
+                        blocked_call(c, task, now) for c in claims if c.number in on_list
+                    )
+                    claims = [c for c in claims if c.number not in on_list]
                 if claims:
                     out.claimed[task_id] = claims
             if blocked:
@@ -205,21 +218,6 @@ class Claimer:
         for when_ms, claims in later.items():
             tx.release(claims, when_ms)
         return keep
-
-    def _skip_do_not_call(
-        self,
-        tx: Tx,
-        task: RunnableTask,
-        claimed: list[Claimed],
-        now: datetime,
-        blocked: list[FinishedCall],
-    ) -> list[Claimed]:
-        """Numbers listed since submission are never dialed: recorded as blocked instead."""
-        listed = tx.dnc_listed(task.account_id, [c.number for c in claimed])
-        if not listed:
-            return claimed
-        blocked.extend(blocked_call(c, task, now) for c in claimed if c.number in listed)
-        return [c for c in claimed if c.number not in listed]
 
 
 __all__ = ["Claimer", "StepClaims", "TaskPlan"]

@@ -168,7 +168,7 @@ class RecallService:
         now = self.clock.now()
         try:
             with self.store.write() as tx:
-                acc = tx.account(account_id, lock=True)
+                acc = tx.account_for_new_task(account_id)
                 if acc is None:
                     raise AuthError("account vanished")
                 parent = tx.task(account_id, req.task_id)
@@ -304,7 +304,7 @@ class RecallService:
             if due > now_ms:
                 return due
             last = tx.task(flow.account_id, last_id)
-            acc = tx.account(flow.account_id, lock=True)
+            acc = tx.account_for_new_task(flow.account_id)
             assert last is not None and acc is not None
             round_no = flow.rounds_done + 1
             origin = tx.task(flow.account_id, flow.task_id)

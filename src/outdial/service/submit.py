@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,6 +28,7 @@ from outdial.errors import (
     NoNumber,
     NoRate,
     NotFound,
+    OutdialError,
     ParameterError,
     ScriptNotFound,
     SmsTriggerRequired,
@@ -217,6 +217,13 @@ class SubmitService:
         callees = CalleeStream(req.callees, info.variables)
         if callees.empty:
             raise NoNumber("numberList is empty")
+        # The list is checked in full before the write transaction opens: the transaction then
+        # only stores rows, so it holds the database's write lock (SQLite) or the account row
+        # (PostgreSQL) for milliseconds, not for the checking of every callee. The dialer
+        # waits on that lock, and on a busy API process the checking thread gets a slice of
+        # the interpreter's time only now and then. A bad entry's error is kept and raised in
+        # the documented order, after the account's limits.
+        rejected = self._check_callees(callees, rates)
         task = NewTask(
             account_id=account_id,
             app_pk=app.id,
@@ -228,7 +235,7 @@ class SubmitService:
         )
         try:
             with self.store.write() as tx:
-                acc = tx.account(account_id, lock=True)
+                acc = tx.account_for_new_task(account_id)
                 assert acc is not None
                 if idempotency is not None:
                     replay = self._check_key(
@@ -239,12 +246,10 @@ class SubmitService:
                 self.check_account(tx, acc, settings.task_name)
                 if info.long_variable_prompt_chars > 0:
                     self._use_tts_quota(tx, acc, now)
+                if rejected is not None:
+                    raise rejected
                 task_id = tx.insert_task(task, updated_at=task.created_at)
-                # The callees are validated while the database ingests them (PostgreSQL parses
-                # the COPY stream in its own process meanwhile); any bad entry raises here and
-                # the whole transaction, task included, is rolled back.
-                tx.insert_callees(task_id, callees)
-                self._check_rates(rates, callees.numbers)
+                tx.insert_callees(task_id, callees.rows)
                 blocked = 0
                 if tx.has_dnc(account_id):
                     blocked = tx.block_dnc_callees(task_id, account_id)
@@ -293,12 +298,19 @@ class SubmitService:
         return task_id
 
     @staticmethod
-    def _check_rates(rates: RateTable, numbers: Iterable[str]) -> None:
-        unrated = rates.first_unrated(numbers)
+    def _check_callees(callees: CalleeStream, rates: RateTable) -> OutdialError | None:
+        """Validate every callee and its rate; the first error found (None: all good)."""
+        try:
+            for _row in callees:
+                pass
+        except OutdialError as exc:
+            return exc
+        unrated = rates.first_unrated(callees.numbers)
         if unrated is not None:
-            raise NoRate(
+            return NoRate(
                 f"no rate for callee {unrated}: add its destination prefix to the rate table"
             )
+        return None
 
     def _replayed(self, account_id: int, key: str, body_hash: str) -> int | None:
         with self.store.read() as tx:

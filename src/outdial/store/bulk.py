@@ -1,4 +1,4 @@
-"""Bulk insert of a task's callees: executemany on SQLite, COPY on PostgreSQL.
+"""Bulk insert of a task's callees: JSON unpacked by json_each on SQLite, COPY on PostgreSQL.
 
 200,000 callees must land in well under a second, so this bypasses SQLAlchemy's per-row
 parameter processing and hands tuples straight to the driver.
@@ -7,7 +7,9 @@ parameter processing and hands tuples straight to the driver.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from itertools import islice
 
+import orjson
 from sqlalchemy import insert
 from sqlalchemy.engine import Connection
 
@@ -15,6 +17,9 @@ from outdial.store.schema import CALLEE_COLUMNS, calls
 
 _COLUMNS = ", ".join(CALLEE_COLUMNS)
 _PG_COPY = f"COPY callees ({_COLUMNS}) FROM STDIN"
+# Callees per statement on SQLite: big enough that a 200,000-callee task takes a few
+# statements, small enough that its JSON text stays a few megabytes.
+_SQLITE_CHUNK = 50_000
 
 
 def insert_callees(conn: Connection, task_id: int, rows: Iterable[tuple[str | None, ...]]) -> None:
@@ -30,13 +35,21 @@ def insert_callees(conn: Connection, task_id: int, rows: Iterable[tuple[str | No
             for row in rows:
                 write((task_id, *row))
         return
-    # The task id is written into the statement (it is an int we just generated, never input)
-    # so that the parsed rows go to the driver as they are, without a new tuple per callee.
-    placeholders = ", ".join("?" for _ in CALLEE_COLUMNS[1:])
-    sql = f"INSERT INTO callees ({_COLUMNS}) VALUES ({int(task_id)}, {placeholders})"  # noqa: S608
+    # SQLite: the rows go in as JSON arrays unpacked by json_each, a statement per chunk. A
+    # statement is one call into the library, so a writer on a busy interpreter waits for the
+    # GIL once per chunk instead of once per row (executemany), which kept the database's one
+    # write lock held ten times longer than the work. The task id is written into the
+    # statement: it is an int we just generated, never input.
+    sql = (
+        f"INSERT INTO callees ({_COLUMNS}) SELECT {int(task_id)}, "  # noqa: S608
+        + ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(CALLEE_COLUMNS) - 1))
+        + " FROM json_each(?) ORDER BY key"
+    )
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(sql, rows)
+        it = iter(rows)
+        while chunk := list(islice(it, _SQLITE_CHUNK)):
+            cursor.execute(sql, (orjson.dumps(chunk).decode(),))
     finally:
         cursor.close()
 

@@ -74,6 +74,11 @@ class Store:
         self.engine.dispose()
 
 
+# The first key of the two-key advisory locks that serialise task creation per account (the
+# second is the account id). Two-key locks never collide with the one-key migration lock.
+TASK_CREATION_LOCK = 0x7A5C
+
+
 def _task_columns() -> list[Any]:
     return [*s.tasks.c, s.apps.c.app_id]
 
@@ -111,6 +116,20 @@ class Tx(
             stmt = stmt.with_for_update()
         row = self.conn.execute(stmt).mappings().first()
         return AccountRecord(**row) if row else None
+
+    def account_for_new_task(self, account_id: int) -> AccountRecord | None:
+        """The account, with the creation of tasks on it serialised until the transaction
+        ends: its limits (unfinished tasks, the long-TTS quota) are checked against the
+        tasks it has. On PostgreSQL this is an advisory lock, not the account row: the
+        dialer locks that row in every step to count the account's lines, and a submission
+        of many callees must not hold it up. On SQLite the write transaction already
+        excludes every other writer."""
+        if self.conn.dialect.name == "postgresql":
+            self.conn.exec_driver_sql(
+                "SELECT pg_advisory_xact_lock(%(kind)s, %(account)s)",
+                {"kind": TASK_CREATION_LOCK, "account": account_id},
+            )
+        return self.account(account_id)
 
     def update_account(self, account_id: int, **values: Any) -> None:
         self.conn.execute(update(s.accounts).where(s.accounts.c.id == account_id).values(**values))
