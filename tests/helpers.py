@@ -100,7 +100,9 @@ def counts(store: Store, account_id: int) -> tuple[int, int]:
         ).scalar_one()
         callees = tx.conn.execute(
             select(func.count())
-            .select_from(schema.callees.join(schema.tasks))
+            .select_from(
+                schema.callees.join(schema.tasks, schema.tasks.c.id == schema.callees.c.task_id)
+            )
             .where(schema.tasks.c.account_id == account_id)
         ).scalar_one()
     return int(tasks), int(callees)

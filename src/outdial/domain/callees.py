@@ -88,6 +88,11 @@ class CalleeStream:
         return not self._entries
 
     @property
+    def consumed(self) -> bool:
+        """Whether the stream was iterated (then ``rows`` and the counts are final)."""
+        return self._started
+
+    @property
     def rows(self) -> list[CalleeRow]:
         return list(self._seen.values())
 

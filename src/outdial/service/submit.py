@@ -217,13 +217,15 @@ class SubmitService:
         callees = CalleeStream(req.callees, info.variables)
         if callees.empty:
             raise NoNumber("numberList is empty")
-        # The list is checked in full before the write transaction opens: the transaction then
-        # only stores rows, so it holds the database's write lock (SQLite) or the account row
-        # (PostgreSQL) for milliseconds, not for the checking of every callee. The dialer
-        # waits on that lock, and on a busy API process the checking thread gets a slice of
-        # the interpreter's time only now and then. A bad entry's error is kept and raised in
-        # the documented order, after the account's limits.
-        rejected = self._check_callees(callees, rates)
+        # SQLite: the list is checked in full before the write transaction opens, which then
+        # only stores rows: that transaction holds the database's one write lock, which the
+        # dialer waits on, and on a busy API process the checking thread gets a slice of the
+        # interpreter's time only now and then. A bad entry's error is kept and raised in the
+        # documented order, after the account's limits. PostgreSQL: the callees are checked
+        # while the database ingests them (it parses the COPY stream in its own process
+        # meanwhile); its transaction holds nothing the dialer needs (account_for_new_task).
+        checked_first = self.store.dialect == "sqlite"
+        rejected = self._check_callees(callees, rates) if checked_first else None
         task = NewTask(
             account_id=account_id,
             app_pk=app.id,
@@ -249,7 +251,14 @@ class SubmitService:
                 if rejected is not None:
                     raise rejected
                 task_id = tx.insert_task(task, updated_at=task.created_at)
-                tx.insert_callees(task_id, callees.rows)
+                if checked_first:
+                    tx.insert_callees(task_id, callees.rows)
+                else:
+                    # Any bad entry raises from the stream and rolls back the whole task.
+                    tx.insert_callees(task_id, callees)
+                    rejected = self._check_callees(callees, rates)
+                    if rejected is not None:
+                        raise rejected
                 blocked = 0
                 if tx.has_dnc(account_id):
                     blocked = tx.block_dnc_callees(task_id, account_id)
@@ -299,12 +308,14 @@ class SubmitService:
 
     @staticmethod
     def _check_callees(callees: CalleeStream, rates: RateTable) -> OutdialError | None:
-        """Validate every callee and its rate; the first error found (None: all good)."""
-        try:
-            for _row in callees:
-                pass
-        except OutdialError as exc:
-            return exc
+        """Validate every callee (unless the stream was consumed already) and its rate; the
+        first error found (None: all good)."""
+        if not callees.consumed:
+            try:
+                for _row in callees:
+                    pass
+            except OutdialError as exc:
+                return exc
         unrated = rates.first_unrated(callees.numbers)
         if unrated is not None:
             return NoRate(
