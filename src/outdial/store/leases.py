@@ -13,7 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import BigInteger, ColumnElement, and_, any_, bindparam, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, RowMapping
 
 from outdial.store import schema as s
@@ -30,6 +31,10 @@ _CLAIM_COLUMNS = [
 
 # Due pending callees of many tasks at once, each task's first ``limit`` in id order; rows
 # another worker is claiming are skipped, not waited for.
+_SQLITE_CLAIM_ONE = (
+    f"SELECT id FROM callees WHERE task_id = ? AND state = {int(s.CALLEE_PENDING)} "  # noqa: S608
+    "AND (next_at IS NULL OR next_at <= ?) ORDER BY id LIMIT ?"
+)
 _PG_CLAIM_MANY = """
 SELECT c.id
 FROM unnest(%(tasks)s::bigint[], %(limits)s::int[]) AS w(task_id, lim)
@@ -123,26 +128,22 @@ class LeaseQueries:
                 ).scalars()
             ]
         else:
+            # A select per task on the driver's own cursor: with a thousand running tasks the
+            # statement's trip through the SQL layer cost more than SQLite's index lookup.
             ids = []
-            for task_id, limit in wanted.items():
-                ids.extend(
-                    self.conn.execute(
-                        select(s.callees.c.id)
-                        .where(
-                            s.callees.c.task_id == task_id,
-                            s.callees.c.state == s.CALLEE_PENDING,
-                            or_(s.callees.c.next_at.is_(None), s.callees.c.next_at <= now),
-                        )
-                        .order_by(s.callees.c.id)
-                        .limit(limit)
-                    ).scalars()
-                )
+            cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                for task_id, limit in wanted.items():
+                    cursor.execute(_SQLITE_CLAIM_ONE, (task_id, now, limit))
+                    ids.extend(int(r[0]) for r in cursor.fetchall())
+            finally:
+                cursor.close()
         if not ids:
             return {}
         rows = (
             self.conn.execute(
                 update(s.callees)
-                .where(s.callees.c.id.in_(ids), s.callees.c.state == s.CALLEE_PENDING)
+                .where(self._ids_in(ids), s.callees.c.state == s.CALLEE_PENDING)
                 .values(
                     state=s.CALLEE_DIALING,
                     attempts=s.callees.c.attempts + 1,
@@ -161,6 +162,13 @@ class LeaseQueries:
             out.setdefault(claimed.task_id, []).append(claimed)
         return out
 
+    def _ids_in(self, ids: list[int]) -> ColumnElement[bool]:
+        """``callees.id`` among ``ids``: one array parameter on PostgreSQL (an IN list of
+        thousands of parameters costs the driver more to build than the server to run)."""
+        if self.conn.dialect.name == "postgresql":
+            return s.callees.c.id == any_(bindparam("ids", ids, type_=ARRAY(BigInteger)))
+        return s.callees.c.id.in_(ids)
+
     def held(self, leases: Iterable[tuple[int, int]]) -> set[int]:
         """Of ``(callee_id, epoch)`` pairs, the callees still DIALING under that epoch, locked
         (PostgreSQL) until the transaction ends so the answer stays true while it writes."""
@@ -169,7 +177,7 @@ class LeaseQueries:
             return set()
         stmt = (
             select(s.callees.c.id, s.callees.c.lease_epoch)
-            .where(s.callees.c.id.in_(list(wanted)), s.callees.c.state == s.CALLEE_DIALING)
+            .where(self._ids_in(list(wanted)), s.callees.c.state == s.CALLEE_DIALING)
             .order_by(s.callees.c.id)
         )
         if self.conn.dialect.name == "postgresql":
@@ -201,7 +209,7 @@ class LeaseQueries:
         kept = self.held(leases)
         if kept:
             self.conn.execute(
-                update(s.callees).where(s.callees.c.id.in_(list(kept))).values(lease_until=until)
+                update(s.callees).where(self._ids_in(list(kept))).values(lease_until=until)
             )
         return kept
 
