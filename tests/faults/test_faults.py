@@ -371,8 +371,10 @@ def test_sigterm_to_the_api_and_dialer_drains_and_gives_calls_back(
     c = campaign()
     api = c.start_api(with_dialer=True, worker_id="api-1")
     c.submit()
-    c.start_worker("w-b")
+    # api-1 first, holding calls before w-b starts (see the SIGKILL scenario): a worker that
+    # starts first may take every line, and the other holds none for as long as it keeps them.
     c.wait_in_flight("api-1")
+    c.start_worker("w-b")
     before = c.dialing("api-1")
     started = time.monotonic()
     api.signal(signal.SIGTERM)

@@ -1285,3 +1285,22 @@ def test_calls_ending_close_together_are_refilled_in_one_step(rig: Any) -> None:
     assert claims_gathered < claims_each, outcome
     # Six rounds of five lines: each refill waits at most the gather time longer.
     assert last_gathered - last_each <= timedelta(seconds=6 * 1.0 + 0.5), outcome
+
+
+def test_each_account_pays_for_its_own_calls_when_one_batch_holds_several(rig: Any) -> None:
+    """A result batch charges every account in it in one statement: each its own calls."""
+    r = rig(datetime(2026, 6, 1, 8, 0, tzinfo=UTC))
+    accounts = [r.account(lines=3, balance="100") for _ in range(3)]
+    tasks = {}
+    scripts: dict[str, Scripted] = {}
+    for n, acc in enumerate(accounts):
+        numbers = [f"8613242953{n}{i:02d}" for i in range(n + 2)]
+        for i, number in enumerate(numbers):
+            scripts[number] = Scripted(ring=2, talk=30 + 40 * i)
+        tasks[acc.account_id] = r.submit(acc, r.template(acc), numbers, maxCalls=300)
+    before = {a.account_id: r.balance(a) for a in accounts}
+    r.drain(r.dialer(ScriptedCarrier(r.clock, scripts), flush_seconds=3600))
+    for acc in accounts:
+        cost = sum(c["cost"] for c in r.calls(tasks[acc.account_id]))
+        assert cost > 0
+        assert r.balance(acc) == before[acc.account_id] - cost
