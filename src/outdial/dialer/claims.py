@@ -102,7 +102,7 @@ class Claimer:
                 if plan.task.window_zone == "callee":
                     claimed[task_id] = self._hold_outside_window(tx, plan, claims, now, blocked)
             # Numbers listed since submission are never dialed: recorded as blocked instead.
-            # One query per account for the whole step, not one per task.
+            # One query for every account of the step, not one per task.
             numbers: dict[int, list[str]] = defaultdict(list)
             for task_id, claims in claimed.items():
                 numbers[plan_of[task_id].task.account_id].extend(c.number for c in claims)

@@ -1,7 +1,7 @@
 """Bulk insert of a task's callees: JSON unpacked by json_each on SQLite, COPY on PostgreSQL.
 
 200,000 callees must land in well under a second, so this bypasses SQLAlchemy's per-row
-parameter processing and hands tuples straight to the driver.
+parameter processing and hands the rows straight to the driver.
 """
 
 from __future__ import annotations

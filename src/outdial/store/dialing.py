@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, String, and_, any_, bindparam, exists, func, or_, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import BigInteger, String, and_, exists, func, or_, select, update
 from sqlalchemy.engine import Connection
 
 from outdial.domain.codes import TaskStatus
 from outdial.store import schema as s
+from outdial.store.arrays import among
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,15 +159,10 @@ class DialerQueries:
             return {}
         accounts = sorted(wanted)
         every = sorted(set().union(*wanted.values()))
-        if self.conn.dialect.name == "postgresql":
-            # Arrays, not IN lists of thousands of parameters (costly for the driver to build).
-            where = and_(
-                s.dnc.c.account_id
-                == any_(bindparam("accounts", accounts, type_=ARRAY(BigInteger))),
-                s.dnc.c.number == any_(bindparam("numbers", every, type_=ARRAY(String))),
-            )
-        else:
-            where = and_(s.dnc.c.account_id.in_(accounts), s.dnc.c.number.in_(every))
+        where = and_(
+            among(self.conn, s.dnc.c.account_id, accounts, BigInteger()),
+            among(self.conn, s.dnc.c.number, every, String()),
+        )
         rows = self.conn.execute(select(s.dnc.c.account_id, s.dnc.c.number).where(where))
         listed: dict[int, set[str]] = {}
         for account_id, number in rows:

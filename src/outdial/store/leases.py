@@ -13,11 +13,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, and_, any_, bindparam, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import BigInteger, and_, insert, or_, select, update
 from sqlalchemy.engine import Connection, RowMapping
 
 from outdial.store import schema as s
+from outdial.store.arrays import among
 
 _CLAIM_COLUMNS = [
     s.callees.c.id,
@@ -29,12 +29,13 @@ _CLAIM_COLUMNS = [
 ]
 
 
-# Due pending callees of many tasks at once, each task's first ``limit`` in id order; rows
-# another worker is claiming are skipped, not waited for.
+# SQLite: one task's first ``limit`` due pending callees in id order.
 _SQLITE_CLAIM_ONE = (
     f"SELECT id FROM callees WHERE task_id = ? AND state = {int(s.CALLEE_PENDING)} "  # noqa: S608
     "AND (next_at IS NULL OR next_at <= ?) ORDER BY id LIMIT ?"
 )
+# Due pending callees of many tasks at once, each task's first ``limit`` in id order; rows
+# another worker is claiming are skipped, not waited for.
 _PG_CLAIM_MANY = """
 SELECT c.id
 FROM unnest(%(tasks)s::bigint[], %(limits)s::int[]) AS w(task_id, lim)
@@ -143,7 +144,10 @@ class LeaseQueries:
         rows = (
             self.conn.execute(
                 update(s.callees)
-                .where(self._ids_in(ids), s.callees.c.state == s.CALLEE_PENDING)
+                .where(
+                    among(self.conn, s.callees.c.id, ids, BigInteger()),
+                    s.callees.c.state == s.CALLEE_PENDING,
+                )
                 .values(
                     state=s.CALLEE_DIALING,
                     attempts=s.callees.c.attempts + 1,
@@ -162,13 +166,6 @@ class LeaseQueries:
             out.setdefault(claimed.task_id, []).append(claimed)
         return out
 
-    def _ids_in(self, ids: list[int]) -> ColumnElement[bool]:
-        """``callees.id`` among ``ids``: one array parameter on PostgreSQL (an IN list of
-        thousands of parameters costs the driver more to build than the server to run)."""
-        if self.conn.dialect.name == "postgresql":
-            return s.callees.c.id == any_(bindparam("ids", ids, type_=ARRAY(BigInteger)))
-        return s.callees.c.id.in_(ids)
-
     def held(self, leases: Iterable[tuple[int, int]]) -> set[int]:
         """Of ``(callee_id, epoch)`` pairs, the callees still DIALING under that epoch, locked
         (PostgreSQL) until the transaction ends so the answer stays true while it writes."""
@@ -177,7 +174,10 @@ class LeaseQueries:
             return set()
         stmt = (
             select(s.callees.c.id, s.callees.c.lease_epoch)
-            .where(self._ids_in(list(wanted)), s.callees.c.state == s.CALLEE_DIALING)
+            .where(
+                among(self.conn, s.callees.c.id, list(wanted), BigInteger()),
+                s.callees.c.state == s.CALLEE_DIALING,
+            )
             .order_by(s.callees.c.id)
         )
         if self.conn.dialect.name == "postgresql":
@@ -209,7 +209,9 @@ class LeaseQueries:
         kept = self.held(leases)
         if kept:
             self.conn.execute(
-                update(s.callees).where(self._ids_in(list(kept))).values(lease_until=until)
+                update(s.callees)
+                .where(among(self.conn, s.callees.c.id, list(kept), BigInteger()))
+                .values(lease_until=until)
             )
         return kept
 
